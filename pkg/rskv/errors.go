@@ -1,0 +1,35 @@
+package rskv
+
+import "github.com/cockroachdb/errors"
+
+// Errors returned by Store methods. Match them with errors.Is: the errors rskv
+// returns wrap these with context (the key's length, the option's name, the
+// file and address of a damaged record).
+var (
+	// ErrNotFound is returned by Get and AppendValue when the key has no live
+	// value.
+	ErrNotFound = errors.New("rskv: key not found")
+	// ErrClosed is returned by every method of a closed Store except Close.
+	ErrClosed = errors.New("rskv: store is closed")
+	// ErrAlreadyRunning is returned by StartBackground when the background
+	// services already run.
+	ErrAlreadyRunning = errors.New("rskv: background services already running")
+	// ErrEmptyKey is returned when a key has length zero.
+	ErrEmptyKey = errors.New("rskv: empty key")
+	// ErrKeyTooLarge is returned when a key is longer than MaxKeySize.
+	ErrKeyTooLarge = errors.New("rskv: key too large")
+	// ErrValueTooLarge is returned when a record would not fit in one log page.
+	ErrValueTooLarge = errors.New("rskv: value too large")
+	// ErrInvalidOptions is returned by Open when an option is out of range or
+	// conflicts with the store already on disk.
+	ErrInvalidOptions = errors.New("rskv: invalid options")
+	// ErrCorruption is returned when stored data fails its checksum or is
+	// otherwise damaged in a way recovery cannot explain as a torn write.
+	ErrCorruption = errors.New("rskv: data corruption")
+	// ErrLocked is returned by Open when another Store, in this process or
+	// another, has the directory open.
+	ErrLocked = errors.New("rskv: store directory is in use")
+)
+
+// MaxKeySize is the largest key, in bytes, that a Store accepts.
+const MaxKeySize = 65535

@@ -1,0 +1,232 @@
+package rskv
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/bits"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/log/vfs"
+)
+
+// Options configures a Store. The zero value of every field means its
+// documented default, so Open(dir, nil) and Open(dir, &Options{}) are the same.
+// Open copies the Options; changing them afterwards has no effect.
+type Options struct {
+	// MemorySize is the number of bytes of log kept in memory: the mutable
+	// region, where updates happen in place, plus the read-only region that
+	// is waiting to be flushed or still serves reads. Default 1 GiB. It must
+	// hold at least MinPages pages. The hash index is sized separately (see
+	// IndexBuckets).
+	MemorySize int64
+	// PageSize is the size of a log page in bytes: a power of two from 4 KiB
+	// to 1 GiB. A record (header, key and value) must fit in one page. Default:
+	// MemorySize/32 rounded down to a power of two, clamped to [64 KiB, 32 MiB]
+	// but never more than MemorySize/MinPages. Fixed when the store is created;
+	// zero on reopen means "as created".
+	PageSize int64
+	// MutableFraction is the share of MemorySize that is mutable, in (0, 1].
+	// Default 0.9.
+	MutableFraction float64
+	// SyncMode says when writes become durable. The zero value means the
+	// default, SyncPeriodic; since SyncNone is also the zero value, choose it
+	// with SetSyncMode.
+	SyncMode SyncMode
+	// SyncInterval bounds how long a write waits to become durable under
+	// SyncPeriodic. Default 100ms.
+	SyncInterval time.Duration
+	// CheckpointInterval is the period of background checkpoints. Default 5s;
+	// negative disables them.
+	CheckpointInterval time.Duration
+	// GCInterval is the period at which the collector checks whether
+	// compaction is worth running. Default 10s; negative disables it.
+	GCInterval time.Duration
+	// DisableBackground stops Open from starting the background services.
+	// The store still works in full: writers flush and evict inline when
+	// memory is full. Start them later with StartBackground.
+	DisableBackground bool
+
+	// SegmentSize is the size of one log segment file: a power of two, at
+	// least PageSize. Compaction gives disk space back a whole segment at a
+	// time, so smaller segments return space sooner. Default MemorySize/4
+	// rounded down to a power of two, clamped to [PageSize, 256 MiB]. Fixed
+	// when the store is created; zero on reopen means "as created".
+	SegmentSize int64
+	// IndexBuckets is the number of 64-byte hash buckets, a power of two. Each
+	// holds seven entries and chains to overflow buckets, so any number of
+	// keys works; about one bucket per four keys keeps chains short. Default
+	// MemorySize/512 rounded down to a power of two, clamped to [1 Ki, 64 Mi]
+	// (2 Mi buckets, 128 MiB, for the default MemorySize: room for 10 million
+	// keys). Fixed when the store is created; zero on reopen means "as created".
+	IndexBuckets int64
+	// CheckpointsToKeep is how many checkpoints are kept on disk; older ones
+	// are pruned. Default 3.
+	CheckpointsToKeep int
+	// GCDeadFraction is the share of the log's disk bytes that must be dead
+	// (overwritten or deleted) before the collector compacts. In (0, 1];
+	// default 0.5, which keeps the log within about twice its live data.
+	GCDeadFraction float64
+	// GCMinBytes is the least number of dead bytes worth a compaction.
+	// Default two segments.
+	GCMinBytes int64
+	// Logger receives the store's log lines. Default: discarded.
+	Logger *slog.Logger
+	// FS is the file system the store uses. Default vfs.Default (the OS).
+	// Tests pass vfs.NewMem() or a fault-injecting wrapper.
+	FS vfs.FS
+
+	syncModeSet bool
+}
+
+// MinPages is the least number of log pages MemorySize must hold: one being
+// filled, one being flushed, and room for the regions between.
+const MinPages = 4
+
+// SetSyncMode sets SyncMode so that every mode, including SyncNone (the zero
+// value), is taken as chosen rather than as "default".
+func (o *Options) SetSyncMode(m SyncMode) *Options {
+	o.SyncMode = m
+	o.syncModeSet = true
+	return o
+}
+
+const (
+	defaultMemorySize      = 1 << 30
+	defaultMutableFraction = 0.9
+	defaultSyncInterval    = 100 * time.Millisecond
+	defaultCheckpointEvery = 5 * time.Second
+	defaultGCEvery         = 10 * time.Second
+	defaultKeepCheckpoints = 3
+	defaultGCDeadFraction  = 0.5
+
+	minPageSize     = 4 << 10
+	maxPageSize     = 1 << 30
+	minBuckets      = 1 << 10
+	maxBuckets      = 1 << 26
+	maxSegmentSize  = 1 << 40
+	defaultMaxSeg   = 256 << 20
+	defaultMinPage  = 64 << 10
+	defaultMaxPage  = 32 << 20
+	defaultPageFrac = 32
+)
+
+// floorPow2 returns the largest power of two <= n (n > 0).
+func floorPow2(n int64) int64 {
+	if n <= 1 {
+		return 1
+	}
+	return 1 << (63 - bits.LeadingZeros64(uint64(n)))
+}
+
+func isPow2(n int64) bool { return n > 0 && n&(n-1) == 0 }
+
+func clamp(v, lo, hi int64) int64 { return max(lo, min(v, hi)) }
+
+// withDefaults returns a copy of o (nil: all defaults) with every zero field
+// replaced by its default. Shape fields (PageSize, SegmentSize, IndexBuckets)
+// stay zero here when unset: their defaults depend on MemorySize and, on
+// reopen, on what the store was created with; see resolveShape.
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.MemorySize == 0 {
+		c.MemorySize = defaultMemorySize
+	}
+	if c.MutableFraction == 0 {
+		c.MutableFraction = defaultMutableFraction
+	}
+	if c.SyncMode == SyncNone && !c.syncModeSet {
+		c.SyncMode = SyncPeriodic
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = defaultSyncInterval
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = defaultCheckpointEvery
+	}
+	if c.GCInterval == 0 {
+		c.GCInterval = defaultGCEvery
+	}
+	if c.CheckpointsToKeep == 0 {
+		c.CheckpointsToKeep = defaultKeepCheckpoints
+	}
+	if c.GCDeadFraction == 0 {
+		c.GCDeadFraction = defaultGCDeadFraction
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	return c
+}
+
+// defaultPageSize is the page size a new store of this memory size gets.
+func defaultPageSize(memorySize int64) int64 {
+	p := clamp(floorPow2(memorySize/defaultPageFrac), defaultMinPage, defaultMaxPage)
+	// Small memories still need MinPages frames.
+	return max(minPageSize, min(p, floorPow2(memorySize/MinPages)))
+}
+
+func defaultSegmentSize(memorySize, pageSize int64) int64 {
+	return clamp(floorPow2(memorySize/4), pageSize, max(pageSize, defaultMaxSeg))
+}
+
+func defaultIndexBuckets(memorySize int64) int64 {
+	return clamp(floorPow2(memorySize/512), minBuckets, maxBuckets)
+}
+
+// validate reports every out-of-range field at once, as one error marked
+// ErrInvalidOptions. It runs after withDefaults and after the shape fields
+// have been resolved.
+func (o *Options) validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if o.MemorySize < 0 {
+		add("MemorySize %d is negative (allowed: > 0 bytes, 0 for the default of 1 GiB)", o.MemorySize)
+	}
+	if o.PageSize < 0 || (o.PageSize != 0 && (!isPow2(o.PageSize) || o.PageSize < minPageSize || o.PageSize > maxPageSize)) {
+		add("PageSize %d is not a power of two from 4096 to %d (0 for the default)", o.PageSize, int64(maxPageSize))
+	} else if o.PageSize > 0 && o.MemorySize > 0 && o.MemorySize < MinPages*o.PageSize {
+		add("MemorySize %d holds fewer than %d pages of PageSize %d (allowed: MemorySize >= %d)",
+			o.MemorySize, MinPages, o.PageSize, MinPages*o.PageSize)
+	}
+	if math.IsNaN(o.MutableFraction) || o.MutableFraction <= 0 || o.MutableFraction > 1 {
+		add("MutableFraction %v is outside (0, 1]", o.MutableFraction)
+	}
+	if o.SyncMode < SyncNone || o.SyncMode > SyncAlways {
+		add("SyncMode %d is not SyncNone, SyncPeriodic or SyncAlways", int(o.SyncMode))
+	}
+	if o.SyncInterval < 0 {
+		add("SyncInterval %v is negative (allowed: > 0, 0 for the default of 100ms)", o.SyncInterval)
+	}
+	if o.SegmentSize < 0 || (o.SegmentSize != 0 && (!isPow2(o.SegmentSize) || o.SegmentSize > maxSegmentSize)) {
+		add("SegmentSize %d is not a power of two up to 1 TiB (0 for the default)", o.SegmentSize)
+	} else if o.SegmentSize != 0 && o.PageSize != 0 && o.SegmentSize < o.PageSize {
+		add("SegmentSize %d is smaller than PageSize %d (allowed: SegmentSize >= PageSize)", o.SegmentSize, o.PageSize)
+	}
+	if o.IndexBuckets < 0 || (o.IndexBuckets != 0 && (!isPow2(o.IndexBuckets) || o.IndexBuckets < minBuckets || o.IndexBuckets > maxBuckets)) {
+		add("IndexBuckets %d is not a power of two from %d to %d (0 for the default)", o.IndexBuckets, minBuckets, maxBuckets)
+	}
+	if o.CheckpointsToKeep < 0 {
+		add("CheckpointsToKeep %d is negative (allowed: >= 1, 0 for the default of 3)", o.CheckpointsToKeep)
+	}
+	if math.IsNaN(o.GCDeadFraction) || o.GCDeadFraction < 0 || o.GCDeadFraction > 1 {
+		add("GCDeadFraction %v is outside (0, 1]", o.GCDeadFraction)
+	}
+	if o.GCMinBytes < 0 {
+		add("GCMinBytes %d is negative (allowed: >= 0, 0 for the default of two segments)", o.GCMinBytes)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.Wrapf(ErrInvalidOptions, "%s", strings.Join(problems, "; "))
+}
