@@ -103,7 +103,7 @@ func (m MemRecord) Unlock() {
 // never changed in place, so a copy of its value can safely replace it.
 func (m MemRecord) UnlockSealed() {
 	lock := m.r.lockWord()
-	lock.Store((lock.Load()&^lockBit)+versionInc | sealBit)
+	lock.Store((lock.Load() &^ lockBit) + versionInc | sealBit)
 }
 
 // Seal seals an unlocked record. It returns false if it was already sealed.

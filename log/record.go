@@ -101,8 +101,8 @@ func (r memRecord) word(off uintptr) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(r.p, off))
 }
 
-func (r memRecord) infoWord() *atomic.Uint64 { return r.word(0) }
-func (r memRecord) lockWord() *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(r.p, 8)) }
+func (r memRecord) infoWord() *atomic.Uint64    { return r.word(0) }
+func (r memRecord) lockWord() *atomic.Uint32    { return (*atomic.Uint32)(unsafe.Add(r.p, 8)) }
 func (r memRecord) lengthsWord() *atomic.Uint64 { return r.word(16) }
 
 func (r memRecord) info() uint64 { return r.infoWord().Load() }

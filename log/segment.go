@@ -98,9 +98,9 @@ func decodeSegmentHeader(b []byte) (segmentHeader, error) {
 // segmentTable is an immutable snapshot of the open segment files; readers
 // load it atomically and never lock.
 type segmentTable struct {
-	first uint64      // index of files[0]
-	files []vfs.File  // nil where a segment does not exist
-	sizes []int64     // file sizes at the time of the snapshot (disk usage)
+	first uint64     // index of files[0]
+	files []vfs.File // nil where a segment does not exist
+	sizes []int64    // file sizes at the time of the snapshot (disk usage)
 }
 
 func (t *segmentTable) get(i uint64) vfs.File {
