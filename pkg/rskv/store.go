@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/checkpoint"
 	"github.com/rskv-go/rskv/internal/epoch"
 	"github.com/rskv-go/rskv/internal/manifest"
 	hlog "github.com/rskv-go/rskv/log"
@@ -47,6 +48,19 @@ type Store struct {
 	man        manifest.Manifest
 
 	recovery RecoveryInfo
+	buckets  int // index size from the manifest
+
+	// opMu is held by manual operations (Checkpoint, Compact); the
+	// background services only TryLock it, and skip their turn if it is
+	// taken.
+	opMu sync.Mutex
+	// keySumAt and keySum (guarded by opMu): the live-key changes of all
+	// records below keySumAt sum to keySum. Checkpoints extend it.
+	keySumAt       uint64
+	keySum         int64
+	lastCheckpoint checkpoint.Meta
+	checkpoints    atomic.Uint64
+	compactions    atomic.Uint64
 }
 
 // RecoveryInfo says what Open did to bring the store back.
@@ -66,8 +80,11 @@ type RecoveryInfo struct {
 	TornAt    uint64
 	TornBytes int64
 	// Removed lists debris files deleted (blank segments, segments below
-	// begin).
+	// begin, unfinished checkpoint files).
 	Removed []string
+	// SkippedCheckpoints explains each checkpoint that failed to load (newest
+	// first); recovery fell back to an older one or to a full log scan.
+	SkippedCheckpoints []string
 	// Duration is the time recovery took.
 	Duration time.Duration
 }
@@ -127,9 +144,7 @@ func (s *Store) open() error {
 		return err
 	}
 	s.man = man
-	if s.index, err = hashidx.New(int(g.buckets)); err != nil {
-		return err
-	}
+	s.buckets = int(g.buckets)
 	s.log, err = hlog.Open(hlog.Config{
 		FS: s.fs, Dir: s.dir, StoreID: man.StoreID,
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
@@ -251,7 +266,15 @@ func (s *Store) Close() error {
 	// Wait out every operation that was running when closed was set; later
 	// ones see it and return ErrClosed.
 	s.em.BumpAndWait()
-	err := s.log.SyncAll()
+	var err error
+	if s.closeCheckpointWorthIt() {
+		s.opMu.Lock()
+		_, err = s.checkpointLocked()
+		s.opMu.Unlock()
+	}
+	if serr := s.log.SyncAll(); err == nil {
+		err = serr
+	}
 	if cerr := s.log.Close(); err == nil {
 		err = cerr
 	}

@@ -6,12 +6,6 @@ import "github.com/cockroachdb/errors"
 // built (checkpoints, compaction, background services).
 var errUnimplemented = errors.New("rskv: not implemented yet")
 
-// Checkpoint takes a checkpoint.
-func (s *Store) Checkpoint() (CheckpointInfo, error) { return CheckpointInfo{}, errUnimplemented }
-
-// Checkpoints lists the checkpoints on disk, oldest first.
-func (s *Store) Checkpoints() ([]CheckpointInfo, error) { return nil, errUnimplemented }
-
 // Compact reclaims the space of dead records.
 func (s *Store) Compact() (CompactStats, error) { return CompactStats{}, errUnimplemented }
 
