@@ -43,8 +43,11 @@ import (
 //
 // This is the strict, POSIX-conservative model of pebble's vfs.MemFS in strict
 // mode. Real file systems (ext4 with its journal, for instance) usually
-// persist more than this, never less, so code that recovers correctly from
-// every MemFS crash should recover on them.
+// persist more than this: an fsync often commits earlier metadata changes too.
+// What the model does not produce is damage other than loss: unsynced data is
+// dropped, or with CrashCloneTorn kept as a prefix, but never reordered within
+// a file, replaced by zeros or garbage, or applied to a later write before an
+// earlier one.
 //
 // # Paths
 //
@@ -55,9 +58,10 @@ import (
 //
 // # Differences from the OS
 //
-// Open and OpenReadWrite of a directory fail with syscall.EISDIR (os.Open
-// would open it); SyncDir of a regular file fails with syscall.ENOTDIR (so
-// does Default). Permission bits are recorded for Stat but never checked.
+// Open of a directory fails with syscall.EISDIR (os.Open would open it);
+// SyncDir of a regular file fails with syscall.ENOTDIR (so does Default); a
+// trailing separator after a file name is ignored (the OS fails with
+// syscall.ENOTDIR). Permission bits are recorded for Stat but never checked.
 // Modification times are always the zero time. Writing at a huge offset
 // allocates the whole gap, as there are no sparse files.
 type MemFS struct {
@@ -627,7 +631,7 @@ func (f *memFile) Truncate(size int64) error {
 	if f.closed.Load() {
 		return pathError("truncate", f.name, fs.ErrClosed)
 	}
-	if !f.writable || size < 0 {
+	if !f.writable || size < 0 || size > maxOffset {
 		return pathError("truncate", f.name, syscall.EINVAL)
 	}
 	f.node.mu.Lock()

@@ -480,3 +480,24 @@ func TestMemConcurrentUse(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, names, 1+2*workers)
 }
+
+// TestCrashCloneDoesNotAliasWriteBuffers checks that the unsynced history a
+// crash clone is built from holds copies of the written bytes.
+func TestCrashCloneDoesNotAliasWriteBuffers(t *testing.T) {
+	m := newDurableDir(t)
+	f, err := m.Create("db/f")
+	require.NoError(t, err)
+	require.NoError(t, m.SyncDir("db"))
+	buf := []byte("abcd")
+	writeAt(t, f, 0, string(buf))
+	_, err = f.WriteAt(buf, 4)
+	require.NoError(t, err)
+	copy(buf, "XXXX")
+	for seed := range uint64(20) {
+		got := readAll(t, m.CrashCloneTorn(rand.New(rand.NewPCG(seed, 3))), "db/f")
+		require.NotContains(t, got, "X", "seed %d", seed)
+	}
+	require.NoError(t, f.Sync())
+	require.Equal(t, "abcdabcd", readAll(t, m.CrashClone(), "db/f"))
+	require.NoError(t, f.Close())
+}
