@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/cockroachdb/errors v1.14.0
 	github.com/stretchr/testify v1.12.1
+	github.com/thejerf/suture/v4 v4.0.6
 	go.uber.org/goleak v1.3.0
 )
 
