@@ -100,6 +100,11 @@ func (m *member) Serve(ctx context.Context) (err error) {
 func (m *member) arrive() {
 	m.tree.mu.Lock()
 	defer m.tree.mu.Unlock()
+	m.arriveLocked()
+}
+
+// arriveLocked is arrive with tree.mu held.
+func (m *member) arriveLocked() {
 	if m.st.arrived != nil {
 		close(m.st.arrived)
 		m.st.arrived = nil
@@ -115,10 +120,7 @@ func (t *Tree) serviceStarted(m *member) {
 		m.st.restartPending = false
 		m.st.restarts++
 	}
-	if m.st.arrived != nil {
-		close(m.st.arrived)
-		m.st.arrived = nil
-	}
+	m.arriveLocked()
 }
 
 // serviceEnded records how m's service returned: with err, or panicking
