@@ -6,6 +6,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/cockroachdb/errors v1.14.0
 	github.com/stretchr/testify v1.12.1
+	github.com/thejerf/suture/v4 v4.0.6
 	go.uber.org/goleak v1.3.0
 )
 
