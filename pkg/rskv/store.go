@@ -61,6 +61,13 @@ type Store struct {
 	lastCheckpoint checkpoint.Meta
 	checkpoints    atomic.Uint64
 	compactions    atomic.Uint64
+
+	// truncMu is held shared by Scan for its whole run and exclusively by
+	// compaction while it moves the begin address, so a scan never finds the
+	// segment it is reading deleted.
+	truncMu sync.RWMutex
+
+	bg background
 }
 
 // RecoveryInfo says what Open did to bring the store back.
@@ -113,6 +120,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := o.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, errors.Wrapf(err, "rskv: create directory %s", dir)
 	}
+	// Make the directory's own entry durable, or a crash could lose the store.
+	if err := o.FS.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return nil, errors.Wrapf(err, "rskv: sync parent of %s", dir)
+	}
 	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
@@ -121,12 +132,21 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, errors.Wrapf(err, "rskv: lock %s", dir)
 	}
 	s := &Store{dir: dir, opts: o, fs: o.FS, lock: lock, em: epoch.New()}
+	s.bg.pressure = make(chan struct{}, 1)
 	if err := s.open(); err != nil {
 		if s.log != nil {
 			_ = s.log.Close()
 		}
 		_ = lock.Close()
 		return nil, err
+	}
+	if !o.DisableBackground {
+		if err := s.bg.tree.Start(); err != nil {
+			_ = s.bg.tree.Stop()
+			_ = s.log.Close()
+			_ = lock.Close()
+			return nil, errors.Wrap(err, "rskv: start background services")
+		}
 	}
 	s.recovery.Duration = time.Since(start)
 	o.Logger.Info("rskv: opened", "dir", dir, "keys", s.Len(), "created", s.recovery.Created,
@@ -150,12 +170,16 @@ func (s *Store) open() error {
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable,
 		Epoch: s.em, Logger: s.opts.Logger,
+		OnPageTurn: s.signalPressure,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
 	}
 	s.recovery.Created = created
-	return s.recover()
+	if err := s.recover(); err != nil {
+		return err
+	}
+	return s.buildBackground()
 }
 
 // loadManifest reads the STORE file, or creates it for a new store.
@@ -262,11 +286,14 @@ func (s *Store) Close() error {
 	if s.closed.Load() {
 		return nil
 	}
+	// Stop the services first: a checkpoint or compaction in progress
+	// finishes, and none starts after.
+	bgErr := s.stopBackground()
 	s.closed.Store(true)
 	// Wait out every operation that was running when closed was set; later
 	// ones see it and return ErrClosed.
 	s.em.BumpAndWait()
-	var err error
+	err := bgErr
 	if s.closeCheckpointWorthIt() {
 		s.opMu.Lock()
 		_, err = s.checkpointLocked()
