@@ -173,4 +173,3 @@ func (s *Store) closeCheckpointWorthIt() bool {
 	replay := s.log.Tail() - max(s.keySumAt, s.log.Begin())
 	return int64(replay) > int64(s.index.Buckets()+s.index.OverflowBuckets())*64
 }
-
