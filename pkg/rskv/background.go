@@ -59,6 +59,9 @@ func (s *Store) buildBackground() error {
 	var kids []supervisor.Child
 	s.bg.byName = map[string]*actors.Actor{}
 	add := func(a *actors.Actor, p supervisor.Policy) {
+		if override, ok := s.opts.RestartPolicies[a.String()]; ok {
+			p = override
+		}
 		kids = append(kids, supervisor.Child{Service: a, Policy: p})
 		s.bg.byName[a.String()] = a
 	}

@@ -304,6 +304,8 @@ func (s *Store) allocate(g *epoch.Handle, size uint64) (uint64, error) {
 		}
 		// Memory is full: flush and evict inline. This must happen
 		// unprotected, since it waits for every protected section to end.
+		s.inlineMaintenance.Add(1)
+		s.signalPressure()
 		if err := s.log.MakeRoom(); err != nil {
 			if s.closed.Load() {
 				return 0, ErrClosed

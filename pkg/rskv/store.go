@@ -61,6 +61,9 @@ type Store struct {
 	lastCheckpoint checkpoint.Meta
 	checkpoints    atomic.Uint64
 	compactions    atomic.Uint64
+	// inlineMaintenance counts writers that found memory full and made room
+	// themselves (rare when the log shifter keeps up).
+	inlineMaintenance atomic.Uint64
 
 	// truncMu is held shared by Scan for its whole run and exclusively by
 	// compaction while it moves the begin address, so a scan never finds the
