@@ -141,7 +141,9 @@ func (l *Log) shiftHeadLocked(target uint64) {
 	l.head.Store(target)
 	l.em.BumpAndWait()
 	for p := old >> l.pageBits; p < target>>l.pageBits; p++ {
-		clear(l.frame(p))
+		if f := l.frame(p); f != nil {
+			clear(f)
+		}
 	}
 	l.safeHead.Store(target)
 }

@@ -31,7 +31,7 @@ func TestOpenStartsTheTree(t *testing.T) {
 }
 
 func TestStatsBeforeAndAfterStart(t *testing.T) {
-	s := open(t, &rskv.Options{DisableBackground: true, CheckpointInterval: -1, GCInterval: 3 * time.Second})
+	s := open(t, &rskv.Options{MemorySize: 4 << 20, DisableBackground: true, CheckpointInterval: -1, GCInterval: 3 * time.Second})
 	bs := s.BackgroundStats()
 	require.False(t, bs.Running)
 	require.Zero(t, bs.ActiveServices)
@@ -50,7 +50,7 @@ func TestStatsBeforeAndAfterStart(t *testing.T) {
 }
 
 func TestStartStopDoubleStart(t *testing.T) {
-	s := open(t, &rskv.Options{DisableBackground: true})
+	s := open(t, &rskv.Options{MemorySize: 4 << 20, DisableBackground: true})
 	require.NoError(t, s.StartBackground())
 	err := s.StartBackground()
 	require.True(t, errors.Is(err, rskv.ErrAlreadyRunning), "double start: %v", err)
