@@ -8,7 +8,7 @@ import (
 )
 
 // NumCounters is the number of per-slot counters a Handle carries.
-const NumCounters = 8
+const NumCounters = 12
 
 // slot is one protection record. It is padded to two cache lines so that two
 // processors' slots never share a line (adjacent-line prefetch included).

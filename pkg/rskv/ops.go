@@ -20,7 +20,12 @@ const (
 	cntAppend
 	cntDiskRead
 	cntRetry
+	cntPromoted
+	numCounters
 )
+
+// Every counter must have a slot in the epoch handles.
+var _ [epoch.NumCounters - numCounters]struct{}
 
 // bufPool holds scratch buffers for disk reads and RMW's old values, so the
 // read and in-place paths allocate nothing.
@@ -150,7 +155,7 @@ func (s *Store) AppendValue(dst, key []byte) ([]byte, error) {
 		return dst, err
 	}
 	g.Count(cntGet)
-	_, e, ok := s.index.Find(h)
+	slot, e, ok := s.index.Find(h)
 	if !ok {
 		g.Release()
 		return dst, ErrNotFound
@@ -178,6 +183,9 @@ func (s *Store) AppendValue(dst, key []byte) ([]byte, error) {
 	}
 	buf := getBuf()
 	w, err := s.lookup(g, key, addr, buf, true)
+	if err == nil {
+		s.maybePromote(g, key, h, slot, e, &w)
+	}
 	g.Release()
 	if err == nil {
 		if w.live() {

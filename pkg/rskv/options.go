@@ -79,6 +79,12 @@ type Options struct {
 	// FS is the file system the store uses. Default vfs.Default (the OS).
 	// Tests pass vfs.NewMem() or a fault-injecting wrapper.
 	FS vfs.FS
+	// DisableReadPromotion stops Get from copying records it reads from disk
+	// back to the tail. By default a record read from disk twice within a
+	// short window is copied into memory, so hot keys in data larger than
+	// memory are served from memory (FASTER's CopyReadsToTail, with a
+	// second-hit filter so that one-off reads do not churn the log).
+	DisableReadPromotion bool
 	// RestartPolicies overrides the restart policy of background services by
 	// name ("checkpointer", "collector", "log-shifter", "syncer"); zero
 	// fields of a policy keep supervisor.DefaultPolicy's values. The

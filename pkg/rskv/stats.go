@@ -24,6 +24,8 @@ type Stats struct {
 	// appending; Appends counts records appended; DiskReads counts records
 	// read from disk; Retries counts operations that lost an index race.
 	InPlaceUpdates, Appends, DiskReads, Retries uint64
+	// Promotions counts records read from disk and copied back to memory.
+	Promotions uint64
 
 	// IndexBuckets and IndexOverflowBuckets describe the hash index.
 	IndexBuckets, IndexOverflowBuckets int
@@ -63,6 +65,7 @@ func (s *Store) Stats() Stats {
 	c := s.em.Counters()
 	st.Gets, st.Puts, st.Deletes, st.RMWs = c[cntGet], c[cntPut], c[cntDelete], c[cntRMW]
 	st.InPlaceUpdates, st.Appends, st.DiskReads, st.Retries = c[cntInPlace], c[cntAppend], c[cntDiskRead], c[cntRetry]
+	st.Promotions = c[cntPromoted]
 	st.IndexOverflowBuckets = s.index.OverflowBuckets()
 	st.Checkpoints, st.Compactions = s.checkpoints.Load(), s.compactions.Load()
 	st.InlineMaintenance = s.inlineMaintenance.Load()

@@ -71,6 +71,8 @@ type Store struct {
 	truncMu sync.RWMutex
 
 	bg background
+
+	promote *promoter // nil when read promotion is disabled
 }
 
 // RecoveryInfo says what Open did to bring the store back.
@@ -136,6 +138,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s := &Store{dir: dir, opts: o, fs: o.FS, lock: lock, em: epoch.New()}
 	s.bg.pressure = make(chan struct{}, 1)
+	if !o.DisableReadPromotion {
+		s.promote = newPromoter(o.MemorySize)
+	}
 	if err := s.open(); err != nil {
 		if s.log != nil {
 			_ = s.log.Close()
