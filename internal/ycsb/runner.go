@@ -184,6 +184,8 @@ type Result struct {
 	Latency Latency `json:"latency"`
 	// ByOp has the latency of each kind of operation that ran, by Op name.
 	ByOp map[string]Latency `json:"by_op,omitempty"`
+	// Counts has the number of operations of each kind that ran, by Op name.
+	Counts map[string]int64 `json:"counts,omitempty"`
 	// Histogram holds all sampled latencies in nanoseconds.
 	Histogram *hdrhistogram.Histogram `json:"-"`
 }
@@ -195,6 +197,7 @@ type worker struct {
 	done     atomic.Int64
 	_        [56]byte // keep done on its own cache line
 	hists    [numOps]*hdrhistogram.Histogram
+	counts   [numOps]int64
 	ops      int64
 	errs     int64
 	notFound int64
@@ -398,6 +401,7 @@ func Run(ctx context.Context, db DB, cfg RunConfig) (Result, error) {
 			if err != nil {
 				w.fail(err)
 			}
+			w.counts[op]++
 			local++
 			quota--
 			if local&63 == 0 {
@@ -473,6 +477,7 @@ func Load(ctx context.Context, db DB, cfg LoadConfig) (Result, error) {
 			}
 		}
 		w.ops = local
+		w.counts[OpInsert] = local
 		w.done.Store(local)
 	})
 	return summarize("load", "sequential", threads, elapsed, workers), ctx.Err()
@@ -513,6 +518,7 @@ func loadBatched(p *phase, w *worker, bw BatchWriter, r *rand.Rand, first, end u
 		w.done.Store(local)
 	}
 	w.ops = local
+	w.counts[OpInsert] = local
 }
 
 func common(threads, valueSize, sample int) (int, int, int, error) {
@@ -562,12 +568,17 @@ func stamp(v []byte, x uint64) {
 }
 
 func summarize(name, dist string, threads int, elapsed time.Duration, workers []*worker) Result {
-	res := Result{Phase: name, Distribution: dist, Threads: threads, Elapsed: elapsed, ByOp: map[string]Latency{}}
+	res := Result{Phase: name, Distribution: dist, Threads: threads, Elapsed: elapsed, ByOp: map[string]Latency{}, Counts: map[string]int64{}}
 	all := newHistogram()
 	for op := range numOps {
 		h := newHistogram()
+		var count int64
 		for _, w := range workers {
 			h.Merge(w.hists[op])
+			count += w.counts[op]
+		}
+		if count > 0 {
+			res.Counts[op.String()] = count
 		}
 		if h.TotalCount() > 0 {
 			res.ByOp[op.String()] = latencyOf(h)

@@ -111,7 +111,7 @@ func TestLoadWritesEveryItem(t *testing.T) {
 		if !batched && db.updates.Load() != 2500 {
 			t.Errorf("Load made %d updates, want 2500", db.updates.Load())
 		}
-		if res.Phase != "load" || res.Latency.Samples == 0 || res.ByOp["insert"].Samples == 0 {
+		if res.Phase != "load" || res.Latency.Samples == 0 || res.ByOp["insert"].Samples == 0 || res.Counts["insert"] != 2500 {
 			t.Errorf("load result lacks latency: %+v", res)
 		}
 	}
@@ -145,6 +145,9 @@ func TestRunMixesOperations(t *testing.T) {
 				}
 				if share > 0 && res.ByOp[op].Samples == 0 {
 					t.Errorf("no latency samples for %s", op)
+				}
+				if n := res.Counts[op]; float64(n)/ops != got[op] {
+					t.Errorf("Result.Counts[%s] = %d, the DB saw %.0f", op, n, got[op]*ops)
 				}
 			}
 			if res.OpsPerSec <= 0 || res.Latency.P50 <= 0 || res.Latency.P99 < res.Latency.P50 || res.Latency.Max < res.Latency.P999 {
