@@ -1,75 +1,296 @@
 package rskv
 
-import "github.com/cockroachdb/errors"
+import (
+	"io"
+	"io/fs"
+	"math/bits"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// errUnimplemented marks the API scaffold that the engine replaces.
-var errUnimplemented = errors.New("rskv: not implemented yet")
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/epoch"
+	"github.com/rskv-go/rskv/internal/manifest"
+	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/log/vfs"
+)
 
-// Store is an open rskv store. All methods are safe for concurrent use.
-type Store struct{}
+// lockFileName is the lock file that keeps a second Store, in this process
+// or another, from opening the same directory.
+const lockFileName = "LOCK"
 
-// Open opens (creating if needed) the store in dir and recovers its contents.
-func Open(dir string, opts *Options) (*Store, error) { return nil, errUnimplemented }
+// Store is an open rskv store. All methods are safe for concurrent use by
+// many goroutines.
+type Store struct {
+	dir  string
+	opts Options
+	fs   vfs.FS
 
-// Get returns a copy of key's value, or ErrNotFound.
-func (s *Store) Get(key []byte) ([]byte, error) { return nil, errUnimplemented }
+	em    *epoch.Manager
+	log   *hlog.Log
+	index *hashidx.Index
 
-// AppendValue appends key's value to dst and returns the extended slice.
-func (s *Store) AppendValue(dst, key []byte) ([]byte, error) { return dst, errUnimplemented }
+	// keys and dead are striped by key hash so that no single counter is
+	// touched by every write.
+	keys stripedCounter
+	dead stripedCounter
 
-// Put sets key's value.
-func (s *Store) Put(key, value []byte) error { return errUnimplemented }
+	closed  atomic.Bool
+	closeMu sync.Mutex // serialises Close
+	lock    io.Closer
 
-// Delete removes key.
-func (s *Store) Delete(key []byte) error { return errUnimplemented }
+	// manifestMu guards man and serialises rewrites of the STORE file.
+	manifestMu sync.Mutex
+	man        manifest.Manifest
 
-// Has reports whether key has a live value.
-func (s *Store) Has(key []byte) (bool, error) { return false, errUnimplemented }
-
-// RMW atomically replaces key's value with fn(old, found).
-func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte, error) {
-	return nil, errUnimplemented
+	recovery RecoveryInfo
 }
 
-// Scan calls fn for each live key with the prefix.
-func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error { return errUnimplemented }
+// RecoveryInfo says what Open did to bring the store back.
+type RecoveryInfo struct {
+	// Created is true when Open created a new store.
+	Created bool
+	// CheckpointID is the checkpoint recovery started from (0: none, a full
+	// log scan).
+	CheckpointID uint64
+	// From and To delimit the log replayed; BytesReplayed is its size on
+	// disk and Records the number of records replayed.
+	From, To      uint64
+	BytesReplayed int64
+	Records       int64
+	// TornAt is the address of a torn tail that was cut off (0: none), and
+	// TornBytes its size.
+	TornAt    uint64
+	TornBytes int64
+	// Removed lists debris files deleted (blank segments, segments below
+	// begin).
+	Removed []string
+	// Duration is the time recovery took.
+	Duration time.Duration
+}
 
-// Len returns the number of live keys.
-func (s *Store) Len() int { return 0 }
+// geometry is the resolved shape of a store.
+type geometry struct {
+	pageBits, segmentBits uint
+	buckets               int64
+	frames, mutable       int
+}
 
-// Sync makes every acknowledged write durable.
-func (s *Store) Sync() error { return errUnimplemented }
+// Open opens (creating if needed) the store in dir and recovers its contents.
+// A nil opts means all defaults; zero-valued fields take their documented
+// default. Open returns ErrInvalidOptions for bad options, ErrLocked if
+// another Store has dir open, and ErrCorruption if the data on disk is
+// damaged beyond a torn tail. On error nothing is left running or open.
+func Open(dir string, opts *Options) (*Store, error) {
+	o := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return nil, errors.Wrap(ErrInvalidOptions, "directory name is empty")
+	}
+	start := time.Now()
+	if err := o.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, errors.Wrapf(err, "rskv: create directory %s", dir)
+	}
+	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
+	if err != nil {
+		if errors.Is(err, vfs.ErrLocked) {
+			return nil, errors.Wrapf(ErrLocked, "%s is open in another Store (lock file %s)", dir, lockFileName)
+		}
+		return nil, errors.Wrapf(err, "rskv: lock %s", dir)
+	}
+	s := &Store{dir: dir, opts: o, fs: o.FS, lock: lock, em: epoch.New()}
+	if err := s.open(); err != nil {
+		if s.log != nil {
+			_ = s.log.Close()
+		}
+		_ = lock.Close()
+		return nil, err
+	}
+	s.recovery.Duration = time.Since(start)
+	o.Logger.Info("rskv: opened", "dir", dir, "keys", s.Len(), "created", s.recovery.Created,
+		"replayed_bytes", s.recovery.BytesReplayed, "took", s.recovery.Duration)
+	return s, nil
+}
 
-// Checkpoint takes a checkpoint.
-func (s *Store) Checkpoint() (CheckpointInfo, error) { return CheckpointInfo{}, errUnimplemented }
+func (s *Store) open() error {
+	man, created, err := s.loadManifest()
+	if err != nil {
+		return err
+	}
+	g, err := s.resolveGeometry(man)
+	if err != nil {
+		return err
+	}
+	s.man = man
+	if s.index, err = hashidx.New(int(g.buckets)); err != nil {
+		return err
+	}
+	s.log, err = hlog.Open(hlog.Config{
+		FS: s.fs, Dir: s.dir, StoreID: man.StoreID,
+		PageBits: g.pageBits, SegmentBits: g.segmentBits,
+		MemoryPages: g.frames, MutablePages: g.mutable,
+		Epoch: s.em, Logger: s.opts.Logger,
+	})
+	if err != nil {
+		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
+	}
+	s.recovery.Created = created
+	return s.recover()
+}
 
-// Checkpoints lists the checkpoints on disk, oldest first.
-func (s *Store) Checkpoints() ([]CheckpointInfo, error) { return nil, errUnimplemented }
+// loadManifest reads the STORE file, or creates it for a new store.
+func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
+	man, err := manifest.Read(s.fs, s.dir)
+	switch {
+	case err == nil:
+		if man.HashFunction != manifest.HashXXH64 {
+			return man, false, errors.Mark(errors.Newf("rskv: %s: unknown hash function %d", s.dir, man.HashFunction), ErrCorruption)
+		}
+		return man, false, nil
+	case errors.Is(err, manifest.ErrBadManifest):
+		return man, false, errors.Mark(errors.Wrapf(err, "rskv: %s", s.dir), ErrCorruption)
+	case !errors.Is(err, fs.ErrNotExist):
+		return man, false, errors.Wrapf(err, "rskv: read %s", manifest.FileName)
+	}
+	// A new store. Refuse a directory that holds log segments but no STORE
+	// file: that is a damaged store, not an empty one.
+	names, err := s.fs.List(s.dir)
+	if err != nil {
+		return man, false, errors.Wrapf(err, "rskv: list %s", s.dir)
+	}
+	for _, n := range names {
+		if filepath.Ext(n) == ".log" {
+			return man, false, errors.Mark(errors.Newf(
+				"rskv: %s holds log segments (%s) but no %s file", s.dir, n, manifest.FileName), ErrCorruption)
+		}
+	}
+	pageSize := s.opts.PageSize
+	if pageSize == 0 {
+		pageSize = defaultPageSize(s.opts.MemorySize)
+	}
+	segSize := s.opts.SegmentSize
+	if segSize == 0 {
+		segSize = defaultSegmentSize(s.opts.MemorySize, pageSize)
+	}
+	buckets := s.opts.IndexBuckets
+	if buckets == 0 {
+		buckets = defaultIndexBuckets(s.opts.MemorySize)
+	}
+	man = manifest.Manifest{
+		StoreID:      rand.Uint64() | 1,
+		PageBits:     uint32(bits.TrailingZeros64(uint64(pageSize))),
+		SegmentBits:  uint32(bits.TrailingZeros64(uint64(segSize))),
+		IndexBuckets: uint64(buckets),
+		HashFunction: manifest.HashXXH64,
+		Begin:        hlog.FirstAddress,
+	}
+	if err := manifest.Write(s.fs, s.dir, man); err != nil {
+		return man, false, errors.Wrap(err, "rskv: create store")
+	}
+	return man, true, nil
+}
 
-// Compact reclaims the space of dead records.
-func (s *Store) Compact() (CompactStats, error) { return CompactStats{}, errUnimplemented }
+// resolveGeometry checks the options against the store's fixed shape and
+// derives the memory budget in pages.
+func (s *Store) resolveGeometry(man manifest.Manifest) (geometry, error) {
+	g := geometry{pageBits: uint(man.PageBits), segmentBits: uint(man.SegmentBits), buckets: int64(man.IndexBuckets)}
+	pageSize := int64(1) << g.pageBits
+	var problems []string
+	check := func(name string, asked, have int64) {
+		if asked != 0 && asked != have {
+			problems = append(problems, name+" differs from the store's (fixed when it was created)")
+		}
+	}
+	check("PageSize", s.opts.PageSize, pageSize)
+	check("SegmentSize", s.opts.SegmentSize, int64(1)<<g.segmentBits)
+	check("IndexBuckets", s.opts.IndexBuckets, g.buckets)
+	if g.pageBits < 12 || g.pageBits > 30 || g.segmentBits < g.pageBits || g.segmentBits > 40 ||
+		!isPow2(g.buckets) || g.buckets < minBuckets || g.buckets > maxBuckets {
+		return g, errors.Mark(errors.Newf("rskv: %s: STORE file has an impossible geometry (page bits %d, segment bits %d, buckets %d)",
+			s.dir, g.pageBits, g.segmentBits, g.buckets), ErrCorruption)
+	}
+	if s.opts.MemorySize < MinPages*pageSize {
+		problems = append(problems, "MemorySize holds fewer than 4 pages of the store's page size")
+	}
+	if len(problems) > 0 {
+		return g, errors.Wrapf(ErrInvalidOptions, "%s (store: PageSize %d, SegmentSize %d, IndexBuckets %d; asked: PageSize %d, SegmentSize %d, IndexBuckets %d, MemorySize %d)",
+			joinProblems(problems), pageSize, int64(1)<<g.segmentBits, g.buckets,
+			s.opts.PageSize, s.opts.SegmentSize, s.opts.IndexBuckets, s.opts.MemorySize)
+	}
+	g.frames = int(s.opts.MemorySize / pageSize)
+	g.mutable = min(max(1, int(float64(g.frames)*s.opts.MutableFraction)), g.frames-1)
+	return g, nil
+}
 
-// Stats returns the store's statistics.
-func (s *Store) Stats() Stats { return Stats{} }
+func joinProblems(p []string) string {
+	out := ""
+	for i, s := range p {
+		if i > 0 {
+			out += "; "
+		}
+		out += s
+	}
+	return out
+}
 
-// StartBackground starts the background services.
-func (s *Store) StartBackground() error { return errUnimplemented }
+// Close stops the background services, makes every write durable, and
+// releases the directory. It is idempotent: later calls return nil. Every
+// other method returns ErrClosed afterwards.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed.Load() {
+		return nil
+	}
+	s.closed.Store(true)
+	// Wait out every operation that was running when closed was set; later
+	// ones see it and return ErrClosed.
+	s.em.BumpAndWait()
+	err := s.log.SyncAll()
+	if cerr := s.log.Close(); err == nil {
+		err = cerr
+	}
+	if lerr := s.lock.Close(); err == nil {
+		err = lerr
+	}
+	if err != nil {
+		return errors.Wrapf(err, "rskv: close %s", s.dir)
+	}
+	s.opts.Logger.Info("rskv: closed", "dir", s.dir)
+	return nil
+}
 
-// StopBackground stops the background services.
-func (s *Store) StopBackground() error { return errUnimplemented }
+// stripedCounter is a counter split over cache-line-padded stripes chosen by
+// key hash, so that concurrent writers of different keys rarely share a line.
+type stripedCounter struct {
+	stripes [counterStripes]struct {
+		n atomic.Int64
+		_ [56]byte
+	}
+}
 
-// BackgroundStats describes the background services.
-func (s *Store) BackgroundStats() BackgroundStats { return BackgroundStats{} }
+const counterStripes = 32
 
-// Services reports the supervision tree.
-func (s *Store) Services() []ServiceStatus { return nil }
+func (c *stripedCounter) add(hash uint64, n int64) {
+	c.stripes[hash>>(64-5)].n.Add(n)
+}
 
-// Close closes the store.
-func (s *Store) Close() error { return nil }
+func (c *stripedCounter) sum() int64 {
+	var t int64
+	for i := range c.stripes {
+		t += c.stripes[i].n.Load()
+	}
+	return t
+}
 
-// Stats describes the store.
-type Stats struct {
-	Keys                                                                    int
-	BeginAddress, HeadAddress, ReadOnlyAddress, TailAddress, FlushedAddress uint64
-	MutableBytes, ReadOnlyBytes, DiskBytes                                  int64
+func (c *stripedCounter) reset(n int64) {
+	for i := range c.stripes {
+		c.stripes[i].n.Store(0)
+	}
+	c.stripes[0].n.Store(n)
 }

@@ -1,0 +1,43 @@
+package hashidx
+
+// Entry is one index entry: a log address, the tag of the keys it covers and
+// the tentative bit. The zero Entry is an empty slot.
+type Entry uint64
+
+const (
+	// AddressBits is the width of a log address.
+	AddressBits = 48
+	// AddressMask selects the address bits of an Entry.
+	AddressMask = 1<<AddressBits - 1
+	// TagBits is the width of a tag.
+	TagBits = 14
+
+	tagShift     = AddressBits
+	tagMask      = 1<<TagBits - 1
+	tentativeBit = Entry(1) << 62
+)
+
+// MakeEntry returns a non-tentative entry for address and tag.
+func MakeEntry(address uint64, tag uint16) Entry {
+	return Entry(address&AddressMask) | Entry(tag&tagMask)<<tagShift
+}
+
+// Address returns the log address the entry points at (0: none yet).
+func (e Entry) Address() uint64 { return uint64(e) & AddressMask }
+
+// Tag returns the entry's tag.
+func (e Entry) Tag() uint16 { return uint16(e>>tagShift) & tagMask }
+
+// Tentative reports whether the entry is still being inserted.
+func (e Entry) Tentative() bool { return e&tentativeBit != 0 }
+
+// IsEmpty reports whether the entry is an empty slot.
+func (e Entry) IsEmpty() bool { return e == 0 }
+
+// WithAddress returns the entry with its address replaced.
+func (e Entry) WithAddress(address uint64) Entry {
+	return e&^AddressMask | Entry(address&AddressMask)
+}
+
+// TagOf returns the tag of a 64-bit key hash.
+func TagOf(hash uint64) uint16 { return uint16(hash>>(64-TagBits)) & tagMask }

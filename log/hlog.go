@@ -1,0 +1,314 @@
+package log
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/internal/epoch"
+	"github.com/rskv-go/rskv/log/vfs"
+)
+
+// FirstAddress is the address of the first record of a new log. Address 0
+// means "no record" in hash chains and index entries.
+const FirstAddress = 64
+
+// Config describes a log's geometry and collaborators.
+type Config struct {
+	FS          vfs.FS
+	Dir         string
+	StoreID     uint64 // written into every segment header
+	PageBits    uint   // log2 of the page size
+	SegmentBits uint   // log2 of the segment size (>= PageBits)
+	// MemoryPages is the number of page frames kept in memory.
+	MemoryPages int
+	// MutablePages is how many of them the background maintenance keeps
+	// mutable; the remaining frames but one hold the read-only region.
+	MutablePages int
+	Epoch        *epoch.Manager
+	Logger       *slog.Logger
+	// OnPageTurn, if set, is called without blocking whenever the tail moves
+	// to a new page or a writer finds memory full: the log shifter's cue.
+	OnPageTurn func()
+}
+
+// Log is the hybrid log: one address space whose tail is in memory and
+// mutable, whose middle is in memory and read-only, and whose beginning is on
+// disk.
+//
+//	begin        head          safeRO/readOnly        tail
+//	  |  on disk   |  in memory, read-only  |  in memory, mutable  |
+//
+// Invariants: begin <= head <= flushed <= safeReadOnly <= readOnly <= tail.
+// Records at or above readOnly may be updated in place; below it they never
+// change. Records below flushed are on disk; below durable they are synced.
+// Page frames below safeHead are free (zeroed) for reuse.
+type Log struct {
+	cfg      Config
+	pageBits uint
+	pageSize uint64
+	pageMask uint64
+	nFrames  uint64
+	frames   [][]byte
+	em       *epoch.Manager
+	dev      *device
+
+	// tail packs (page << offBits) | offset. offBits leaves 16 bits above the
+	// page size so that failed reservations past the end of a page never
+	// carry into the page number.
+	tail    atomic.Uint64
+	offBits uint
+	offMask uint64
+
+	begin        atomic.Uint64
+	head         atomic.Uint64
+	safeHead     atomic.Uint64
+	readOnly     atomic.Uint64
+	safeReadOnly atomic.Uint64
+	flushed      atomic.Uint64
+	durable      atomic.Uint64
+
+	allocMu sync.Mutex // serialises page turns
+	maintMu sync.Mutex // serialises maintenance: shifts, flushes, syncs
+	// syncedSegment is the highest segment already synced whole (maintMu).
+	syncedSegment uint64
+
+	// ioErr is the first write or sync error. It is sticky: after a failed
+	// fsync the page cache may have dropped the data, so retrying could
+	// report durability that does not exist.
+	ioErr atomic.Pointer[error]
+
+	commit struct {
+		mu      sync.Mutex
+		cond    *sync.Cond
+		running bool
+	}
+}
+
+// Open opens the log's segment files and allocates its page frames. The log
+// is not usable until Start; between the two the caller may Recover.
+func Open(cfg Config) (*Log, error) {
+	if cfg.PageBits < 12 || cfg.PageBits > 30 || cfg.SegmentBits < cfg.PageBits || cfg.SegmentBits > 40 {
+		return nil, errors.Newf("rskv/log: bad geometry: page bits %d, segment bits %d", cfg.PageBits, cfg.SegmentBits)
+	}
+	if cfg.MemoryPages < 4 || cfg.MutablePages < 1 || cfg.MutablePages > cfg.MemoryPages-1 {
+		return nil, errors.Newf("rskv/log: bad memory budget: %d frames, %d mutable", cfg.MemoryPages, cfg.MutablePages)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Log{
+		cfg:      cfg,
+		pageBits: cfg.PageBits,
+		pageSize: 1 << cfg.PageBits,
+		pageMask: 1<<cfg.PageBits - 1,
+		nFrames:  uint64(cfg.MemoryPages),
+		em:       cfg.Epoch,
+		offBits:  cfg.PageBits + 16,
+	}
+	l.offMask = 1<<l.offBits - 1
+	l.commit.cond = sync.NewCond(&l.commit.mu)
+	l.dev = &device{fs: cfg.FS, dir: cfg.Dir, segmentBits: cfg.SegmentBits, pageBits: cfg.PageBits, storeID: cfg.StoreID}
+	if err := l.dev.openSegments(); err != nil {
+		return nil, err
+	}
+	l.frames = make([][]byte, l.nFrames)
+	for i := range l.frames {
+		l.frames[i] = make([]byte, l.pageSize)
+	}
+	return l, nil
+}
+
+// PageSize returns the page size in bytes.
+func (l *Log) PageSize() uint64 { return l.pageSize }
+
+// MaxRecordSize is the largest record the log accepts: one page.
+func (l *Log) MaxRecordSize() uint64 { return l.pageSize }
+
+// Start sets the address space after recovery: the log begins at begin and
+// its valid data ends at tail. The last pages before tail are read back into
+// memory as the read-only region, so recently written data is hot again.
+func (l *Log) Start(begin, tail uint64) error {
+	l.begin.Store(begin)
+	tailPage := tail >> l.pageBits
+	roPages := l.nFrames - uint64(l.cfg.MutablePages) - 1
+	loadPage := tailPage - min(tailPage, roPages)
+	loadPage = max(loadPage, begin>>l.pageBits)
+	for p := loadPage; p <= tailPage; p++ {
+		from, to := max(p<<l.pageBits, begin), min((p+1)<<l.pageBits, tail)
+		if from >= to {
+			continue
+		}
+		frame := l.frame(p)
+		n, err := l.dev.readAt(frame[from&l.pageMask:to-(p<<l.pageBits)], from)
+		if err != nil {
+			return err
+		}
+		if uint64(n) != to-from {
+			return corruptf("log data ends at %#x, before the recovered tail %#x", from+uint64(n), tail)
+		}
+	}
+	head := loadPage << l.pageBits
+	l.head.Store(head)
+	l.safeHead.Store(head)
+	for _, a := range []*atomic.Uint64{&l.readOnly, &l.safeReadOnly, &l.flushed, &l.durable} {
+		a.Store(tail)
+	}
+	l.syncedSegment = l.dev.segmentOf(tail)
+	l.tail.Store(tailPage<<l.offBits | tail&l.pageMask)
+	return nil
+}
+
+func (l *Log) frame(page uint64) []byte { return l.frames[page%l.nFrames] }
+
+// Begin returns the lowest valid address.
+func (l *Log) Begin() uint64 { return l.begin.Load() }
+
+// Head returns the lowest address held in memory.
+func (l *Log) Head() uint64 { return l.head.Load() }
+
+// ReadOnly returns the lowest mutable address.
+func (l *Log) ReadOnly() uint64 { return l.readOnly.Load() }
+
+// SafeReadOnly returns the address below which no goroutine can be updating
+// a record in place or changing its lock word.
+func (l *Log) SafeReadOnly() uint64 { return l.safeReadOnly.Load() }
+
+// Flushed returns the address below which the log is written to its files.
+func (l *Log) Flushed() uint64 { return l.flushed.Load() }
+
+// Durable returns the address below which the log is synced.
+func (l *Log) Durable() uint64 { return l.durable.Load() }
+
+// Tail returns the address the next record will be written at (or past).
+func (l *Log) Tail() uint64 {
+	w := l.tail.Load()
+	return (w>>l.offBits)<<l.pageBits + min(w&l.offMask, l.pageSize)
+}
+
+// DiskBytes returns the bytes the segment files occupy.
+func (l *Log) DiskBytes() int64 { return l.dev.diskBytes() }
+
+// Err returns the sticky I/O error, if a write or sync has failed.
+func (l *Log) Err() error {
+	if p := l.ioErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *Log) fail(err error) error {
+	l.ioErr.CompareAndSwap(nil, &err)
+	return l.Err()
+}
+
+// Allocate reserves size bytes (a multiple of 8, at most a page) at the tail
+// and returns their address. It fails when the tail page is full; the caller
+// then calls TurnPage. The caller must be epoch-protected from Allocate until
+// the record is written, so that no flush reads a half-written record.
+func (l *Log) Allocate(size uint64) (uint64, bool) {
+	if l.tail.Load()&l.offMask+size > l.pageSize {
+		return 0, false
+	}
+	w := l.tail.Add(size)
+	if off := w & l.offMask; off <= l.pageSize {
+		return (w>>l.offBits)<<l.pageBits | (off - size), true
+	}
+	return 0, false
+}
+
+// TurnPage moves the tail to the next page if the current one cannot take a
+// record of size bytes. It returns errNoRoom (test with NeedsRoom) when the
+// next page's frame is still in use; the caller must then release its
+// protection, call MakeRoom, and retry its operation.
+func (l *Log) TurnPage(size uint64) error {
+	l.allocMu.Lock()
+	defer l.allocMu.Unlock()
+	w := l.tail.Load()
+	page, off := w>>l.offBits, w&l.offMask
+	if off+size <= l.pageSize {
+		return nil // someone turned it already, or there is room after all
+	}
+	next := page + 1
+	if next >= l.safeHead.Load()>>l.pageBits+l.nFrames {
+		l.signal()
+		return errNoRoom
+	}
+	if next<<l.pageBits >= 1<<48 {
+		return errors.New("rskv/log: log address space exhausted")
+	}
+	// Bytes of the old page past the last reservation stay zero: readers of
+	// the page take a zero info word as its end.
+	l.tail.Store(next << l.offBits)
+	l.signal()
+	return nil
+}
+
+// NeedsRoom reports whether err asks the caller to call MakeRoom.
+func NeedsRoom(err error) bool { return err == errNoRoom }
+
+func (l *Log) signal() {
+	if l.cfg.OnPageTurn != nil {
+		l.cfg.OnPageTurn()
+	}
+}
+
+// Mem returns the in-memory record at addr. The caller must be protected and
+// must have checked addr >= Head() under that protection.
+func (l *Log) Mem(addr uint64) MemRecord {
+	return MemRecord{recordAt(l.frame(addr>>l.pageBits), addr&l.pageMask)}
+}
+
+// ReadRecord reads the record at addr from disk into buf (grown as needed)
+// and verifies it. It returns the record, whose slices alias the returned
+// buffer. The caller must be protected and have checked addr >= Begin().
+func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
+	room := l.pageSize - addr&l.pageMask
+	want := min(room, uint64(max(cap(buf), 512)))
+	for {
+		if uint64(cap(buf)) < want {
+			buf = make([]byte, want)
+		}
+		buf = buf[:want]
+		n, err := l.dev.readAt(buf, addr)
+		if err != nil {
+			return DiskRecord{}, buf, err
+		}
+		rec, st, why := parseRecord(buf[:n], room)
+		switch st {
+		case parsedOK:
+			rec.Address = addr
+			return rec, buf, nil
+		case parsedShort:
+			if uint64(n) < want || want == room {
+				return DiskRecord{}, buf, corruptf("record at %#x in %s is cut short (read %d bytes)",
+					addr, SegmentName(l.dev.segmentOf(addr)), n)
+			}
+			if len(buf) >= 24 {
+				want = min(room, sizeFromLengths(binary.LittleEndian.Uint64(buf[16:])))
+			} else {
+				want = room
+			}
+		default:
+			if why == "" {
+				why = "no record"
+			}
+			return DiskRecord{}, buf, corruptf("record at %#x in %s: %s", addr, SegmentName(l.dev.segmentOf(addr)), why)
+		}
+	}
+}
+
+// NewRecord writes a record into space just allocated at addr and returns it.
+// The record is not yet visible to anyone: the caller publishes it by
+// swapping its address into the index.
+func (l *Log) NewRecord(addr uint64, info uint64, key, value []byte, slack int) MemRecord {
+	r := l.Mem(addr)
+	r.r.writeNew(info, key, value, slack)
+	return r
+}
+
+// Close releases the segment files. The caller has made the log durable and
+// stopped every reader and writer.
+func (l *Log) Close() error { return l.dev.close() }

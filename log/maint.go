@@ -1,0 +1,254 @@
+package log
+
+import (
+	"encoding/binary"
+
+	"github.com/cockroachdb/errors"
+)
+
+// Maintenance moves the log's boundaries forward. Each step publishes a new
+// address, then waits for the epoch to show that no goroutine can still act
+// on the old one:
+//
+//  1. readOnly := target; wait. No one updates in place below target now.
+//  2. safeReadOnly := target; wait. No one seals or reads optimistically
+//     below target now: the records there are frozen.
+//  3. Flush [flushed, safeReadOnly) to the segment files, stamping each
+//     record's checksum first; flushed := safeReadOnly.
+//  4. head := target (<= flushed, page aligned); wait. No one reads the
+//     frames below it now; zero them; safeHead := head, freeing the frames.
+//
+// All steps run under maintMu, so the log shifter, writers making room
+// inline, group commits and checkpoints never interleave their shifts.
+
+// Maintain does one background pass: it keeps the mutable region within its
+// page budget and the in-memory read-only region within the rest of memory,
+// leaving one frame free for the next page.
+func (l *Log) Maintain() error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	return l.maintainLocked(0)
+}
+
+// MakeRoom is called by a writer that found no free frame for the next page
+// (TurnPage returned errNoRoom). It flushes and evicts inline, whether or not
+// the background services run, so writes never wait on them. The caller must
+// not be epoch-protected.
+func (l *Log) MakeRoom() error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	// The frame for the page after the tail page must be free.
+	tailPage := l.Tail() >> l.pageBits
+	need := (tailPage + 2) - min(tailPage+2, l.nFrames)
+	return l.maintainLocked(need << l.pageBits)
+}
+
+func (l *Log) maintainLocked(minHead uint64) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	tail := l.Tail()
+	tailPage := tail >> l.pageBits
+	mutable := uint64(l.cfg.MutablePages)
+	roTarget := minHead
+	if tailPage+1 > mutable {
+		roTarget = max(roTarget, (tailPage+1-mutable)<<l.pageBits)
+	}
+	if err := l.shiftReadOnlyLocked(min(roTarget, tail)); err != nil {
+		return err
+	}
+	// Keep at most nFrames-mutable-1 read-only pages in memory.
+	roBudget := l.nFrames - mutable - 1
+	roPage := l.readOnly.Load() >> l.pageBits
+	headTarget := max(minHead, (roPage-min(roPage, roBudget))<<l.pageBits)
+	headTarget = min(headTarget, l.flushed.Load()&^l.pageMask)
+	l.shiftHeadLocked(headTarget)
+	if minHead > l.head.Load() {
+		return errors.AssertionFailedf("rskv/log: cannot free a frame: head %#x, needed %#x", l.head.Load(), minHead)
+	}
+	return nil
+}
+
+// shiftReadOnlyLocked makes everything below target read-only and flushes it.
+func (l *Log) shiftReadOnlyLocked(target uint64) error {
+	if target > l.readOnly.Load() {
+		l.readOnly.Store(target)
+		l.em.BumpAndWait()
+		l.safeReadOnly.Store(target)
+		l.em.BumpAndWait()
+	}
+	return l.flushLocked(l.safeReadOnly.Load())
+}
+
+// flushLocked writes [flushed, to) to the segment files. A segment is synced
+// when the flush moves past its end, before anything is written to the next,
+// so on disk a later segment never holds data while an earlier one is torn.
+func (l *Log) flushLocked(to uint64) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	for from := l.flushed.Load(); from < to; {
+		page := from >> l.pageBits
+		end := min(to, (page+1)<<l.pageBits)
+		seg := l.dev.segmentOf(from)
+		if seg > l.syncedSegment {
+			// Entering a new segment: make every earlier one durable first.
+			for s := l.syncedSegment; s < seg; s++ {
+				if err := l.dev.sync(s); err != nil {
+					return l.fail(err)
+				}
+			}
+			l.syncedSegment = seg
+			l.durable.Store(max(l.durable.Load(), seg<<l.dev.segmentBits))
+		}
+		frame := l.frame(page)
+		chunk := frame[from&l.pageMask : end-page<<l.pageBits]
+		stampChecksums(chunk)
+		if err := l.dev.writeAt(chunk, from); err != nil {
+			return l.fail(err)
+		}
+		l.flushed.Store(end)
+		from = end
+	}
+	return nil
+}
+
+// stampChecksums computes the checksum of every record in chunk, which starts
+// at a record boundary. The records are frozen (below safeReadOnly).
+func stampChecksums(chunk []byte) {
+	for off := 0; off+RecordHeaderSize <= len(chunk); {
+		b := chunk[off:]
+		if binary.LittleEndian.Uint64(b) == 0 {
+			return // unused end of the page
+		}
+		lengths := binary.LittleEndian.Uint64(b[16:])
+		k, v, _ := splitLengths(lengths)
+		binary.LittleEndian.PutUint32(b[12:], checksum(b, k, v))
+		off += int(sizeFromLengths(lengths))
+	}
+}
+
+// shiftHeadLocked evicts the pages below target (page aligned, <= flushed).
+func (l *Log) shiftHeadLocked(target uint64) {
+	old := l.head.Load()
+	if target <= old {
+		return
+	}
+	l.head.Store(target)
+	l.em.BumpAndWait()
+	for p := old >> l.pageBits; p < target>>l.pageBits; p++ {
+		clear(l.frame(p))
+	}
+	l.safeHead.Store(target)
+}
+
+// SyncTo makes the log durable up to at least addr: it shifts the read-only
+// address there, flushes and syncs. The caller must not be epoch-protected.
+func (l *Log) SyncTo(addr uint64) error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	return l.syncLocked(addr)
+}
+
+func (l *Log) syncLocked(addr uint64) error {
+	if l.durable.Load() >= addr {
+		return l.Err()
+	}
+	if err := l.shiftReadOnlyLocked(max(addr, l.readOnly.Load())); err != nil {
+		return err
+	}
+	flushed := l.flushed.Load()
+	last := l.dev.segmentOf(flushed - 1)
+	for s := l.syncedSegment; s <= last; s++ {
+		if s == last {
+			// Record the previous durable point in the segment header; it
+			// rides along with this sync. Recovery trusts it as a floor:
+			// damage below it is corruption, never a torn tail.
+			if err := l.dev.writeMark(s, l.durable.Load()); err != nil {
+				return l.fail(err)
+			}
+		}
+		if err := l.dev.sync(s); err != nil {
+			return l.fail(err)
+		}
+	}
+	l.durable.Store(flushed)
+	return nil
+}
+
+// SyncAll makes the whole log durable and records that in the durable mark
+// with a second sync, so recovery can tell damage anywhere in the log from a
+// torn tail. Close and checkpoints use it.
+func (l *Log) SyncAll() error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if err := l.syncLocked(l.Tail()); err != nil {
+		return err
+	}
+	durable := l.durable.Load()
+	seg := l.dev.segmentOf(durable - 1)
+	if err := l.dev.writeMark(seg, durable); err != nil {
+		return l.fail(err)
+	}
+	if err := l.dev.sync(seg); err != nil {
+		return l.fail(err)
+	}
+	return nil
+}
+
+// WaitDurable returns once the log is durable up to addr. Concurrent callers
+// share the work: one of them (the leader) flushes and syncs everything
+// written so far while the others wait for it, so a burst of writers pays
+// for one fsync (group commit). The caller must not be epoch-protected.
+func (l *Log) WaitDurable(addr uint64) error {
+	if l.durable.Load() >= addr {
+		return l.Err()
+	}
+	c := &l.commit
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for l.durable.Load() < addr {
+		if err := l.Err(); err != nil {
+			return err
+		}
+		if c.running {
+			c.cond.Wait()
+			continue
+		}
+		c.running = true
+		c.mu.Unlock()
+		err := l.SyncTo(l.Tail())
+		c.mu.Lock()
+		c.running = false
+		c.cond.Broadcast()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ShiftBegin moves the begin address forward to addr and deletes the segment
+// files wholly below it, once no reader can be using them. The caller has
+// already made the new begin durable (in the store's manifest). It returns
+// the bytes freed.
+func (l *Log) ShiftBegin(addr uint64) (int64, error) {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if addr <= l.begin.Load() {
+		return 0, nil
+	}
+	if addr > l.flushed.Load() {
+		return 0, errors.AssertionFailedf("rskv/log: begin %#x beyond flushed %#x", addr, l.flushed.Load())
+	}
+	// Publish the new begin and wait: after that no reader will look below
+	// it, so the files can go at once.
+	l.begin.Store(addr)
+	l.em.BumpAndWait()
+	gone := l.dev.detachBelow(addr)
+	freed, err := l.dev.removeDetached(gone)
+	if err != nil {
+		return freed, l.fail(err)
+	}
+	return freed, nil
+}

@@ -1,0 +1,230 @@
+package log
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cockroachdb/errors"
+)
+
+// A record is laid out in the log, in memory and on disk alike, as:
+//
+//	offset size
+//	0      8    info: previous address (48 bits) | flags (8) | marker (8)
+//	8      4    lock: seqlock word for in-place updates (not checksummed)
+//	12     4    crc: CRC-32C of info, lengths, key and value (set at flush)
+//	16     4    value length
+//	20     2    key length
+//	22     2    slack: value capacity minus value length
+//	24     ...  key, padded to 8 bytes
+//	...    ...  value, capacity padded to 8 bytes
+//
+// Records are 8-byte aligned and never span a page. A zero info word marks the
+// unused end of a page. All multi-byte fields are little-endian.
+const (
+	// RecordHeaderSize is the size of a record's fixed header.
+	RecordHeaderSize = 24
+
+	prevMask = 1<<48 - 1
+
+	// FlagTombstone marks a deletion.
+	FlagTombstone = uint64(1) << 48
+	// FlagInvalid marks a record that was never linked into the index (its
+	// insert lost a race); scans skip it.
+	FlagInvalid = uint64(1) << 49
+	// FlagNewKey marks a record that made its key live: the live-key count
+	// rises by one.
+	FlagNewKey = uint64(1) << 50
+	// FlagDelKey marks a tombstone that removed a live key: the count falls by
+	// one.
+	FlagDelKey = uint64(1) << 51
+	// FlagCopy marks a record copied forward by compaction.
+	FlagCopy = uint64(1) << 52
+
+	markerShift = 56
+	// recordMarker is the format version of records, kept in the top byte of
+	// the info word so that a valid info word is never zero.
+	recordMarker = uint64(0xA7)
+
+	lockBit    = 1
+	sealBit    = 2
+	versionInc = 4
+)
+
+// MaxSlack is the most unused value capacity a record can carry.
+const MaxSlack = 1<<16 - 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func align8(n uint64) uint64 { return (n + 7) &^ 7 }
+
+// RecordSize returns the bytes a record with this key length and value
+// capacity occupies in the log.
+func RecordSize(keyLen, valueCap int) uint64 {
+	return RecordHeaderSize + align8(uint64(keyLen)) + align8(uint64(valueCap))
+}
+
+// MakeInfo builds an info word.
+func MakeInfo(prev uint64, flags uint64) uint64 {
+	return prev&prevMask | flags | recordMarker<<markerShift
+}
+
+// InfoPrev returns the previous address in an info word.
+func InfoPrev(info uint64) uint64 { return info & prevMask }
+
+func makeLengths(keyLen, valueLen, slack int) uint64 {
+	return uint64(uint32(valueLen)) | uint64(uint16(keyLen))<<32 | uint64(uint16(slack))<<48
+}
+
+func splitLengths(l uint64) (keyLen, valueLen, slack int) {
+	return int(uint16(l >> 32)), int(uint32(l)), int(uint16(l >> 48))
+}
+
+// sizeFromLengths returns the record size implied by a lengths word.
+func sizeFromLengths(l uint64) uint64 {
+	k, v, s := splitLengths(l)
+	return RecordSize(k, v+s)
+}
+
+// memRecord is a record in a page frame. Its info, lock and lengths words are
+// accessed atomically because in-place updates and flags change them while
+// other goroutines read; its key is immutable once the record is published.
+type memRecord struct{ p unsafe.Pointer }
+
+func recordAt(frame []byte, off uint64) memRecord {
+	return memRecord{unsafe.Pointer(&frame[off])}
+}
+
+func (r memRecord) word(off uintptr) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(r.p, off))
+}
+
+func (r memRecord) infoWord() *atomic.Uint64    { return r.word(0) }
+func (r memRecord) lockWord() *atomic.Uint32    { return (*atomic.Uint32)(unsafe.Add(r.p, 8)) }
+func (r memRecord) lengthsWord() *atomic.Uint64 { return r.word(16) }
+
+func (r memRecord) info() uint64 { return r.infoWord().Load() }
+
+func (r memRecord) key(keyLen int) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(r.p, RecordHeaderSize)), keyLen)
+}
+
+func (r memRecord) valuePtr(keyLen int) unsafe.Pointer {
+	return unsafe.Add(r.p, RecordHeaderSize+align8(uint64(keyLen)))
+}
+
+// writeNew fills a freshly allocated (zeroed) record. It runs before the
+// record is published, so plain stores suffice.
+func (r memRecord) writeNew(info uint64, key, value []byte, slack int) {
+	*(*uint64)(r.p) = info
+	*(*uint64)(unsafe.Add(r.p, 16)) = makeLengths(len(key), len(value), slack)
+	copy(unsafe.Slice((*byte)(unsafe.Add(r.p, RecordHeaderSize)), len(key)), key)
+	if len(value) > 0 {
+		copy(unsafe.Slice((*byte)(r.valuePtr(len(key))), len(value)), value)
+	}
+}
+
+// loadValue appends n bytes of value at p to dst using 8-byte atomic loads,
+// so that it is safe against a concurrent in-place writer (the seqlock tells
+// the caller whether the copy is consistent).
+func loadValue(dst []byte, p unsafe.Pointer, n int) []byte {
+	var w [8]byte
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(w[:], (*atomic.Uint64)(unsafe.Add(p, i)).Load())
+		dst = append(dst, w[:min(8, n-i)]...)
+	}
+	return dst
+}
+
+// storeValue writes value at p with 8-byte atomic stores, zero-padding the
+// last word.
+func storeValue(p unsafe.Pointer, value []byte) {
+	var w [8]byte
+	for i := 0; i < len(value); i += 8 {
+		n := copy(w[:], value[i:])
+		clear(w[n:])
+		(*atomic.Uint64)(unsafe.Add(p, i)).Store(binary.LittleEndian.Uint64(w[:]))
+	}
+}
+
+// checksum computes a record's CRC over its info word, lengths, key and value.
+// b holds the record from its first byte.
+func checksum(b []byte, keyLen, valueLen int) uint32 {
+	c := crc32.Update(0, castagnoli, b[0:8])
+	c = crc32.Update(c, castagnoli, b[16:RecordHeaderSize+keyLen])
+	vo := RecordHeaderSize + int(align8(uint64(keyLen)))
+	return crc32.Update(c, castagnoli, b[vo:vo+valueLen])
+}
+
+// DiskRecord is a record read back from storage and verified.
+type DiskRecord struct {
+	Address uint64
+	Info    uint64
+	Key     []byte
+	Value   []byte
+	Size    uint64
+}
+
+// Tombstone reports whether the record is a deletion.
+func (d *DiskRecord) Tombstone() bool { return d.Info&FlagTombstone != 0 }
+
+// Prev returns the address of the previous record in the hash chain.
+func (d *DiskRecord) Prev() uint64 { return InfoPrev(d.Info) }
+
+// errTruncatedRecord reports a buffer too short for the record it starts.
+var errTruncatedRecord = errors.New("rskv/log: record extends past the data read")
+
+// parseStatus says what parseRecord found.
+type parseStatus int
+
+const (
+	parsedOK    parseStatus = iota
+	parsedEmpty             // zero info word: unused end of page
+	parsedShort             // need more bytes
+	parsedBad               // not a valid record
+)
+
+// parseRecord decodes the record at the start of b, verifying its marker,
+// lengths and checksum. room is the space left in the page from the record's
+// start; a record claiming more is invalid.
+func parseRecord(b []byte, room uint64) (DiskRecord, parseStatus, string) {
+	if len(b) < RecordHeaderSize {
+		if len(b) >= 8 && binary.LittleEndian.Uint64(b) == 0 {
+			return DiskRecord{}, parsedEmpty, ""
+		}
+		if room < RecordHeaderSize {
+			// Too little room for a header: this can only be page padding.
+			return DiskRecord{}, parsedEmpty, ""
+		}
+		return DiskRecord{}, parsedShort, ""
+	}
+	info := binary.LittleEndian.Uint64(b)
+	if info == 0 {
+		return DiskRecord{}, parsedEmpty, ""
+	}
+	if info>>markerShift != recordMarker {
+		return DiskRecord{}, parsedBad, "bad record marker"
+	}
+	lengths := binary.LittleEndian.Uint64(b[16:])
+	keyLen, valueLen, _ := splitLengths(lengths)
+	size := sizeFromLengths(lengths)
+	if keyLen == 0 || size > room {
+		return DiskRecord{}, parsedBad, "record lengths out of range"
+	}
+	if uint64(len(b)) < size {
+		return DiskRecord{}, parsedShort, ""
+	}
+	want := binary.LittleEndian.Uint32(b[12:])
+	if got := checksum(b, keyLen, valueLen); got != want {
+		return DiskRecord{}, parsedBad, "checksum mismatch"
+	}
+	vo := RecordHeaderSize + int(align8(uint64(keyLen)))
+	return DiskRecord{
+		Info:  info,
+		Key:   b[RecordHeaderSize : RecordHeaderSize+keyLen],
+		Value: b[vo : vo+valueLen],
+		Size:  size,
+	}, parsedOK, ""
+}

@@ -1,0 +1,208 @@
+package log
+
+import (
+	"path/filepath"
+
+	"github.com/cockroachdb/errors"
+)
+
+// RecoveryReport says what Recover found.
+type RecoveryReport struct {
+	// From and End delimit the records replayed.
+	From, End uint64
+	// Records counts the valid records replayed; BytesScanned the log bytes.
+	Records      int64
+	BytesScanned int64
+	// TornAt is the address of a torn tail that was cut off (0: none), and
+	// TornBytes the bytes removed.
+	TornAt    uint64
+	TornBytes int64
+	// Removed lists files deleted as debris: blank segments from a crash
+	// while creating one, segments below begin from a crash during
+	// compaction.
+	Removed []string
+}
+
+// recoveryChunk is the read size of the recovery scan.
+const recoveryChunk = 1 << 20
+
+// Recover scans the log on disk from address from to the end of its valid
+// data, calling fn for each valid record (records flagged invalid are
+// skipped). It classifies the end of the data:
+//
+//   - the data simply ends, or ends in a damaged record with nothing valid
+//     after it, in the newest segment and above its durable mark: a torn
+//     tail. The damaged bytes are cut off and reported.
+//   - anything else — damage below the durable mark or below durableHint (a
+//     point a checkpoint proved durable), valid records after the damage, a
+//     segment missing or cut short while later ones exist — is corruption,
+//     returned as an error marked ErrCorruption that names the file and
+//     address; nothing is cut.
+//
+// Segments wholly below begin are debris of an interrupted compaction and are
+// deleted. Recover runs before Start, alone.
+func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error) (RecoveryReport, error) {
+	rep := RecoveryReport{From: from, End: from}
+	for _, p := range l.dev.blank {
+		if err := l.cfg.FS.Remove(p); err != nil {
+			return rep, errors.Wrapf(err, "remove blank segment %s", p)
+		}
+		rep.Removed = append(rep.Removed, filepath.Base(p))
+	}
+	l.dev.blank = nil
+	if debris := l.dev.detachBelow(begin); len(debris) > 0 {
+		if _, err := l.dev.removeDetached(debris); err != nil {
+			return rep, err
+		}
+		for _, d := range debris {
+			rep.Removed = append(rep.Removed, SegmentName(d.index))
+		}
+	}
+	present, _ := l.dev.segmentsPresent()
+	var lastSeg uint64
+	if len(present) > 0 {
+		lastSeg = present[len(present)-1]
+		for s := l.dev.segmentOf(begin); s <= lastSeg; s++ {
+			if l.dev.table.Load().get(s) == nil {
+				return rep, corruptf("segment %s is missing (the log runs from %s to %s)",
+					SegmentName(s), SegmentName(l.dev.segmentOf(begin)), SegmentName(lastSeg))
+			}
+		}
+	}
+	mark := uint64(0)
+	if len(present) > 0 {
+		mark = l.dev.readMark(lastSeg)
+	}
+	floor := max(mark, durableHint)
+
+	cur, lastEnd := from, from
+	buf := make([]byte, recoveryChunk)
+	var stopWhy string // empty: data ended cleanly
+scan:
+	for len(present) > 0 && l.dev.segmentOf(cur) <= lastSeg {
+		seg := l.dev.segmentOf(cur)
+		segEnd := (seg + 1) << l.dev.segmentBits
+		want := min(uint64(len(buf)), segEnd-cur)
+		n, err := l.dev.readAt(buf[:want], cur)
+		if err != nil {
+			return rep, err
+		}
+		if n == 0 {
+			if seg < lastSeg {
+				return rep, corruptf("segment %s ends at %#x but later segments exist (it was synced whole before them)",
+					SegmentName(seg), cur)
+			}
+			break
+		}
+		chunk := buf[:n]
+		off := uint64(0)
+		for off < uint64(len(chunk)) {
+			addr := cur + off
+			room := l.pageSize - addr&l.pageMask
+			rec, st, why := parseRecord(chunk[off:], room)
+			switch st {
+			case parsedOK:
+				if rec.Info&FlagInvalid == 0 {
+					rec.Address = addr
+					if err := fn(rec); err != nil {
+						return rep, err
+					}
+					rep.Records++
+				}
+				off += rec.Size
+				lastEnd = addr + rec.Size
+			case parsedEmpty:
+				off += room // skip the unused end of the page
+			case parsedShort:
+				if off == 0 {
+					// A whole chunk did not hold the record: the data ends
+					// inside it.
+					cur = addr
+					stopWhy = "record cut short"
+					break scan
+				}
+				cur = addr
+				continue scan
+			default:
+				cur = addr
+				stopWhy = why
+				break scan
+			}
+		}
+		cur += off // off >= len(chunk): a page skip may have gone past it
+		rep.BytesScanned += int64(len(chunk))
+		if uint64(n) < want {
+			if seg < lastSeg {
+				return rep, corruptf("segment %s ends at %#x but later segments exist (it was synced whole before them)",
+					SegmentName(seg), cur)
+			}
+			break
+		}
+	}
+	rep.End = lastEnd
+	if stopWhy == "" {
+		if lastEnd < floor {
+			return rep, corruptf("the log ends at %#x but data up to %#x was durable", lastEnd, floor)
+		}
+		return rep, nil
+	}
+	// The data ends in a damaged record at cur. Torn tail, or corruption?
+	seg := l.dev.segmentOf(cur)
+	if cur < floor {
+		return rep, corruptf("damaged record at %#x in %s (%s), below the durable point %#x",
+			cur, SegmentName(seg), stopWhy, floor)
+	}
+	if seg < lastSeg {
+		return rep, corruptf("damaged record at %#x in %s (%s), and later segments exist",
+			cur, SegmentName(seg), stopWhy)
+	}
+	if later, ok, err := l.findValidAfter(cur); err != nil {
+		return rep, err
+	} else if ok {
+		return rep, corruptf("damaged record at %#x in %s (%s), but a valid record follows at %#x",
+			cur, SegmentName(seg), stopWhy, later)
+	}
+	_, sizes := l.dev.segmentsPresent()
+	fileEnd := sizes[len(sizes)-1]
+	rep.TornAt = cur
+	rep.TornBytes = fileEnd - l.dev.fileOffset(lastEnd)
+	l.cfg.Logger.Warn("rskv: cutting off torn log tail",
+		"segment", SegmentName(seg), "address", cur, "reason", stopWhy, "bytes", rep.TornBytes)
+	if err := l.dev.truncate(lastEnd); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// findValidAfter searches the rest of addr's segment file for any valid
+// record at an 8-byte aligned address after addr: evidence that the damage at
+// addr is not a torn tail.
+func (l *Log) findValidAfter(addr uint64) (uint64, bool, error) {
+	seg := l.dev.segmentOf(addr)
+	segEnd := (seg + 1) << l.dev.segmentBits
+	buf := make([]byte, recoveryChunk)
+	var rec []byte
+	for start := addr + 8; start < segEnd; {
+		want := min(uint64(len(buf)), segEnd-start)
+		n, err := l.dev.readAt(buf[:want], start)
+		if err != nil {
+			return 0, false, err
+		}
+		for off := 0; off+8 <= n; off += 8 {
+			if buf[off+7] != byte(recordMarker) {
+				continue // cheap filter: the info word's top byte
+			}
+			a := start + uint64(off)
+			if _, rec, err = l.ReadRecord(a, rec); err == nil {
+				return a, true, nil
+			} else if !errors.Is(err, ErrCorruption) {
+				return 0, false, err
+			}
+		}
+		if uint64(n) < want {
+			return 0, false, nil
+		}
+		start += uint64(n)
+	}
+	return 0, false, nil
+}

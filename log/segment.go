@@ -1,0 +1,465 @@
+package log
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/log/vfs"
+)
+
+// The on-disk log is a sequence of segment files, each holding a fixed-size,
+// aligned stretch of the address space: segment i holds addresses
+// [i<<segmentBits, (i+1)<<segmentBits) at file offset SegmentHeaderSize plus
+// the address's offset within the segment. A segment starts with a header
+// naming the store, the segment and the geometry, so a file from another
+// store or another configuration is refused rather than misread.
+const (
+	// SegmentHeaderSize is the space reserved for a segment's header; data
+	// starts after it, aligned for direct I/O.
+	SegmentHeaderSize = 4096
+
+	segmentMagic   = "RSKVSEG\x00"
+	segmentVersion = 1
+	segmentPrefix  = "seg-"
+	segmentSuffix  = ".log"
+	segHeaderUsed  = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 4
+
+	// The durable mark lives at a fixed offset in the header block: an
+	// address below which the segment's data was synced, with its own
+	// checksum so a torn write of the mark is ignored rather than trusted.
+	markOffset = 64
+	markSize   = 16
+)
+
+// SegmentName returns the file name of segment i.
+func SegmentName(i uint64) string { return fmt.Sprintf("%s%016x%s", segmentPrefix, i, segmentSuffix) }
+
+// parseSegmentName returns the index in a segment file name.
+func parseSegmentName(name string) (uint64, bool) {
+	if !strings.HasPrefix(name, segmentPrefix) || !strings.HasSuffix(name, segmentSuffix) {
+		return 0, false
+	}
+	var i uint64
+	hex := strings.TrimSuffix(strings.TrimPrefix(name, segmentPrefix), segmentSuffix)
+	if len(hex) != 16 {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(hex, "%016x", &i); err != nil {
+		return 0, false
+	}
+	return i, true
+}
+
+type segmentHeader struct {
+	storeID     uint64
+	index       uint64
+	segmentBits uint32
+	pageBits    uint32
+}
+
+func (h segmentHeader) encode() []byte {
+	b := make([]byte, SegmentHeaderSize)
+	copy(b, segmentMagic)
+	binary.LittleEndian.PutUint32(b[8:], segmentVersion)
+	binary.LittleEndian.PutUint32(b[12:], SegmentHeaderSize)
+	binary.LittleEndian.PutUint64(b[16:], h.storeID)
+	binary.LittleEndian.PutUint64(b[24:], h.index)
+	binary.LittleEndian.PutUint32(b[32:], h.segmentBits)
+	binary.LittleEndian.PutUint32(b[36:], h.pageBits)
+	binary.LittleEndian.PutUint32(b[40:], crc32.Checksum(b[:40], castagnoli))
+	return b
+}
+
+func decodeSegmentHeader(b []byte) (segmentHeader, error) {
+	if len(b) < segHeaderUsed || string(b[:8]) != segmentMagic {
+		return segmentHeader{}, errors.New("not an rskv segment (bad magic)")
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != segmentVersion {
+		return segmentHeader{}, errors.Newf("segment format version %d is not supported (want %d)", v, segmentVersion)
+	}
+	if crc32.Checksum(b[:40], castagnoli) != binary.LittleEndian.Uint32(b[40:]) {
+		return segmentHeader{}, errors.New("segment header checksum mismatch")
+	}
+	return segmentHeader{
+		storeID:     binary.LittleEndian.Uint64(b[16:]),
+		index:       binary.LittleEndian.Uint64(b[24:]),
+		segmentBits: binary.LittleEndian.Uint32(b[32:]),
+		pageBits:    binary.LittleEndian.Uint32(b[36:]),
+	}, nil
+}
+
+// segmentTable is an immutable snapshot of the open segment files; readers
+// load it atomically and never lock.
+type segmentTable struct {
+	first uint64     // index of files[0]
+	files []vfs.File // nil where a segment does not exist
+	sizes []int64    // file sizes at the time of the snapshot (disk usage)
+}
+
+func (t *segmentTable) get(i uint64) vfs.File {
+	if i < t.first || i-t.first >= uint64(len(t.files)) {
+		return nil
+	}
+	return t.files[i-t.first]
+}
+
+// device stores the log's flushed bytes in segment files.
+type device struct {
+	fs          vfs.FS
+	dir         string
+	segmentBits uint
+	pageBits    uint
+	storeID     uint64
+
+	table atomic.Pointer[segmentTable]
+	mu    sync.Mutex // serialises changes to the table
+	// blank lists segment files found without data or a valid header at
+	// open; recovery removes them.
+	blank []string
+}
+
+func (d *device) segmentOf(addr uint64) uint64 { return addr >> d.segmentBits }
+
+func (d *device) fileOffset(addr uint64) int64 {
+	return SegmentHeaderSize + int64(addr&(1<<d.segmentBits-1))
+}
+
+// openSegments opens every segment file in the directory, checking headers.
+func (d *device) openSegments() error {
+	names, err := d.fs.List(d.dir)
+	if err != nil {
+		return errors.Wrapf(err, "list %s", d.dir)
+	}
+	var idx []uint64
+	for _, n := range names {
+		if i, ok := parseSegmentName(n); ok {
+			idx = append(idx, i)
+		}
+	}
+	t := &segmentTable{}
+	if len(idx) > 0 {
+		t.first = idx[0]
+		n := idx[len(idx)-1] - idx[0] + 1
+		t.files = make([]vfs.File, n)
+		t.sizes = make([]int64, n)
+	}
+	fail := func(err error) error {
+		for _, f := range t.files {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+		return err
+	}
+	for _, i := range idx {
+		path := filepath.Join(d.dir, SegmentName(i))
+		f, err := d.fs.OpenReadWrite(path)
+		if err != nil {
+			return fail(errors.Wrapf(err, "open segment %s", path))
+		}
+		t.files[i-t.first] = f
+		size, err := f.Size()
+		if err != nil {
+			return fail(errors.Wrapf(err, "size of segment %s", path))
+		}
+		t.sizes[i-t.first] = size
+		hb := make([]byte, segHeaderUsed)
+		if n, err := f.ReadAt(hb, 0); err != nil && !(errors.Is(err, io.EOF) && size < segHeaderUsed) {
+			return fail(errors.Wrapf(err, "read header of %s (%d bytes read)", path, n))
+		}
+		h, err := decodeSegmentHeader(hb)
+		if err != nil {
+			if size <= SegmentHeaderSize && i == idx[len(idx)-1] {
+				// The newest segment has no data and no valid header: a
+				// crash between creating it and syncing its header. The
+				// previous segment was synced whole before this one was
+				// created, so nothing is lost by removing it.
+				d.blank = append(d.blank, path)
+				t.files[i-t.first] = nil
+				t.sizes[i-t.first] = 0
+				if err := f.Close(); err != nil {
+					return fail(errors.Wrapf(err, "close %s", path))
+				}
+				continue
+			}
+			return fail(errors.Mark(errors.Wrapf(err, "segment %s", path), ErrCorruption))
+		}
+		if h.storeID != d.storeID || h.index != i || uint(h.segmentBits) != d.segmentBits || uint(h.pageBits) != d.pageBits {
+			return fail(errors.Mark(errors.Newf(
+				"segment %s belongs to another store or geometry (store %x index %d segment bits %d page bits %d; want store %x index %d segment bits %d page bits %d)",
+				path, h.storeID, h.index, h.segmentBits, h.pageBits, d.storeID, i, d.segmentBits, d.pageBits), ErrCorruption))
+		}
+	}
+	d.table.Store(t)
+	return nil
+}
+
+// segmentsPresent returns the indices of existing segments and their sizes.
+func (d *device) segmentsPresent() (idx []uint64, sizes []int64) {
+	t := d.table.Load()
+	for i, f := range t.files {
+		if f != nil {
+			idx = append(idx, t.first+uint64(i))
+			sizes = append(sizes, t.sizes[i])
+		}
+	}
+	return idx, sizes
+}
+
+// create makes segment i, writes and syncs its header, and syncs the
+// directory so the file survives a crash.
+func (d *device) create(i uint64) (vfs.File, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.table.Load()
+	if f := t.get(i); f != nil {
+		return f, nil
+	}
+	path := filepath.Join(d.dir, SegmentName(i))
+	f, err := d.fs.Create(path)
+	if err != nil {
+		return nil, errors.Wrapf(err, "create segment %s", path)
+	}
+	hdr := segmentHeader{storeID: d.storeID, index: i, segmentBits: uint32(d.segmentBits), pageBits: uint32(d.pageBits)}
+	if _, err := f.WriteAt(hdr.encode(), 0); err != nil {
+		_ = f.Close()
+		return nil, errors.Wrapf(err, "write header of %s", path)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return nil, errors.Wrapf(err, "sync %s", path)
+	}
+	if err := d.fs.SyncDir(d.dir); err != nil {
+		_ = f.Close()
+		return nil, errors.Wrapf(err, "sync directory %s", d.dir)
+	}
+	d.table.Store(t.with(i, f, SegmentHeaderSize))
+	return f, nil
+}
+
+// with returns a copy of t with file f as segment i.
+func (t *segmentTable) with(i uint64, f vfs.File, size int64) *segmentTable {
+	if len(t.files) == 0 {
+		return &segmentTable{first: i, files: []vfs.File{f}, sizes: []int64{size}}
+	}
+	lo, hi := min(t.first, i), max(t.first+uint64(len(t.files))-1, i)
+	n := &segmentTable{first: lo, files: make([]vfs.File, hi-lo+1), sizes: make([]int64, hi-lo+1)}
+	copy(n.files[t.first-lo:], t.files)
+	copy(n.sizes[t.first-lo:], t.sizes)
+	n.files[i-lo] = f
+	n.sizes[i-lo] = size
+	return n
+}
+
+// writeAt writes b at log address addr. b must not cross a segment boundary.
+func (d *device) writeAt(b []byte, addr uint64) error {
+	i := d.segmentOf(addr)
+	f := d.table.Load().get(i)
+	if f == nil {
+		var err error
+		if f, err = d.create(i); err != nil {
+			return err
+		}
+	}
+	off := d.fileOffset(addr)
+	if _, err := f.WriteAt(b, off); err != nil {
+		return errors.Wrapf(err, "write %d bytes at address %#x to %s", len(b), addr, SegmentName(i))
+	}
+	d.noteSize(i, off+int64(len(b)))
+	return nil
+}
+
+// noteSize records a segment's new size in the table (for disk usage).
+func (d *device) noteSize(i uint64, end int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.table.Load()
+	if i < t.first || i-t.first >= uint64(len(t.sizes)) || t.sizes[i-t.first] >= end {
+		return
+	}
+	n := &segmentTable{first: t.first, files: t.files, sizes: make([]int64, len(t.sizes))}
+	copy(n.sizes, t.sizes)
+	n.sizes[i-t.first] = end
+	d.table.Store(n)
+}
+
+// readAt reads from log address addr into b and returns the bytes read. A
+// short count with a nil error means the data ends (end of file).
+func (d *device) readAt(b []byte, addr uint64) (int, error) {
+	i := d.segmentOf(addr)
+	f := d.table.Load().get(i)
+	if f == nil {
+		return 0, nil
+	}
+	n, err := f.ReadAt(b, d.fileOffset(addr))
+	if err == io.EOF {
+		err = nil
+	}
+	if err != nil {
+		return n, errors.Wrapf(err, "read %d bytes at address %#x from %s", len(b), addr, SegmentName(i))
+	}
+	return n, nil
+}
+
+// writeMark records in segment i's header that the log was durable below
+// addr. It becomes durable with the segment's next sync.
+func (d *device) writeMark(i uint64, addr uint64) error {
+	f := d.table.Load().get(i)
+	if f == nil {
+		return nil
+	}
+	var b [markSize]byte
+	binary.LittleEndian.PutUint64(b[0:], addr)
+	binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b[:8], castagnoli))
+	if _, err := f.WriteAt(b[:], markOffset); err != nil {
+		return errors.Wrapf(err, "write durable mark of %s", SegmentName(i))
+	}
+	return nil
+}
+
+// readMark returns segment i's durable mark, or 0 if it has none or it is
+// torn.
+func (d *device) readMark(i uint64) uint64 {
+	f := d.table.Load().get(i)
+	if f == nil {
+		return 0
+	}
+	var b [markSize]byte
+	if n, _ := f.ReadAt(b[:], markOffset); n < markSize {
+		return 0
+	}
+	if crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b[0:])
+}
+
+// sync makes segment i's contents durable.
+func (d *device) sync(i uint64) error {
+	f := d.table.Load().get(i)
+	if f == nil {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Wrapf(err, "sync %s", SegmentName(i))
+	}
+	return nil
+}
+
+// truncate cuts segment i at log address addr (a torn tail) and removes every
+// later segment, syncing the result.
+func (d *device) truncate(addr uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.table.Load()
+	cut := d.segmentOf(addr)
+	n := &segmentTable{first: t.first, files: append([]vfs.File(nil), t.files...), sizes: append([]int64(nil), t.sizes...)}
+	for k, f := range t.files {
+		i := t.first + uint64(k)
+		if f == nil || i < cut {
+			continue
+		}
+		path := filepath.Join(d.dir, SegmentName(i))
+		if i == cut {
+			off := d.fileOffset(addr)
+			if err := f.Truncate(off); err != nil {
+				return errors.Wrapf(err, "truncate %s at %d", path, off)
+			}
+			if err := f.Sync(); err != nil {
+				return errors.Wrapf(err, "sync %s", path)
+			}
+			n.sizes[k] = off
+			continue
+		}
+		if err := f.Close(); err != nil {
+			return errors.Wrapf(err, "close %s", path)
+		}
+		if err := d.fs.Remove(path); err != nil {
+			return errors.Wrapf(err, "remove %s", path)
+		}
+		n.files[k], n.sizes[k] = nil, 0
+	}
+	d.table.Store(n)
+	return errors.Wrapf(d.fs.SyncDir(d.dir), "sync directory %s", d.dir)
+}
+
+// detachedSegment is a segment removed from the table but not yet closed.
+type detachedSegment struct {
+	index uint64
+	file  vfs.File
+	size  int64
+}
+
+// detachBelow removes every segment wholly below addr from the table, so no
+// new reader finds it, and returns them. The caller closes and deletes them
+// with removeDetached once no reader can still be using them.
+func (d *device) detachBelow(addr uint64) []detachedSegment {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.table.Load()
+	limit := d.segmentOf(addr) // segments < limit are wholly below addr
+	var gone []detachedSegment
+	n := &segmentTable{first: t.first, files: append([]vfs.File(nil), t.files...), sizes: append([]int64(nil), t.sizes...)}
+	for k, f := range t.files {
+		if i := t.first + uint64(k); f != nil && i < limit {
+			gone = append(gone, detachedSegment{index: i, file: f, size: t.sizes[k]})
+			n.files[k], n.sizes[k] = nil, 0
+		}
+	}
+	d.table.Store(n)
+	return gone
+}
+
+// removeDetached closes and deletes detached segments and returns the bytes
+// freed.
+func (d *device) removeDetached(gone []detachedSegment) (int64, error) {
+	var freed int64
+	for _, g := range gone {
+		path := filepath.Join(d.dir, SegmentName(g.index))
+		if err := g.file.Close(); err != nil {
+			return freed, errors.Wrapf(err, "close %s", path)
+		}
+		if err := d.fs.Remove(path); err != nil {
+			return freed, errors.Wrapf(err, "remove %s", path)
+		}
+		freed += g.size
+	}
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	return freed, errors.Wrapf(d.fs.SyncDir(d.dir), "sync directory %s", d.dir)
+}
+
+// diskBytes returns the total size of the segment files.
+func (d *device) diskBytes() int64 {
+	var sum int64
+	for _, s := range d.table.Load().sizes {
+		sum += s
+	}
+	return sum
+}
+
+// close closes every segment file.
+func (d *device) close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var first error
+	t := d.table.Load()
+	for k, f := range t.files {
+		if f == nil {
+			continue
+		}
+		if err := f.Close(); err != nil && first == nil {
+			first = errors.Wrapf(err, "close %s", SegmentName(t.first+uint64(k)))
+		}
+	}
+	d.table.Store(&segmentTable{})
+	return first
+}

@@ -1,0 +1,440 @@
+package rskv
+
+import (
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/epoch"
+	hlog "github.com/rskv-go/rskv/log"
+)
+
+// Operation counters kept in the epoch slots (see epoch.Handle.Count).
+const (
+	cntGet = iota
+	cntPut
+	cntDelete
+	cntRMW
+	cntInPlace
+	cntAppend
+	cntDiskRead
+	cntRetry
+)
+
+// bufPool holds scratch buffers for disk reads and RMW's old values, so the
+// read and in-place paths allocate nothing.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
+func putBuf(b *[]byte) { *b = (*b)[:0]; bufPool.Put(b) }
+
+func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
+
+// checkKey validates a key at the API edge.
+func checkKey(key []byte) error {
+	if len(key) == 0 {
+		return ErrEmptyKey
+	}
+	if len(key) > MaxKeySize {
+		return errors.Wrapf(ErrKeyTooLarge, "key is %d bytes, the limit is %d", len(key), MaxKeySize)
+	}
+	return nil
+}
+
+func (s *Store) checkRecord(key []byte, valueLen int) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if size := hlog.RecordSize(len(key), valueLen); size > s.log.MaxRecordSize() {
+		return errors.Wrapf(ErrValueTooLarge, "a %d-byte key with a %d-byte value makes a %d-byte record; a log page holds %d",
+			len(key), valueLen, size, s.log.MaxRecordSize())
+	}
+	return nil
+}
+
+// protect enters an epoch-protected section, or fails if the store is closed.
+func (s *Store) protect() (*epoch.Handle, error) {
+	g := s.em.Protect()
+	if s.closed.Load() {
+		g.Release()
+		return nil, ErrClosed
+	}
+	return g, nil
+}
+
+// where says where a lookup found a key's newest record.
+type where struct {
+	addr  uint64 // 0: the key has no record
+	inMem bool
+	mem   hlog.MemRecord
+	tomb  bool
+	size  uint64
+	value []byte // for records read from disk, when asked for: aliases the scratch buffer
+}
+
+func (w *where) live() bool { return w.addr != 0 && !w.tomb }
+
+// lookup walks the hash chain from addr for key: through memory down to the
+// head, then on disk down to the begin address. It must run under g. With
+// wantValue, a record found on disk has its value copied into *buf.
+func (s *Store) lookup(g *epoch.Handle, key []byte, addr uint64, buf *[]byte, wantValue bool) (where, error) {
+	begin, head := s.log.Begin(), s.log.Head()
+	for addr >= begin && addr >= head {
+		r := s.log.Mem(addr)
+		if r.KeyEquals(key) {
+			return where{addr: addr, inMem: true, mem: r, tomb: r.Tombstone(), size: r.Size()}, nil
+		}
+		addr = r.Prev()
+	}
+	for addr >= begin && addr != 0 {
+		g.Count(cntDiskRead)
+		rec, b, err := s.log.ReadRecord(addr, *buf)
+		*buf = b
+		if err != nil {
+			return where{}, errors.Wrapf(err, "rskv: read key chain")
+		}
+		if string(rec.Key) == string(key) {
+			w := where{addr: addr, tomb: rec.Tombstone(), size: rec.Size}
+			if wantValue {
+				// The value sits inside *buf; move it to the front so that
+				// the caller can reuse the buffer's tail.
+				w.value = append((*buf)[:0], rec.Value...)
+			}
+			return w, nil
+		}
+		addr = rec.Prev()
+	}
+	return where{}, nil
+}
+
+// Get returns a copy of key's value, or ErrNotFound.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	v, err := s.AppendValue(nil, key)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// AppendValue appends key's value to dst and returns the extended slice, or
+// dst and ErrNotFound if the key has no value. Reading a key held in memory
+// allocates nothing when dst has room: buf, err = s.AppendValue(buf[:0], key).
+func (s *Store) AppendValue(dst, key []byte) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return dst, err
+	}
+	h := hashKey(key)
+	g, err := s.protect()
+	if err != nil {
+		return dst, err
+	}
+	g.Count(cntGet)
+	_, e, ok := s.index.Find(h)
+	if !ok {
+		g.Release()
+		return dst, ErrNotFound
+	}
+	// The in-memory walk is inlined here (rather than calling lookup) to keep
+	// the hot path free of the disk machinery.
+	addr := e.Address()
+	begin, head := s.log.Begin(), s.log.Head()
+	for addr >= begin && addr >= head {
+		r := s.log.Mem(addr)
+		if r.KeyEquals(key) {
+			if r.Tombstone() {
+				g.Release()
+				return dst, ErrNotFound
+			}
+			dst = r.AppendValue(dst, addr < s.log.SafeReadOnly())
+			g.Release()
+			return dst, nil
+		}
+		addr = r.Prev()
+	}
+	if addr < begin || addr == 0 {
+		g.Release()
+		return dst, ErrNotFound
+	}
+	buf := getBuf()
+	w, err := s.lookup(g, key, addr, buf, true)
+	g.Release()
+	if err == nil {
+		if w.live() {
+			dst = append(dst, w.value...)
+		} else {
+			err = ErrNotFound
+		}
+	}
+	putBuf(buf)
+	return dst, err
+}
+
+// Has reports whether key has a live value.
+func (s *Store) Has(key []byte) (bool, error) {
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	h := hashKey(key)
+	g, err := s.protect()
+	if err != nil {
+		return false, err
+	}
+	defer g.Release()
+	g.Count(cntGet)
+	_, e, ok := s.index.Find(h)
+	if !ok {
+		return false, nil
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	w, err := s.lookup(g, key, e.Address(), buf, false)
+	return w.live(), err
+}
+
+// Put sets key's value. The store keeps its own copy of key and value. A key
+// whose newest record is in the mutable region is updated in place when the
+// new value fits; otherwise a new record is appended at the tail.
+func (s *Store) Put(key, value []byte) error {
+	if err := s.checkRecord(key, len(value)); err != nil {
+		return err
+	}
+	return s.upsert(key, hashKey(key), func(old []byte, found bool) []byte { return value }, false, cntPut)
+}
+
+// Delete removes key. Deleting an absent key is not an error.
+func (s *Store) Delete(key []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	h := hashKey(key)
+	for attempt := 0; ; attempt++ {
+		g, err := s.protect()
+		if err != nil {
+			return err
+		}
+		if err := s.log.Err(); err != nil {
+			g.Release()
+			return s.ioFailure(err)
+		}
+		if attempt == 0 {
+			g.Count(cntDelete)
+		}
+		slot, e, ok := s.index.Find(h)
+		if !ok {
+			g.Release()
+			return nil
+		}
+		buf := getBuf()
+		w, err := s.lookup(g, key, e.Address(), buf, false)
+		putBuf(buf)
+		if err != nil || !w.live() {
+			g.Release()
+			return err
+		}
+		if w.inMem && w.addr >= s.log.SafeReadOnly() {
+			// Freeze the record being superseded, so no in-place update can
+			// land on it after the tombstone.
+			w.mem.Seal()
+		}
+		size := hlog.RecordSize(len(key), 0)
+		addr, err := s.allocate(g, size)
+		if err != nil {
+			if err == errRetry {
+				continue
+			}
+			return err
+		}
+		r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), hlog.FlagTombstone|hlog.FlagDelKey), key, nil, 0)
+		if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, e.Tag())) {
+			r.MarkInvalid()
+			s.dead.add(h, int64(size))
+			g.Count(cntRetry)
+			g.Release()
+			continue
+		}
+		s.keys.add(h, -1)
+		s.dead.add(h, int64(w.size+size))
+		g.Release()
+		return s.waitDurable(addr + size)
+	}
+}
+
+// RMW atomically replaces key's value with fn(old, found) and returns the new
+// value. fn may run more than once when other goroutines update the key at
+// the same time, so it must be pure; old is valid only during the call (it
+// may be a scratch buffer), and fn must not call the Store.
+func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if fn == nil {
+		return nil, errors.New("rskv: RMW needs a function")
+	}
+	var out []byte
+	err := s.upsert(key, hashKey(key), func(old []byte, found bool) []byte {
+		out = fn(old, found)
+		return out
+	}, true, cntRMW)
+	return out, err
+}
+
+// errRetry tells an operation to start over: allocate released its
+// protection to make room in memory.
+var errRetry = errors.New("rskv: retry operation")
+
+// allocate reserves size bytes at the tail. On any error it has released g;
+// errRetry means the caller must re-protect and start its operation again,
+// since what it looked up may have changed.
+func (s *Store) allocate(g *epoch.Handle, size uint64) (uint64, error) {
+	for {
+		if addr, ok := s.log.Allocate(size); ok {
+			return addr, nil
+		}
+		err := s.log.TurnPage(size)
+		if err == nil {
+			continue
+		}
+		g.Release()
+		if !hlog.NeedsRoom(err) {
+			return 0, err
+		}
+		// Memory is full: flush and evict inline. This must happen
+		// unprotected, since it waits for every protected section to end.
+		if err := s.log.MakeRoom(); err != nil {
+			if s.closed.Load() {
+				return 0, ErrClosed
+			}
+			return 0, s.ioFailure(err)
+		}
+		return 0, errRetry
+	}
+}
+
+// upsert is Put and RMW. update computes the new value from the old (Put
+// ignores the old value, so readOld is false and no old value is fetched
+// from disk).
+func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int) error {
+	tag := hashidx.TagOf(h)
+	for attempt := 0; ; attempt++ {
+		g, err := s.protect()
+		if err != nil {
+			return err
+		}
+		if err := s.log.Err(); err != nil {
+			g.Release()
+			return s.ioFailure(err)
+		}
+		if attempt == 0 {
+			g.Count(counter)
+		}
+		slot, e := s.index.FindOrCreate(h)
+		buf := getBuf()
+		w, err := s.lookup(g, key, e.Address(), buf, readOld)
+		if err != nil {
+			putBuf(buf)
+			g.Release()
+			return err
+		}
+		found := w.live()
+
+		var value []byte
+		computed := false
+		if found && w.inMem && w.addr >= s.log.SafeReadOnly() {
+			r := w.mem
+			if r.Lock() {
+				if readOld {
+					*buf = r.LockedValue((*buf)[:0])
+				}
+				if w.addr >= s.log.ReadOnly() {
+					value = update(*buf, true)
+					computed = true
+					if r.UpdateLocked(value) {
+						r.Unlock()
+						g.Count(cntInPlace)
+						putBuf(buf)
+						g.Release()
+						return s.waitDurable(w.addr + w.size)
+					}
+				}
+				// Read-only, or the new value does not fit: freeze this
+				// version and append a new one.
+				r.UnlockSealed()
+			} else if readOld {
+				// Sealed: frozen by a concurrent writer whose new version is
+				// not (yet) linked; its value is stable.
+				*buf = r.AppendValue((*buf)[:0], false)
+			}
+		} else if found && readOld && w.inMem {
+			*buf = w.mem.AppendValue((*buf)[:0], true)
+		} else if found && readOld {
+			*buf = w.value
+		}
+		if !computed {
+			if found {
+				value = update(*buf, true)
+			} else {
+				value = update(nil, false)
+			}
+		}
+		if readOld {
+			// RMW's fn chose the value: check it here, as Put did up front.
+			if err := s.checkRecord(key, len(value)); err != nil {
+				putBuf(buf)
+				g.Release()
+				return err
+			}
+		}
+		size := hlog.RecordSize(len(key), len(value))
+		addr, err := s.allocate(g, size)
+		if err != nil {
+			putBuf(buf)
+			if err == errRetry {
+				continue
+			}
+			return err
+		}
+		flags := uint64(0)
+		if !found {
+			flags = hlog.FlagNewKey
+		}
+		r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), flags), key, value, 0)
+		putBuf(buf)
+		if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, tag)) {
+			r.MarkInvalid()
+			s.dead.add(h, int64(size))
+			g.Count(cntRetry)
+			g.Release()
+			continue
+		}
+		g.Count(cntAppend)
+		if found {
+			s.dead.add(h, int64(w.size))
+		} else {
+			s.keys.add(h, 1)
+		}
+		g.Release()
+		return s.waitDurable(addr + size)
+	}
+}
+
+// waitDurable makes a write durable before it is acknowledged, in
+// SyncAlways mode.
+func (s *Store) waitDurable(end uint64) error {
+	if s.opts.SyncMode != SyncAlways {
+		return nil
+	}
+	if err := s.log.WaitDurable(end); err != nil {
+		return s.ioFailure(err)
+	}
+	return nil
+}
+
+// ioFailure wraps the log's sticky I/O error for the caller.
+func (s *Store) ioFailure(err error) error {
+	return errors.WithHint(errors.Wrapf(err, "rskv: %s: write failed; the store refuses writes after an I/O error", s.dir),
+		"reads still work; close the store and check the disk")
+}

@@ -1,0 +1,81 @@
+package rskv
+
+// Stats describes a store: its key count, the boundaries of its hybrid log,
+// where its bytes are, and operation counters since Open.
+type Stats struct {
+	// Keys is the number of live keys (as Len).
+	Keys int
+	// The log's address space: begin <= head <= read-only <= tail, and
+	// flushed between head and tail. Below head is on disk only; from
+	// read-only up is mutable.
+	BeginAddress, HeadAddress, ReadOnlyAddress, TailAddress, FlushedAddress uint64
+	// DurableAddress is the address below which the log is synced.
+	DurableAddress uint64
+	// MutableBytes is the size of the mutable region, ReadOnlyBytes of the
+	// in-memory read-only region, DiskBytes of the segment files.
+	MutableBytes, ReadOnlyBytes, DiskBytes int64
+	// DeadBytes estimates the log bytes held by overwritten or deleted
+	// records: what a compaction could reclaim.
+	DeadBytes int64
+
+	// Operation counters.
+	Gets, Puts, Deletes, RMWs uint64
+	// InPlaceUpdates counts writes done in the mutable region without
+	// appending; Appends counts records appended; DiskReads counts records
+	// read from disk; Retries counts operations that lost an index race.
+	InPlaceUpdates, Appends, DiskReads, Retries uint64
+
+	// IndexBuckets and IndexOverflowBuckets describe the hash index.
+	IndexBuckets, IndexOverflowBuckets int
+
+	// Checkpoints and Compactions count those taken since Open.
+	Checkpoints, Compactions uint64
+
+	// Recovery says what Open did.
+	Recovery RecoveryInfo
+	// IOError is the first write or sync error, after which the store
+	// refuses writes ("" if none).
+	IOError string
+}
+
+// Stats returns the store's statistics. It is cheap enough to call often;
+// the counters are summed from per-processor slots, not kept in one place.
+func (s *Store) Stats() Stats {
+	l := s.log
+	st := Stats{
+		Keys:            s.Len(),
+		BeginAddress:    l.Begin(),
+		HeadAddress:     l.Head(),
+		ReadOnlyAddress: l.ReadOnly(),
+		TailAddress:     l.Tail(),
+		FlushedAddress:  l.Flushed(),
+		DurableAddress:  l.Durable(),
+		DiskBytes:       l.DiskBytes(),
+		DeadBytes:       max(0, s.dead.sum()),
+		IndexBuckets:    s.index.Buckets(),
+		Recovery:        s.recovery,
+	}
+	st.MutableBytes = int64(st.TailAddress - min(st.TailAddress, st.ReadOnlyAddress))
+	st.ReadOnlyBytes = int64(st.ReadOnlyAddress - min(st.ReadOnlyAddress, st.HeadAddress))
+	c := s.em.Counters()
+	st.Gets, st.Puts, st.Deletes, st.RMWs = c[cntGet], c[cntPut], c[cntDelete], c[cntRMW]
+	st.InPlaceUpdates, st.Appends, st.DiskReads, st.Retries = c[cntInPlace], c[cntAppend], c[cntDiskRead], c[cntRetry]
+	st.IndexOverflowBuckets = s.index.OverflowBuckets()
+	if err := l.Err(); err != nil {
+		st.IOError = err.Error()
+	}
+	return st
+}
+
+// Sync makes every write acknowledged before the call durable. It returns
+// the first I/O error the log met, if any: after a failed write or fsync the
+// store never reports data as durable again.
+func (s *Store) Sync() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.log.WaitDurable(s.log.Tail()); err != nil {
+		return s.ioFailure(err)
+	}
+	return nil
+}
