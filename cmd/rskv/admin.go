@@ -30,10 +30,9 @@ func newStatsCmd() *cobra.Command {
 				return err
 			}
 			defer closeStore(s, &err)
-			cps, err := s.Checkpoints()
-			if err != nil {
-				return errors.Wrap(err, "list checkpoints")
-			}
+			// A store whose checkpoints cannot be listed still has stats
+			// worth showing: report the listing error in place of the list.
+			cps, cpErr := s.Checkpoints()
 			du, err := dirBytes(sf.dir)
 			if err != nil {
 				return err
@@ -43,20 +42,29 @@ func newStatsCmd() *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
-					Dir         string                `json:"dir"`
-					DirBytes    int64                 `json:"dir_bytes"`
-					Len         int                   `json:"len"`
-					Stats       rskv.Stats            `json:"stats"`
-					Checkpoints []rskv.CheckpointInfo `json:"checkpoints"`
-				}{sf.dir, du, s.Len(), st, cps})
+				report := struct {
+					Dir              string                `json:"dir"`
+					DirBytes         int64                 `json:"dir_bytes"`
+					Len              int                   `json:"len"`
+					Stats            rskv.Stats            `json:"stats"`
+					Checkpoints      []rskv.CheckpointInfo `json:"checkpoints"`
+					CheckpointsError string                `json:"checkpoints_error,omitempty"`
+				}{Dir: sf.dir, DirBytes: du, Len: s.Len(), Stats: st, Checkpoints: cps}
+				if cpErr != nil {
+					report.CheckpointsError = cpErr.Error()
+				}
+				return enc.Encode(report)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "directory\t%s\n", sf.dir)
 			fmt.Fprintf(tw, "files\t%s\n", sizeString(du))
 			fmt.Fprintf(tw, "live keys\t%d\n", s.Len())
 			writeFields(tw, "", reflect.ValueOf(st))
-			fmt.Fprintf(tw, "checkpoints\t%d\n", len(cps))
+			if cpErr != nil {
+				fmt.Fprintf(tw, "checkpoints\tunavailable: %v\n", cpErr)
+			} else {
+				fmt.Fprintf(tw, "checkpoints\t%d\n", len(cps))
+			}
 			for _, cp := range cps {
 				fmt.Fprintf(tw, "  #%d\t%s  tail %d  %d keys  %s\n",
 					cp.ID, cp.Time.Format(time.RFC3339), cp.TailAddress, cp.Keys, sizeString(cp.Bytes))

@@ -7,9 +7,10 @@ import (
 	"math/bits"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/errors"
 	"github.com/dustin/go-humanize"
@@ -50,6 +51,7 @@ type benchReport struct {
 	Dir         string        `json:"dir,omitempty"`
 	GoMaxProcs  int           `json:"gomaxprocs"`
 	Results     []ycsb.Result `json:"results"`
+	Background  bool          `json:"background_running"`
 	StoreKeys   int           `json:"store_keys"`
 	StoreStats  rskv.Stats    `json:"store_stats"`
 	Description string        `json:"description"`
@@ -189,9 +191,11 @@ func runBench(cmd *cobra.Command, c benchConfig) (err error) {
 	if c.keep {
 		report.Dir = dir
 	}
+	background := db.Store().BackgroundStats().Running
+	report.Background = background
 	report.Description = fmt.Sprintf("rskv bench: %s records (%d-byte keys, %d-byte values, %s), %d threads, MemorySize %s, sync %s",
 		humanize.Comma(int64(c.records)), ycsb.KeySize, c.valueSize, humanize.IBytes(uint64(dataBytes)), c.threads,
-		humanize.IBytes(uint64(memSize)), syncDescription(mode))
+		humanize.IBytes(uint64(memSize)), syncDescription(mode, background))
 
 	load, err := ycsb.Load(ctx, db, ycsb.LoadConfig{
 		Records: c.records, ValueSize: c.valueSize, Threads: c.threads, Seed: c.seed,
@@ -259,12 +263,18 @@ func runBench(cmd *cobra.Command, c benchConfig) (err error) {
 	return nil
 }
 
-func syncDescription(m rskv.SyncMode) string {
+// syncDescription says when writes become durable under m. SyncPeriodic
+// relies on a background service: without it writes are durable only at
+// Sync, Checkpoint, Close, or when the log flushes pages to make room.
+func syncDescription(m rskv.SyncMode, background bool) string {
 	switch m {
 	case rskv.SyncNone:
 		return "none (durable only at Sync, Checkpoint, Close)"
 	case rskv.SyncPeriodic:
-		return "periodic (durable within 100ms)"
+		if !background {
+			return "periodic, but background services are not running (durable only at Sync, Close or page flush)"
+		}
+		return "periodic (durable within 100ms), background services on"
 	case rskv.SyncAlways:
 		return "always (durable when each write returns)"
 	}
@@ -274,18 +284,52 @@ func syncDescription(m rskv.SyncMode) string {
 func printBenchTable(w io.Writer, r benchReport) error {
 	fmt.Fprintln(w, r.Description)
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tdistribution\tthreads\tops/s\tp50\tp99\tp99.9\terrors\t")
+	rows := [][]string{{"workload", "distribution", "threads", "ops/s", "p50", "p99", "p99.9", "errors"}}
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t\n", res.Phase, res.Distribution, res.Threads,
+		rows = append(rows, []string{res.Phase, res.Distribution, strconv.Itoa(res.Threads),
 			humanize.Comma(int64(res.OpsPerSec)), fmtLatency(res.Latency.P50), fmtLatency(res.Latency.P99),
-			fmtLatency(res.Latency.P999), res.Errors+res.NotFound)
+			fmtLatency(res.Latency.P999), strconv.FormatInt(res.Errors+res.NotFound, 10)})
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeTable(w, rows, 2); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nstore after the run: %s live keys, log tail %d, %s on disk\n",
+	_, err := fmt.Fprintf(w, "\nstore after the run: %s live keys, log tail %d, %s in segment files\n",
 		humanize.Comma(int64(r.StoreKeys)), r.StoreStats.TailAddress, humanize.IBytes(uint64(max(r.StoreStats.DiskBytes, 0))))
+	return err
+}
+
+// writeTable prints rows as aligned columns: the first textCols columns
+// left-aligned, the rest (numbers) right-aligned.
+func writeTable(w io.Writer, rows [][]string, textCols int) error {
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		for i, cell := range row {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if i < textCols {
+				b.WriteString(cell)
+				if i < len(row)-1 {
+					b.WriteString(pad)
+				}
+			} else {
+				b.WriteString(pad)
+				b.WriteString(cell)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
