@@ -90,6 +90,9 @@ type Log struct {
 // Open opens the log's segment files and allocates its page frames. The log
 // is not usable until Start; between the two the caller may Recover.
 func Open(cfg Config) (*Log, error) {
+	if !littleEndian() {
+		return nil, errors.New("rskv/log: big-endian machines are not supported")
+	}
 	if cfg.PageBits < 12 || cfg.PageBits > 30 || cfg.SegmentBits < cfg.PageBits || cfg.SegmentBits > 40 {
 		return nil, errors.Newf("rskv/log: bad geometry: page bits %d, segment bits %d", cfg.PageBits, cfg.SegmentBits)
 	}

@@ -2,16 +2,25 @@ package vfs
 
 import (
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"github.com/cockroachdb/errors"
 )
 
-// Default is the operating system's file system.
+// Default is the operating system's file system. Names are passed to the os
+// package unchanged. Errors keep the *fs.PathError or *os.LinkError of the os
+// package, wrapped with a stack trace: test them with errors.Is (for instance
+// against fs.ErrNotExist), not os.IsNotExist. File.Sync is fdatasync on Linux
+// and fsync elsewhere. Lock uses flock(2) on Unix: the lock belongs to an
+// open file description, so a second Lock of the same file fails with
+// ErrLocked even from the same process, until the first is closed.
 var Default FS = osFS{}
 
+// osFS implements FS with the os package.
 type osFS struct{}
 
 func (osFS) Create(name string) (File, error) {
@@ -71,6 +80,12 @@ func (osFS) SyncDir(dir string) error {
 	if err != nil {
 		return errors.WithStack(err)
 	}
+	// Syncing a regular file through SyncDir would "work" on Linux, hiding a
+	// caller that confused the two; refuse it, as MemFS does.
+	if fi, err := d.Stat(); err == nil && !fi.IsDir() {
+		_ = d.Close()
+		return errors.WithStack(&fs.PathError{Op: "sync", Path: dir, Err: syscall.ENOTDIR})
+	}
 	serr := d.Sync()
 	cerr := d.Close()
 	if serr != nil {
@@ -81,9 +96,18 @@ func (osFS) SyncDir(dir string) error {
 
 func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
 
+// osFile implements File with an *os.File.
 type osFile struct{ f *os.File }
 
-func (o osFile) ReadAt(p []byte, off int64) (int, error) { return o.f.ReadAt(p, off) }
+// ReadAt returns io.EOF itself, unwrapped, so that callers comparing with ==
+// keep working; other errors get a stack trace.
+func (o osFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := o.f.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		err = errors.WithStack(err)
+	}
+	return n, err
+}
 
 func (o osFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := o.f.WriteAt(p, off)

@@ -3,22 +3,45 @@ package rskv
 import (
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/checkpoint"
 	hlog "github.com/rskv-go/rskv/log"
 )
 
-// recover rebuilds the index by replaying the log from its begin address,
-// and restores the live-key count.
+// recover brings the store back: it loads the newest valid checkpoint's
+// index (falling back to older ones, then to an empty index), replays the
+// log from the checkpoint's start (or from the begin address) to the end of
+// its valid data, and restores the live-key count.
 //
 // Key accounting: every record carries the change it made to the number of
 // live keys (FlagNewKey +1, FlagDelKey -1, anything else 0), decided at write
 // time under the index compare-and-swap that published it. The count is
-// therefore the sum over all records ever written; records that compaction
-// removed are summed into the manifest's KeyBase, and recovery adds the rest.
+// therefore the sum over all records ever written. Records that compaction
+// removed are summed into the manifest's KeyBase; a checkpoint stores the sum
+// below its start; recovery adds the records it replays.
 func (s *Store) recover() error {
 	begin := s.man.Begin
-	var keys int64
-	var dead int64
-	rep, err := s.log.Recover(begin, begin, 0, func(rec hlog.DiskRecord) error {
+	from, keys, dead, hint := begin, s.man.KeyBase, int64(0), uint64(0)
+	cp, err := s.loadCheckpoint()
+	if err != nil {
+		return err
+	}
+	if cp != nil {
+		s.recovery.CheckpointID = cp.ID
+		hint = cp.End
+		dead = cp.DeadBytes
+		if cp.Start >= begin {
+			from, keys = cp.Start, cp.KeySum
+		}
+		// Otherwise compaction moved begin past the checkpoint's start: the
+		// index is still a good base, but the replay (and the key count)
+		// starts from begin.
+	} else {
+		var err error
+		if s.index, err = hashidx.New(s.buckets); err != nil {
+			return err
+		}
+	}
+	rep, err := s.log.Recover(begin, from, hint, func(rec hlog.DiskRecord) error {
 		h := hashKey(rec.Key)
 		slot, e := s.index.FindOrCreate(h)
 		if e.Address() < rec.Address {
@@ -26,27 +49,60 @@ func (s *Store) recover() error {
 				return errors.AssertionFailedf("rskv: index changed during recovery")
 			}
 		}
+		keys += keyDelta(rec.Info)
 		switch {
-		case rec.Info&hlog.FlagNewKey != 0:
-			keys++
 		case rec.Info&hlog.FlagDelKey != 0:
-			keys--
 			dead += int64(rec.Size) * 2 // the tombstone and what it deleted
-		case rec.Info&hlog.FlagCopy == 0:
+		case rec.Info&(hlog.FlagNewKey|hlog.FlagCopy) == 0:
 			dead += int64(rec.Size) // an update: about one record's worth died
 		}
 		return nil
 	})
 	s.recovery.From, s.recovery.To = rep.From, rep.End
 	s.recovery.BytesReplayed, s.recovery.Records = rep.BytesScanned, rep.Records
-	s.recovery.TornAt, s.recovery.TornBytes, s.recovery.Removed = rep.TornAt, rep.TornBytes, rep.Removed
+	s.recovery.TornAt, s.recovery.TornBytes = rep.TornAt, rep.TornBytes
+	s.recovery.Removed = append(s.recovery.Removed, rep.Removed...)
 	if err != nil {
 		return errors.Wrapf(err, "rskv: recover %s", s.dir)
 	}
 	if err := s.log.Start(begin, rep.End); err != nil {
 		return errors.Wrapf(err, "rskv: recover %s", s.dir)
 	}
-	s.keys.reset(s.man.KeyBase + keys)
+	s.keys.reset(keys)
 	s.dead.reset(dead)
+	s.keySumAt, s.keySum = rep.End, keys
 	return nil
+}
+
+// loadCheckpoint installs the index of the newest checkpoint that reads back
+// whole, and returns its meta (nil: none usable). Damaged checkpoints are
+// skipped with a warning; leftover temporary files are deleted.
+func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
+	metas, stale, err := checkpoint.List(s.fs, s.dir)
+	if err != nil {
+		return nil, errors.Wrapf(err, "rskv: recover %s", s.dir)
+	}
+	for _, name := range stale {
+		if err := checkpoint.Remove(s.fs, s.dir, name); err != nil {
+			return nil, errors.Wrapf(err, "rskv: recover %s", s.dir)
+		}
+		s.recovery.Removed = append(s.recovery.Removed, name)
+	}
+	for i := len(metas) - 1; i >= 0; i-- {
+		m := metas[i]
+		if m.StoreID != s.man.StoreID || m.Buckets != s.buckets {
+			s.opts.Logger.Warn("rskv: ignoring checkpoint of another store or shape", "id", m.ID)
+			continue
+		}
+		meta, idx, err := checkpoint.Read(s.fs, s.dir, m.ID)
+		if err != nil {
+			s.recovery.SkippedCheckpoints = append(s.recovery.SkippedCheckpoints, err.Error())
+			s.opts.Logger.Warn("rskv: skipping damaged checkpoint", "id", m.ID, "err", err)
+			continue
+		}
+		s.index = idx
+		s.lastCheckpoint = meta
+		return &meta, nil
+	}
+	return nil, nil
 }

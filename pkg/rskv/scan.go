@@ -24,6 +24,8 @@ const scanBatch = 256
 // keys written after the start may or may not be visited. fn runs outside
 // any lock and may call the Store (writes made by fn are not visited).
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	s.truncMu.RLock()
+	defer s.truncMu.RUnlock()
 	g, err := s.protect()
 	if err != nil {
 		return err

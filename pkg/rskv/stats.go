@@ -61,6 +61,7 @@ func (s *Store) Stats() Stats {
 	st.Gets, st.Puts, st.Deletes, st.RMWs = c[cntGet], c[cntPut], c[cntDelete], c[cntRMW]
 	st.InPlaceUpdates, st.Appends, st.DiskReads, st.Retries = c[cntInPlace], c[cntAppend], c[cntDiskRead], c[cntRetry]
 	st.IndexOverflowBuckets = s.index.OverflowBuckets()
+	st.Checkpoints, st.Compactions = s.checkpoints.Load(), s.compactions.Load()
 	if err := l.Err(); err != nil {
 		st.IOError = err.Error()
 	}

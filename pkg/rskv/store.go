@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/checkpoint"
 	"github.com/rskv-go/rskv/internal/epoch"
 	"github.com/rskv-go/rskv/internal/manifest"
 	hlog "github.com/rskv-go/rskv/log"
@@ -47,6 +48,26 @@ type Store struct {
 	man        manifest.Manifest
 
 	recovery RecoveryInfo
+	buckets  int // index size from the manifest
+
+	// opMu is held by manual operations (Checkpoint, Compact); the
+	// background services only TryLock it, and skip their turn if it is
+	// taken.
+	opMu sync.Mutex
+	// keySumAt and keySum (guarded by opMu): the live-key changes of all
+	// records below keySumAt sum to keySum. Checkpoints extend it.
+	keySumAt       uint64
+	keySum         int64
+	lastCheckpoint checkpoint.Meta
+	checkpoints    atomic.Uint64
+	compactions    atomic.Uint64
+
+	// truncMu is held shared by Scan for its whole run and exclusively by
+	// compaction while it moves the begin address, so a scan never finds the
+	// segment it is reading deleted.
+	truncMu sync.RWMutex
+
+	bg background
 }
 
 // RecoveryInfo says what Open did to bring the store back.
@@ -66,8 +87,11 @@ type RecoveryInfo struct {
 	TornAt    uint64
 	TornBytes int64
 	// Removed lists debris files deleted (blank segments, segments below
-	// begin).
+	// begin, unfinished checkpoint files).
 	Removed []string
+	// SkippedCheckpoints explains each checkpoint that failed to load (newest
+	// first); recovery fell back to an older one or to a full log scan.
+	SkippedCheckpoints []string
 	// Duration is the time recovery took.
 	Duration time.Duration
 }
@@ -96,6 +120,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := o.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, errors.Wrapf(err, "rskv: create directory %s", dir)
 	}
+	// Make the directory's own entry durable, or a crash could lose the store.
+	if err := o.FS.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return nil, errors.Wrapf(err, "rskv: sync parent of %s", dir)
+	}
 	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
@@ -104,12 +132,21 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, errors.Wrapf(err, "rskv: lock %s", dir)
 	}
 	s := &Store{dir: dir, opts: o, fs: o.FS, lock: lock, em: epoch.New()}
+	s.bg.pressure = make(chan struct{}, 1)
 	if err := s.open(); err != nil {
 		if s.log != nil {
 			_ = s.log.Close()
 		}
 		_ = lock.Close()
 		return nil, err
+	}
+	if !o.DisableBackground {
+		if err := s.bg.tree.Start(); err != nil {
+			_ = s.bg.tree.Stop()
+			_ = s.log.Close()
+			_ = lock.Close()
+			return nil, errors.Wrap(err, "rskv: start background services")
+		}
 	}
 	s.recovery.Duration = time.Since(start)
 	o.Logger.Info("rskv: opened", "dir", dir, "keys", s.Len(), "created", s.recovery.Created,
@@ -127,20 +164,22 @@ func (s *Store) open() error {
 		return err
 	}
 	s.man = man
-	if s.index, err = hashidx.New(int(g.buckets)); err != nil {
-		return err
-	}
+	s.buckets = int(g.buckets)
 	s.log, err = hlog.Open(hlog.Config{
 		FS: s.fs, Dir: s.dir, StoreID: man.StoreID,
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable,
 		Epoch: s.em, Logger: s.opts.Logger,
+		OnPageTurn: s.signalPressure,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
 	}
 	s.recovery.Created = created
-	return s.recover()
+	if err := s.recover(); err != nil {
+		return err
+	}
+	return s.buildBackground()
 }
 
 // loadManifest reads the STORE file, or creates it for a new store.
@@ -247,11 +286,22 @@ func (s *Store) Close() error {
 	if s.closed.Load() {
 		return nil
 	}
+	// Stop the services first: a checkpoint or compaction in progress
+	// finishes, and none starts after.
+	bgErr := s.stopBackground()
 	s.closed.Store(true)
 	// Wait out every operation that was running when closed was set; later
 	// ones see it and return ErrClosed.
 	s.em.BumpAndWait()
-	err := s.log.SyncAll()
+	err := bgErr
+	if s.closeCheckpointWorthIt() {
+		s.opMu.Lock()
+		_, err = s.checkpointLocked()
+		s.opMu.Unlock()
+	}
+	if serr := s.log.SyncAll(); err == nil {
+		err = serr
+	}
 	if cerr := s.log.Close(); err == nil {
 		err = cerr
 	}

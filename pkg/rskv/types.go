@@ -58,4 +58,13 @@ type ServiceStatus struct {
 	Restarts int
 	// LastError is the text of the service's most recent failure, if any.
 	LastError string
+	// Failures counts the service's failures and panics (more than Restarts
+	// while it backs off or after it was given up).
+	Failures int
+	// BackingOff says the supervisor is waiting before the next restart.
+	BackingOff bool
+	// GivenUp says the service failed more often than its restart policy
+	// allows and stays stopped until StartBackground is called again. The
+	// store works without it.
+	GivenUp bool
 }

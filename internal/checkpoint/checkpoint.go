@@ -1,0 +1,339 @@
+// Package checkpoint reads and writes rskv checkpoint files.
+//
+// A checkpoint is a fuzzy snapshot of the hash index together with the log
+// positions that make it usable, in the spirit of FASTER's CPR:
+//
+//	T1 (Start)  the log tail sampled before the index snapshot, after an epoch
+//	            barrier, so that every record below T1 is linked in the index
+//	            before the snapshot begins;
+//	T2 (End)    the tail sampled after the snapshot; the log was synced past
+//	            T2 before the checkpoint file was written, so every address
+//	            the snapshot holds is durable.
+//
+// Recovery loads the index and replays the log from T1 to its end.
+//
+// File layout: a fixed header (magic, version, identity, positions, shape,
+// header CRC-32C), the index snapshot, then a trailer with the CRC-32C of the
+// snapshot and an end magic. Files are written to a temporary name, synced,
+// renamed and the directory synced, so a checkpoint either exists whole or
+// not at all; a damaged one fails its checksums and recovery falls back to an
+// older checkpoint or to a full log scan.
+package checkpoint
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/log/vfs"
+)
+
+const (
+	magic      = "RSKVCKPT"
+	endMagic   = "RSKVEND\x00"
+	version    = 1
+	headerSize = 128
+	prefix     = "checkpoint-"
+	suffix     = ".ckpt"
+	tmpSuffix  = ".tmp"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrBad marks a checkpoint file that fails validation.
+var ErrBad = errors.New("rskv: bad checkpoint")
+
+// Meta is a checkpoint's header.
+type Meta struct {
+	StoreID uint64
+	ID      uint64
+	Time    time.Time
+	// Start (T1) and End (T2): see the package comment.
+	Start, End uint64
+	// Begin is the log's begin address when the checkpoint was taken.
+	Begin uint64
+	// KeySum is the live-key count contributed by all records below Start.
+	KeySum int64
+	// DeadBytes is the dead-byte estimate at the checkpoint.
+	DeadBytes int64
+	// Buckets and Overflow give the index's shape.
+	Buckets, Overflow int
+	// Bytes is the file's size (filled in by List and Read).
+	Bytes int64
+}
+
+// FileName returns the file name of checkpoint id.
+func FileName(id uint64) string { return fmt.Sprintf("%s%016x%s", prefix, id, suffix) }
+
+func parseName(name string) (uint64, bool) {
+	if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) {
+		return 0, false
+	}
+	var id uint64
+	hex := strings.TrimSuffix(strings.TrimPrefix(name, prefix), suffix)
+	if len(hex) != 16 {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(hex, "%016x", &id); err != nil {
+		return 0, false
+	}
+	return id, true
+}
+
+func (m Meta) encode() []byte {
+	b := make([]byte, headerSize)
+	copy(b, magic)
+	binary.LittleEndian.PutUint32(b[8:], version)
+	binary.LittleEndian.PutUint32(b[12:], headerSize)
+	binary.LittleEndian.PutUint64(b[16:], m.StoreID)
+	binary.LittleEndian.PutUint64(b[24:], m.ID)
+	binary.LittleEndian.PutUint64(b[32:], uint64(m.Time.UnixNano()))
+	binary.LittleEndian.PutUint64(b[40:], m.Start)
+	binary.LittleEndian.PutUint64(b[48:], m.End)
+	binary.LittleEndian.PutUint64(b[56:], m.Begin)
+	binary.LittleEndian.PutUint64(b[64:], uint64(m.KeySum))
+	binary.LittleEndian.PutUint64(b[72:], uint64(m.DeadBytes))
+	binary.LittleEndian.PutUint64(b[80:], uint64(m.Buckets))
+	binary.LittleEndian.PutUint64(b[88:], uint64(m.Overflow))
+	binary.LittleEndian.PutUint32(b[headerSize-4:], crc32.Checksum(b[:headerSize-4], castagnoli))
+	return b
+}
+
+func decodeMeta(b []byte) (Meta, error) {
+	if len(b) < headerSize || string(b[:8]) != magic {
+		return Meta{}, errors.Wrap(ErrBad, "bad magic")
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != version {
+		return Meta{}, errors.Wrapf(ErrBad, "format version %d is not supported (want %d)", v, version)
+	}
+	if crc32.Checksum(b[:headerSize-4], castagnoli) != binary.LittleEndian.Uint32(b[headerSize-4:]) {
+		return Meta{}, errors.Wrap(ErrBad, "header checksum mismatch")
+	}
+	m := Meta{
+		StoreID:   binary.LittleEndian.Uint64(b[16:]),
+		ID:        binary.LittleEndian.Uint64(b[24:]),
+		Time:      time.Unix(0, int64(binary.LittleEndian.Uint64(b[32:]))),
+		Start:     binary.LittleEndian.Uint64(b[40:]),
+		End:       binary.LittleEndian.Uint64(b[48:]),
+		Begin:     binary.LittleEndian.Uint64(b[56:]),
+		KeySum:    int64(binary.LittleEndian.Uint64(b[64:])),
+		DeadBytes: int64(binary.LittleEndian.Uint64(b[72:])),
+		Buckets:   int(binary.LittleEndian.Uint64(b[80:])),
+		Overflow:  int(binary.LittleEndian.Uint64(b[88:])),
+	}
+	if m.Buckets <= 0 || m.Buckets&(m.Buckets-1) != 0 || m.Overflow < 0 || m.Overflow > 1<<32 || m.Start > m.End {
+		return Meta{}, errors.Wrapf(ErrBad, "impossible shape or positions (buckets %d, overflow %d, start %#x, end %#x)",
+			m.Buckets, m.Overflow, m.Start, m.End)
+	}
+	return m, nil
+}
+
+// fileWriter adapts a vfs.File to io.Writer, tracking the offset.
+type fileWriter struct {
+	f   vfs.File
+	off int64
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.WriteAt(p, w.off)
+	w.off += int64(n)
+	return n, err
+}
+
+// Write writes checkpoint m with the index snapshot taken by snapshot (which
+// returns the number of overflow buckets it wrote) and makes it durable. m's
+// Overflow is filled in from the snapshot. prepare runs after the snapshot
+// and before the file is made visible: it sets End and makes the log durable
+// up to it, so a checkpoint never names log data that is not on disk.
+func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, error), prepare func(*Meta) error) (Meta, error) {
+	path := filepath.Join(dir, FileName(m.ID))
+	tmp := path + tmpSuffix
+	f, err := fs.Create(tmp)
+	if err != nil {
+		return m, errors.Wrapf(err, "create %s", tmp)
+	}
+	fail := func(err error) (Meta, error) {
+		_ = f.Close()
+		_ = fs.Remove(tmp)
+		return m, err
+	}
+	// The header's Overflow is known only after the snapshot: write the body
+	// first, then the header in front of it.
+	fw := &fileWriter{f: f, off: headerSize}
+	crc := crc32.New(castagnoli)
+	bw := bufio.NewWriterSize(io.MultiWriter(fw, crc), 1<<20)
+	n, err := snapshot(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fail(errors.Wrapf(err, "write %s", tmp))
+	}
+	m.Overflow = n
+	if err := prepare(&m); err != nil {
+		return fail(err)
+	}
+	if want := headerSize + hashidx.SnapshotSize(m.Buckets, n); fw.off != want {
+		return fail(errors.AssertionFailedf("checkpoint body is %d bytes, want %d", fw.off, want))
+	}
+	var trailer [12]byte
+	binary.LittleEndian.PutUint32(trailer[:], crc.Sum32())
+	copy(trailer[4:], endMagic)
+	if _, err := fw.Write(trailer[:]); err != nil {
+		return fail(errors.Wrapf(err, "write %s", tmp))
+	}
+	if _, err := f.WriteAt(m.encode(), 0); err != nil {
+		return fail(errors.Wrapf(err, "write %s", tmp))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(errors.Wrapf(err, "sync %s", tmp))
+	}
+	if err := f.Close(); err != nil {
+		_ = fs.Remove(tmp)
+		return m, errors.Wrapf(err, "close %s", tmp)
+	}
+	if err := fs.Rename(tmp, path); err != nil {
+		return m, errors.Wrapf(err, "rename %s", tmp)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return m, errors.Wrapf(err, "sync directory %s", dir)
+	}
+	m.Bytes = fw.off
+	return m, nil
+}
+
+// fileReader adapts a vfs.File to io.Reader.
+type fileReader struct {
+	f   vfs.File
+	off int64
+}
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	n, err := r.f.ReadAt(p, r.off)
+	r.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Read loads checkpoint id, verifying every checksum, and returns its meta
+// and index. Errors for a damaged file match ErrBad.
+func Read(fs vfs.FS, dir string, id uint64) (Meta, *hashidx.Index, error) {
+	path := filepath.Join(dir, FileName(id))
+	f, err := fs.Open(path)
+	if err != nil {
+		return Meta{}, nil, errors.Wrapf(err, "open %s", path)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return Meta{}, nil, errors.Wrapf(err, "size of %s", path)
+	}
+	hb := make([]byte, headerSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return Meta{}, nil, errors.Wrapf(ErrBad, "%s: header: %v", path, err)
+	}
+	m, err := decodeMeta(hb)
+	if err != nil {
+		return m, nil, errors.Wrapf(err, "%s", path)
+	}
+	m.Bytes = size
+	if m.ID != id {
+		return m, nil, errors.Wrapf(ErrBad, "%s: holds checkpoint %d", path, m.ID)
+	}
+	body := hashidx.SnapshotSize(m.Buckets, m.Overflow)
+	if size != headerSize+body+12 {
+		return m, nil, errors.Wrapf(ErrBad, "%s: %d bytes, want %d", path, size, headerSize+body+12)
+	}
+	var trailer [12]byte
+	if _, err := f.ReadAt(trailer[:], headerSize+body); err != nil {
+		return m, nil, errors.Wrapf(ErrBad, "%s: trailer: %v", path, err)
+	}
+	if string(trailer[4:]) != endMagic {
+		return m, nil, errors.Wrapf(ErrBad, "%s: bad end magic", path)
+	}
+	crc := crc32.New(castagnoli)
+	r := io.TeeReader(bufio.NewReaderSize(io.LimitReader(&fileReader{f: f, off: headerSize}, body), 1<<20), crc)
+	x, err := hashidx.LoadSnapshot(r, m.Buckets, m.Overflow)
+	if err != nil {
+		return m, nil, errors.Wrapf(ErrBad, "%s: %v", path, err)
+	}
+	if crc.Sum32() != binary.LittleEndian.Uint32(trailer[:]) {
+		return m, nil, errors.Wrapf(ErrBad, "%s: index checksum mismatch", path)
+	}
+	return m, x, nil
+}
+
+// List returns the metas of the checkpoints in dir whose headers are valid,
+// oldest first. Files with damaged headers are skipped. Leftover temporary
+// files are returned in stale.
+func List(fs vfs.FS, dir string) (metas []Meta, stale []string, err error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil, nil, errors.Wrapf(err, "list %s", dir)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix+tmpSuffix) {
+			stale = append(stale, n)
+			continue
+		}
+		id, ok := parseName(n)
+		if !ok {
+			continue
+		}
+		m, err := readMeta(fs, filepath.Join(dir, n))
+		if err != nil || m.ID != id {
+			continue
+		}
+		metas = append(metas, m)
+	}
+	sort.Slice(metas, func(i, j int) bool { return metas[i].ID < metas[j].ID })
+	return metas, stale, nil
+}
+
+// IDs returns the ids of all checkpoint files in dir, valid or not.
+func IDs(fs vfs.FS, dir string) ([]uint64, error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil, errors.Wrapf(err, "list %s", dir)
+	}
+	var ids []uint64
+	for _, n := range names {
+		if id, ok := parseName(n); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+func readMeta(fs vfs.FS, path string) (Meta, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return Meta{}, err
+	}
+	defer f.Close()
+	hb := make([]byte, headerSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return Meta{}, err
+	}
+	m, err := decodeMeta(hb)
+	if err != nil {
+		return m, err
+	}
+	m.Bytes, err = f.Size()
+	return m, err
+}
+
+// Remove deletes checkpoint id (or a stale temporary file by name).
+func Remove(fs vfs.FS, dir string, name string) error {
+	return errors.Wrapf(fs.Remove(filepath.Join(dir, name)), "remove %s", name)
+}

@@ -1,0 +1,202 @@
+package rskv
+
+import (
+	"context"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/actors"
+	"github.com/rskv-go/rskv/supervisor"
+)
+
+// The background services run under one supervision tree per store (see
+// package supervisor): the checkpointer, the collector, the log shifter and,
+// under SyncPeriodic, the syncer. They talk to the store only through the
+// narrow interfaces of package actors: the Store itself is the checkpoint
+// and compaction target, and logTarget below is the log's.
+
+// shifterFallback is how often the log shifter runs without being signalled:
+// page turns and writers finding memory full wake it sooner.
+const shifterFallback = 250 * time.Millisecond
+
+// background holds the store's services.
+type background struct {
+	tree     *supervisor.Tree
+	byName   map[string]*actors.Actor
+	pressure chan struct{}
+}
+
+// logTarget adapts the hybrid log to the log shifter and the syncer.
+type logTarget struct{ s *Store }
+
+func (t logTarget) Pressure() <-chan struct{} { return t.s.bg.pressure }
+
+func (t logTarget) MaintainLog(ctx context.Context) error {
+	if t.s.closed.Load() {
+		return nil
+	}
+	return t.s.log.Maintain()
+}
+
+func (t logTarget) SyncLog(ctx context.Context) error {
+	if t.s.closed.Load() {
+		return nil
+	}
+	return t.s.log.WaitDurable(t.s.log.Tail())
+}
+
+// signalPressure wakes the log shifter without blocking.
+func (s *Store) signalPressure() {
+	select {
+	case s.bg.pressure <- struct{}{}:
+	default:
+	}
+}
+
+// buildBackground creates the (stopped) supervision tree from the options.
+func (s *Store) buildBackground() error {
+	clk := actors.SystemClock{}
+	var kids []supervisor.Child
+	s.bg.byName = map[string]*actors.Actor{}
+	add := func(a *actors.Actor, p supervisor.Policy) {
+		kids = append(kids, supervisor.Child{Service: a, Policy: p})
+		s.bg.byName[a.String()] = a
+	}
+	if s.opts.CheckpointInterval > 0 {
+		add(actors.NewCheckpointer(s, s.opts.CheckpointInterval, clk), supervisor.CheckpointerPolicy())
+	}
+	if s.opts.GCInterval > 0 {
+		add(actors.NewCollector(s, s.opts.GCInterval, clk), supervisor.CollectorPolicy())
+	}
+	add(actors.NewLogShifter(logTarget{s}, shifterFallback, clk), supervisor.LogShifterPolicy())
+	if s.opts.SyncMode == SyncPeriodic {
+		add(actors.NewSyncer(logTarget{s}, s.opts.SyncInterval, clk), supervisor.SyncerPolicy())
+	}
+	tree, err := supervisor.New(supervisor.Config{Name: "rskv:" + s.dir, Children: kids, Logger: s.opts.Logger})
+	if err != nil {
+		return errors.Wrap(err, "rskv: build background services")
+	}
+	s.bg.tree = tree
+	return nil
+}
+
+// StartBackground starts the background services. It returns
+// ErrAlreadyRunning if they run already, ErrClosed on a closed store.
+func (s *Store) StartBackground() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.bg.tree.Start(); err != nil {
+		if errors.Is(err, supervisor.ErrAlreadyRunning) {
+			return errors.Wrapf(ErrAlreadyRunning, "%s", s.dir)
+		}
+		return errors.Wrap(err, "rskv: start background services")
+	}
+	return nil
+}
+
+// StopBackground stops the background services, waiting for each to finish
+// its current step (a checkpoint or compaction in progress completes or is
+// abandoned cleanly). It is idempotent. The store keeps working without the
+// services: writers flush and evict inline when memory is full.
+func (s *Store) StopBackground() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.stopBackground()
+}
+
+func (s *Store) stopBackground() error {
+	err := s.bg.tree.Stop()
+	if errors.Is(err, supervisor.ErrStopTimeout) {
+		// A step outlived its stop timeout: it will finish; wait for it so
+		// that nothing runs once we return.
+		s.opts.Logger.Warn("rskv: background service slow to stop", "err", err)
+		err = s.bg.tree.Wait(context.Background())
+	}
+	return errors.Wrap(err, "rskv: stop background services")
+}
+
+// BackgroundStats describes the background services.
+func (s *Store) BackgroundStats() BackgroundStats {
+	st := s.bg.tree.Status()
+	return BackgroundStats{
+		Running:            st.Running,
+		CheckpointEnabled:  s.bg.byName[string(actors.Checkpointer)] != nil,
+		GCEnabled:          s.bg.byName[string(actors.Collector)] != nil,
+		CheckpointInterval: s.opts.CheckpointInterval,
+		GCInterval:         s.opts.GCInterval,
+		ActiveServices:     st.Active,
+	}
+}
+
+// Services reports the supervision tree, one row per service.
+func (s *Store) Services() []ServiceStatus {
+	st := s.bg.tree.Status()
+	out := make([]ServiceStatus, 0, len(st.Services))
+	for _, r := range st.Services {
+		out = append(out, ServiceStatus{
+			Name: r.Name, Running: r.Running, Restarts: r.Restarts, LastError: r.LastError,
+			Failures: r.Failures, BackingOff: r.BackingOff, GivenUp: r.GivenUp,
+		})
+	}
+	return out
+}
+
+// ServicesReport renders the supervision tree as text, for people.
+func (s *Store) ServicesReport() string { return s.bg.tree.String() }
+
+// ServiceFault is a fault that InjectServiceFault plants in a service.
+type ServiceFault int
+
+const (
+	// FaultError makes the service's next step return an error.
+	FaultError ServiceFault = iota + 1
+	// FaultPanic makes the service's next step panic.
+	FaultPanic
+	// FaultAlways makes every step fail until FaultClear.
+	FaultAlways
+	// FaultClear removes planted faults.
+	FaultClear
+)
+
+// ErrUnknownService is returned by InjectServiceFault and TriggerService
+// for a name that is not one of the store's services.
+var ErrUnknownService = errors.New("rskv: no such background service")
+
+// InjectServiceFault plants a fault in the named service ("checkpointer",
+// "collector", "log-shifter", "syncer"), for tests of the supervision: the
+// supervisor restarts the failed service, counts the restart, backs off per
+// the service's policy, and gives it up if it keeps failing, while the
+// store keeps serving. The fault fires on the service's next step; call
+// TriggerService to run one now.
+func (s *Store) InjectServiceFault(service string, f ServiceFault) error {
+	a := s.bg.byName[service]
+	if a == nil {
+		return errors.Wrapf(ErrUnknownService, "%q", service)
+	}
+	switch f {
+	case FaultError:
+		a.FailNext(errors.Newf("injected fault in %s", service))
+	case FaultPanic:
+		a.PanicNext("injected panic in " + service)
+	case FaultAlways:
+		a.FailAlways(errors.Newf("injected persistent fault in %s", service))
+	case FaultClear:
+		a.ClearFaults()
+	default:
+		return errors.Newf("rskv: unknown fault %d", int(f))
+	}
+	return nil
+}
+
+// TriggerService asks the named service to run a step now rather than at
+// its next tick.
+func (s *Store) TriggerService(service string) error {
+	a := s.bg.byName[service]
+	if a == nil {
+		return errors.Wrapf(ErrUnknownService, "%q", service)
+	}
+	a.Trigger()
+	return nil
+}

@@ -1,0 +1,175 @@
+package rskv
+
+import (
+	"context"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/internal/checkpoint"
+	hlog "github.com/rskv-go/rskv/log"
+)
+
+// Checkpoint takes a checkpoint: a snapshot of the hash index and the log
+// position it covers, so that Open replays only the log written since. It
+// makes every write acknowledged before it durable, like Sync. Readers and
+// writers keep going while it runs: the index is copied word by word, not
+// under a lock. Only the newest CheckpointsToKeep checkpoints are kept.
+func (s *Store) Checkpoint() (CheckpointInfo, error) {
+	if s.closed.Load() {
+		return CheckpointInfo{}, ErrClosed
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	return s.checkpointLocked()
+}
+
+// TryCheckpoint is the checkpointer service's entry point: it takes a
+// checkpoint unless a manual Checkpoint or Compact is running, in which case
+// it reports skipped at once.
+func (s *Store) TryCheckpoint(ctx context.Context) (skipped bool, err error) {
+	if s.closed.Load() {
+		return true, nil
+	}
+	if !s.opMu.TryLock() {
+		return true, nil
+	}
+	defer s.opMu.Unlock()
+	_, err = s.checkpointLocked()
+	return false, err
+}
+
+// checkpointLocked takes a checkpoint; s.opMu is held. (Close calls it
+// after setting closed, so it does not check that.)
+func (s *Store) checkpointLocked() (CheckpointInfo, error) {
+	if err := s.log.Err(); err != nil {
+		return CheckpointInfo{}, s.ioFailure(err)
+	}
+	start := s.log.Tail()
+	// After this barrier every record allocated below start is linked into
+	// the index (or marked invalid), so the snapshot misses none of them.
+	s.em.BumpAndWait()
+	delta, err := s.keyDeltas(s.keySumAt, start)
+	if err != nil {
+		return CheckpointInfo{}, err
+	}
+	ids, err := checkpoint.IDs(s.fs, s.dir)
+	if err != nil {
+		return CheckpointInfo{}, errors.Wrap(err, "rskv: checkpoint")
+	}
+	id := s.lastCheckpoint.ID + 1
+	for _, i := range ids {
+		id = max(id, i+1)
+	}
+	m := checkpoint.Meta{
+		StoreID:   s.man.StoreID,
+		ID:        id,
+		Time:      time.Now(),
+		Start:     start,
+		Begin:     s.log.Begin(),
+		KeySum:    s.keySum + delta,
+		DeadBytes: s.dead.sum(),
+		Buckets:   s.index.Buckets(),
+	}
+	m, err = checkpoint.Write(s.fs, s.dir, m, s.index.WriteSnapshot, func(m *checkpoint.Meta) error {
+		m.End = s.log.Tail()
+		if err := s.log.SyncAll(); err != nil {
+			return s.ioFailure(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return CheckpointInfo{}, errors.Wrapf(err, "rskv: checkpoint %d", id)
+	}
+	s.keySumAt, s.keySum = start, m.KeySum
+	s.lastCheckpoint = m
+	s.checkpoints.Add(1)
+	s.opts.Logger.Info("rskv: checkpoint", "id", m.ID, "start", m.Start, "end", m.End, "keys", m.KeySum, "bytes", m.Bytes)
+	if err := s.pruneCheckpoints(); err != nil {
+		return infoOf(m), err
+	}
+	return infoOf(m), nil
+}
+
+func infoOf(m checkpoint.Meta) CheckpointInfo {
+	return CheckpointInfo{ID: m.ID, Time: m.Time, TailAddress: m.End, Keys: int(max(0, m.KeySum)), Bytes: m.Bytes}
+}
+
+// keyDeltas sums the live-key changes of the records in [from, to), which
+// must be complete (below a tail sampled before an epoch barrier).
+func (s *Store) keyDeltas(from, to uint64) (int64, error) {
+	var sum int64
+	sc := s.log.NewScanner(from, to)
+	for {
+		g := s.em.Protect()
+		for i := 0; i < scanBatch*16; i++ {
+			it, ok, err := sc.Next()
+			if err != nil {
+				g.Release()
+				return 0, errors.Wrap(err, "rskv: sum key changes")
+			}
+			if !ok {
+				g.Release()
+				return sum, nil
+			}
+			sum += keyDelta(it.Info)
+		}
+		g.Release()
+	}
+}
+
+// keyDelta is a record's change to the live-key count.
+func keyDelta(info uint64) int64 {
+	switch {
+	case info&hlog.FlagInvalid != 0:
+		return 0
+	case info&hlog.FlagNewKey != 0:
+		return 1
+	case info&hlog.FlagDelKey != 0:
+		return -1
+	}
+	return 0
+}
+
+// pruneCheckpoints deletes all but the newest CheckpointsToKeep checkpoints.
+func (s *Store) pruneCheckpoints() error {
+	ids, err := checkpoint.IDs(s.fs, s.dir)
+	if err != nil {
+		return errors.Wrap(err, "rskv: prune checkpoints")
+	}
+	keep := s.opts.CheckpointsToKeep
+	for i := 0; i+keep < len(ids); i++ {
+		if err := checkpoint.Remove(s.fs, s.dir, checkpoint.FileName(ids[i])); err != nil {
+			return errors.Wrap(err, "rskv: prune checkpoints")
+		}
+	}
+	return nil
+}
+
+// Checkpoints lists the checkpoints on disk, oldest first.
+func (s *Store) Checkpoints() ([]CheckpointInfo, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	metas, _, err := checkpoint.List(s.fs, s.dir)
+	if err != nil {
+		return nil, errors.Wrap(err, "rskv: list checkpoints")
+	}
+	out := make([]CheckpointInfo, 0, len(metas))
+	for _, m := range metas {
+		if m.StoreID == s.man.StoreID {
+			out = append(out, infoOf(m))
+		}
+	}
+	return out, nil
+}
+
+// closeCheckpointWorthIt says whether Close should take a checkpoint: when
+// replaying the log written since the last one would cost more than writing
+// the index (both are sequential I/O, so bytes compare fairly).
+func (s *Store) closeCheckpointWorthIt() bool {
+	if s.opts.CheckpointInterval < 0 || s.log.Err() != nil {
+		return false
+	}
+	replay := s.log.Tail() - max(s.keySumAt, s.log.Begin())
+	return int64(replay) > int64(s.index.Buckets()+s.index.OverflowBuckets())*64
+}
