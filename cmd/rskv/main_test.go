@@ -55,7 +55,10 @@ func newStore(t *testing.T, kv ...string) string {
 	if len(kv) == 0 {
 		kv = []string{"seed", "1"}
 	}
-	for i := 0; i+1 < len(kv); i += 2 {
+	// A small store (its index is sized from MemorySize when it is
+	// created) keeps every later command quick to open.
+	mustCLI(t, "put", "--dir", dir, "--memory-size", "8MiB", kv[0], kv[1])
+	for i := 2; i+1 < len(kv); i += 2 {
 		mustCLI(t, "put", "--dir", dir, kv[i], kv[i+1])
 	}
 	return dir
