@@ -38,6 +38,7 @@ type benchConfig struct {
 	seed          uint64
 	progress      bool
 	asJSON        bool
+	background    bool
 }
 
 // benchReport is what rskv bench prints with --json.
@@ -91,6 +92,7 @@ bbolt, Go maps) see the harness in bench/ of the repository.`,
 	f.Uint64Var(&c.seed, "seed", 1, "random seed")
 	f.BoolVar(&c.progress, "progress", true, "show progress bars on stderr when it is a terminal")
 	f.BoolVar(&c.asJSON, "json", false, "print the results as JSON instead of a table")
+	f.BoolVar(&c.background, "background", true, "run the store's background services (syncer, checkpointer, collector, log shifter)")
 	return cmd
 }
 
@@ -169,7 +171,7 @@ func runBench(cmd *cobra.Command, c benchConfig) (err error) {
 			err = errors.Wrap(rerr, "remove the benchmark directory")
 		}
 	}()
-	opts := (&rskv.Options{MemorySize: memSize}).SetSyncMode(mode)
+	opts := (&rskv.Options{MemorySize: memSize, DisableBackground: !c.background}).SetSyncMode(mode)
 	db, err := rskvdb.Open(dir, opts)
 	if err != nil {
 		return explainOpenError(err, dir)
