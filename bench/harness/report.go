@@ -141,7 +141,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if m.MemoryKiB > 0 {
 		fmt.Fprintf(&b, ", %s RAM", humanize.IBytes(uint64(m.MemoryKiB)<<10))
 	}
-	fmt.Fprintf(&b, ", %s; the whole matrix took %s.\n\n", m.GoVersion, r.Took)
+	fmt.Fprintf(&b, ", %s; the whole matrix took %s.", m.GoVersion, r.Took)
+	if m.LoadBefore != "" {
+		fmt.Fprintf(&b, " Load average (1, 5, 15 min) %s at the start, %s at the end: "+
+			"other work on the machine takes CPU from the runs.", m.LoadBefore, m.LoadAfter)
+	}
+	b.WriteString("\n\n")
 	if s.Command != "" {
 		fmt.Fprintf(&b, "Reproduce: `%s`\n\n", s.Command)
 	}

@@ -57,6 +57,23 @@ type Machine struct {
 	CPUModel   string `json:"cpu_model,omitempty"`
 	MemoryKiB  int64  `json:"memory_kib,omitempty"`
 	GoVersion  string `json:"go_version"`
+	// LoadBefore and LoadAfter are the 1-minute load averages when the
+	// matrix started and ended: other work on the machine skews results.
+	LoadBefore string `json:"load_before,omitempty"`
+	LoadAfter  string `json:"load_after,omitempty"`
+}
+
+// loadAverage returns the 1, 5 and 15-minute load averages, or "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // Settings is the Config as recorded in the report.
@@ -181,6 +198,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.Took = time.Since(rep.Started).Round(time.Second).String()
+	rep.Machine.LoadAfter = loadAverage()
 	return rep, nil
 }
 
@@ -266,7 +284,7 @@ func rowOf(base Row, res ycsb.Result) Row {
 
 func machine() Machine {
 	m := Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(),
-		GoMaxProcs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+		GoMaxProcs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), LoadBefore: loadAverage()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
