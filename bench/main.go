@@ -44,7 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		engineList = fs.String("engines", "all", "comma-separated engines: "+strings.Join(engines.Names(), ", ")+", or all")
+		engineList = fs.String("engines", "all", "comma-separated engines: "+strings.Join(engines.Names(), ", ")+
+			", or all (every engine but rskv-nobg)")
 		workloads  = fs.String("workloads", "A,B,C,F", "comma-separated YCSB workloads")
 		dists      = fs.String("distributions", "zipfian,uniform", "comma-separated key distributions")
 		valueSizes = fs.String("value-sizes", "8,100", "comma-separated value sizes in bytes")
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := harness.Config{
 		Records: *records, Duration: *duration, Ops: *ops, ScratchDir: *scratch, Seed: *seed, LoadBatch: *loadBatch,
-		Command: "cd bench && go run . " + strings.Join(args, " "),
+		Command: strings.TrimSpace("cd bench && go run . " + strings.Join(args, " ")),
 	}
 	var err error
 	if cfg.Engines, err = engines.Lookup(*engineList); err != nil {

@@ -68,22 +68,30 @@ func All() []Engine {
 	return []Engine{RSKV(), Badger(), Pebble(), Bolt(), ShardedMap(), SyncMap()}
 }
 
-// Names returns the names of all engines.
+// Extras returns the engines that run only when named: variants for
+// investigation whose settings are not comparable with the peers'.
+func Extras() []Engine { return []Engine{RSKVNoBackground()} }
+
+// IsRSKV reports whether the engine named name is rskv or a variant of it;
+// variants are never counted as rskv's peers.
+func IsRSKV(name string) bool { return strings.HasPrefix(name, "rskv") }
+
+// Names returns the names of all engines, extras included.
 func Names() []string {
 	var out []string
-	for _, e := range All() {
+	for _, e := range append(All(), Extras()...) {
 		out = append(out, e.Name)
 	}
 	return out
 }
 
 // Lookup returns the engines named in the comma-separated list, in the
-// list's order; "all" names every engine.
+// list's order; "all" names every engine but the Extras.
 func Lookup(list string) ([]Engine, error) {
-	all := All()
 	if strings.TrimSpace(list) == "all" {
-		return all, nil
+		return All(), nil
 	}
+	all := append(All(), Extras()...)
 	var out []Engine
 	for _, name := range strings.Split(list, ",") {
 		name = strings.ToLower(strings.TrimSpace(name))

@@ -15,7 +15,7 @@ import (
 // and, for persistent engines, that it survives Close and Open.
 func TestEveryEngine(t *testing.T) {
 	const records = 2000
-	for _, e := range engines.All() {
+	for _, e := range append(engines.All(), engines.Extras()...) {
 		t.Run(e.Name, func(t *testing.T) {
 			// Test binaries carry no dependency versions, so Version may be
 			// "unknown" here; the harness binary has them.
@@ -112,6 +112,9 @@ func TestLookup(t *testing.T) {
 	}
 	if all, err := engines.Lookup("all"); err != nil || len(all) != 6 {
 		t.Errorf("Lookup(all) = %d engines, %v", len(all), err)
+	}
+	if es, err := engines.Lookup("rskv-nobg"); err != nil || len(es) != 1 || !engines.IsRSKV(es[0].Name) {
+		t.Errorf("Lookup(rskv-nobg) = %v, %v", es, err)
 	}
 	if _, err := engines.Lookup("leveldb"); err == nil {
 		t.Error("Lookup of an unknown engine succeeded")

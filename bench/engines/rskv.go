@@ -38,3 +38,23 @@ func openRSKV(s Setup) (ycsb.DB, error) {
 		IndexBuckets: indexBuckets(s.Records),
 	})
 }
+
+// RSKVNoBackground returns rskv with DisableBackground: no syncer, log
+// shifter, checkpointer or collector. It is not part of All: its durability
+// is weaker than the peers', and it exists to measure what the background
+// services cost (run it with -engines rskv,rskv-nobg,...).
+func RSKVNoBackground() Engine {
+	e := RSKV()
+	e.Name = "rskv-nobg"
+	e.Durability = "DisableBackground: SyncPeriodic has no syncer to act, so writes are durable only at Sync, " +
+		"Checkpoint, Close or when a full memory flushes pages; a process crash loses the in-memory tail " +
+		"(weaker than the peers: shown only to measure the background services)"
+	e.Open = func(s Setup) (ycsb.DB, error) {
+		return rskvdb.Open(s.Dir, &rskv.Options{
+			MemorySize:        s.Budget,
+			IndexBuckets:      indexBuckets(s.Records),
+			DisableBackground: true,
+		})
+	}
+	return e
+}

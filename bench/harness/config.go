@@ -55,7 +55,11 @@ func ParseModes(list string) ([]Mode, error) {
 
 // Config is the benchmark matrix.
 type Config struct {
-	Engines       []engines.Engine
+	// Engines are the stores to compare, in table order.
+	Engines []engines.Engine
+	// Workloads, Distributions, ValueSizes (bytes), Threads (goroutine
+	// counts) and Modes span the matrix: every engine runs every
+	// combination (memory-only engines skip LargerThanMemory).
 	Workloads     []ycsb.Workload
 	Distributions []ycsb.Distribution
 	ValueSizes    []int

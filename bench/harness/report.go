@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/rskv-go/rskv/bench/engines"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -72,7 +73,7 @@ func (r *Report) Shortfalls(mode Mode) []Shortfall {
 		}
 		best, bestName := 0.0, ""
 		for _, e := range r.Engines {
-			if !e.Persistent || e.Name == "rskv" {
+			if !e.Persistent || engines.IsRSKV(e.Name) {
 				continue
 			}
 			if p, ok := r.find(e.Name, mode, row.ValueSize, row.Workload, row.Distribution, row.Threads); ok && p.Errors == 0 && p.OpsPerSec > best {
@@ -191,7 +192,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				for _, n := range names {
 					fmt.Fprintf(&b, " %s |", n)
 				}
-				hasPeers := slices.ContainsFunc(names, func(n string) bool { return n != "rskv" && r.persistent(n) })
+				hasPeers := slices.ContainsFunc(names, func(n string) bool { return !engines.IsRSKV(n) && r.persistent(n) })
 				if table.ratio && hasPeers && slices.Contains(names, "rskv") {
 					b.WriteString(" rskv / best on-disk peer |")
 				}
@@ -259,17 +260,19 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n")
 	}
 
-	if slices.Contains(s.Modes, InMemory) && slices.ContainsFunc(r.Engines, func(e EngineInfo) bool { return e.Name == "rskv" }) {
-		b.WriteString("## Where rskv is not ahead of every on-disk peer in memory\n\n")
-		sf := r.Shortfalls(InMemory)
-		if len(sf) == 0 {
-			b.WriteString("None: in this run rskv has the highest throughput of the on-disk engines in every in-memory case.\n")
+	if slices.ContainsFunc(r.Engines, func(e EngineInfo) bool { return e.Name == "rskv" }) {
+		for _, mode := range s.Modes {
+			fmt.Fprintf(&b, "## Where rskv is not ahead of every on-disk peer: %s\n\n", strings.ToLower(mode.Title()))
+			sf := r.Shortfalls(mode)
+			if len(sf) == 0 {
+				b.WriteString("None: in this run rskv has the highest throughput of the on-disk engines in every case.\n")
+			}
+			for _, x := range sf {
+				fmt.Fprintf(&b, "- %dB %s %s, %d threads: rskv %s, %s %s\n", x.ValueSize, x.Workload, x.Distribution,
+					x.Threads, rate(x.RSKV), x.Peer, rate(x.PeerOps))
+			}
+			b.WriteString("\n")
 		}
-		for _, x := range sf {
-			fmt.Fprintf(&b, "- %dB %s %s, %d threads: rskv %s, %s %s\n", x.ValueSize, x.Workload, x.Distribution,
-				x.Threads, rate(x.RSKV), x.Peer, rate(x.PeerOps))
-		}
-		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -283,7 +286,7 @@ func (r *Report) ratio(mode Mode, vs int, wl, d string, t int) string {
 	}
 	best := 0.0
 	for _, e := range r.Engines {
-		if e.Persistent && e.Name != "rskv" {
+		if e.Persistent && !engines.IsRSKV(e.Name) {
 			if p, ok := r.find(e.Name, mode, vs, wl, d, t); ok && p.Errors == 0 && p.OpsPerSec > best {
 				best = p.OpsPerSec
 			}

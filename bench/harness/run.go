@@ -18,24 +18,32 @@ import (
 
 // Row is the result of one load or run.
 type Row struct {
-	Engine       string  `json:"engine"`
-	Mode         Mode    `json:"mode"`
-	ValueSize    int     `json:"value_size"`
-	Workload     string  `json:"workload"` // "load" for the load phase
-	Distribution string  `json:"distribution"`
-	Threads      int     `json:"threads"`
-	Records      uint64  `json:"records"`
-	BudgetBytes  int64   `json:"budget_bytes"`
-	Ops          int64   `json:"ops"`
-	ElapsedNs    int64   `json:"elapsed_ns"`
-	OpsPerSec    float64 `json:"ops_per_sec"`
-	P50Ns        int64   `json:"p50_ns"`
-	P99Ns        int64   `json:"p99_ns"`
-	P999Ns       int64   `json:"p999_ns"`
-	MaxNs        int64   `json:"max_ns"`
-	Errors       int64   `json:"errors"`
-	NotFound     int64   `json:"not_found"`
-	FirstError   string  `json:"first_error,omitempty"`
+	// Engine, Mode and ValueSize say which engine ran on which data.
+	Engine    string `json:"engine"`
+	Mode      Mode   `json:"mode"`
+	ValueSize int    `json:"value_size"`
+	// Workload is the YCSB letter, "load", or "open"/"close" for a row
+	// that only carries an engine's failure.
+	Workload     string `json:"workload"`
+	Distribution string `json:"distribution"`
+	Threads      int    `json:"threads"`
+	Records      uint64 `json:"records"`
+	// BudgetBytes is the memory budget the engine was opened with.
+	BudgetBytes int64 `json:"budget_bytes"`
+	// Ops operations took ElapsedNs: OpsPerSec.
+	Ops       int64   `json:"ops"`
+	ElapsedNs int64   `json:"elapsed_ns"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	// Latency percentiles of the sampled operations, in nanoseconds.
+	P50Ns  int64 `json:"p50_ns"`
+	P99Ns  int64 `json:"p99_ns"`
+	P999Ns int64 `json:"p999_ns"`
+	MaxNs  int64 `json:"max_ns"`
+	// Errors and NotFound count failed operations; FirstError is the
+	// first failure's message.
+	Errors     int64  `json:"errors"`
+	NotFound   int64  `json:"not_found"`
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // EngineInfo describes an engine in the report.
