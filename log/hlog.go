@@ -117,10 +117,9 @@ func Open(cfg Config) (*Log, error) {
 	if err := l.dev.openSegments(); err != nil {
 		return nil, err
 	}
+	// Frames are allocated on first use (TurnPage, Start), so a store whose
+	// data is smaller than MemorySize holds only what it uses.
 	l.frames = make([][]byte, l.nFrames)
-	for i := range l.frames {
-		l.frames[i] = make([]byte, l.pageSize)
-	}
 	return l, nil
 }
 
@@ -144,7 +143,7 @@ func (l *Log) Start(begin, tail uint64) error {
 		if from >= to {
 			continue
 		}
-		frame := l.frame(p)
+		frame := l.ensureFrame(p)
 		n, err := l.dev.readAt(frame[from&l.pageMask:to-(p<<l.pageBits)], from)
 		if err != nil {
 			return err
@@ -160,11 +159,24 @@ func (l *Log) Start(begin, tail uint64) error {
 		a.Store(tail)
 	}
 	l.syncedSegment = l.dev.segmentOf(tail)
+	l.ensureFrame(tailPage)
 	l.tail.Store(tailPage<<l.offBits | tail&l.pageMask)
 	return nil
 }
 
 func (l *Log) frame(page uint64) []byte { return l.frames[page%l.nFrames] }
+
+// ensureFrame allocates page's frame if it has none yet. It runs before the
+// page becomes reachable (under allocMu in TurnPage, or in Start), so
+// readers, who reach a page only through the tail or a published record,
+// always find its frame.
+func (l *Log) ensureFrame(page uint64) []byte {
+	f := &l.frames[page%l.nFrames]
+	if *f == nil {
+		*f = make([]byte, l.pageSize)
+	}
+	return *f
+}
 
 // Begin returns the lowest valid address.
 func (l *Log) Begin() uint64 { return l.begin.Load() }
@@ -244,6 +256,7 @@ func (l *Log) TurnPage(size uint64) error {
 	}
 	// Bytes of the old page past the last reservation stay zero: readers of
 	// the page take a zero info word as its end.
+	l.ensureFrame(next)
 	l.tail.Store(next << l.offBits)
 	l.signal()
 	return nil

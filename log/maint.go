@@ -23,11 +23,12 @@ import (
 
 // Maintain does one background pass: it keeps the mutable region within its
 // page budget and the in-memory read-only region within the rest of memory,
-// leaving one frame free for the next page.
+// and keeps a reserve of free frames so that writers turning pages do not
+// wait for the next pass.
 func (l *Log) Maintain() error {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
-	return l.maintainLocked(0)
+	return l.maintainLocked(false)
 }
 
 // MakeRoom is called by a writer that found no free frame for the next page
@@ -37,34 +38,37 @@ func (l *Log) Maintain() error {
 func (l *Log) MakeRoom() error {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
-	// The frame for the page after the tail page must be free.
-	tailPage := l.Tail() >> l.pageBits
-	need := (tailPage + 2) - min(tailPage+2, l.nFrames)
-	return l.maintainLocked(need << l.pageBits)
+	return l.maintainLocked(true)
 }
 
-func (l *Log) maintainLocked(minHead uint64) error {
+// reserveFrames is how many free frames maintenance keeps beyond the tail
+// page: 1/16 of memory, at least one. The reserve comes out of the
+// read-only region first, then out of the mutable one.
+func (l *Log) reserveFrames() uint64 { return max(1, l.nFrames/16) }
+
+// maintainLocked moves read-only and head so that the mutable region holds
+// at most MutablePages pages, the read-only region what is left after the
+// reserve of free frames, and the reserve is free. With force (a writer is
+// waiting) it fails unless at least the frame after the tail page is free.
+func (l *Log) maintainLocked(force bool) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
 	tail := l.Tail()
 	tailPage := tail >> l.pageBits
-	mutable := uint64(l.cfg.MutablePages)
-	roTarget := minHead
-	if tailPage+1 > mutable {
-		roTarget = max(roTarget, (tailPage+1-mutable)<<l.pageBits)
-	}
-	if err := l.shiftReadOnlyLocked(min(roTarget, tail)); err != nil {
+	n, m, k := l.nFrames, uint64(l.cfg.MutablePages), l.reserveFrames()
+	sub := func(a, b uint64) uint64 { return a - min(a, b) }
+	// Free k frames after the tail page: pages below tailPage+1+k-n go.
+	headPage := sub(tailPage+1+k, n)
+	roPage := max(sub(tailPage+1, m), headPage)
+	// The read-only region gets what is left: n - m - k pages.
+	headPage = max(headPage, sub(roPage, sub(n, m+k)))
+	if err := l.shiftReadOnlyLocked(min(roPage<<l.pageBits, tail)); err != nil {
 		return err
 	}
-	// Keep at most nFrames-mutable-1 read-only pages in memory.
-	roBudget := l.nFrames - mutable - 1
-	roPage := l.readOnly.Load() >> l.pageBits
-	headTarget := max(minHead, (roPage-min(roPage, roBudget))<<l.pageBits)
-	headTarget = min(headTarget, l.flushed.Load()&^l.pageMask)
-	l.shiftHeadLocked(headTarget)
-	if minHead > l.head.Load() {
-		return errors.AssertionFailedf("rskv/log: cannot free a frame: head %#x, needed %#x", l.head.Load(), minHead)
+	l.shiftHeadLocked(min(headPage<<l.pageBits, l.flushed.Load()&^l.pageMask))
+	if need := sub(tailPage+2, n) << l.pageBits; force && l.head.Load() < need {
+		return errors.AssertionFailedf("rskv/log: cannot free a frame: head %#x, needed %#x", l.head.Load(), need)
 	}
 	return nil
 }
@@ -137,7 +141,9 @@ func (l *Log) shiftHeadLocked(target uint64) {
 	l.head.Store(target)
 	l.em.BumpAndWait()
 	for p := old >> l.pageBits; p < target>>l.pageBits; p++ {
-		clear(l.frame(p))
+		if f := l.frame(p); f != nil {
+			clear(f)
+		}
 	}
 	l.safeHead.Store(target)
 }

@@ -2,6 +2,7 @@ package rskv
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -21,6 +22,10 @@ const shifterFallback = 250 * time.Millisecond
 
 // background holds the store's services.
 type background struct {
+	// mu orders StartBackground and StopBackground with Close, so that no
+	// start slips in between Close stopping the tree and marking the store
+	// closed.
+	mu       sync.Mutex
 	tree     *supervisor.Tree
 	byName   map[string]*actors.Actor
 	pressure chan struct{}
@@ -59,6 +64,9 @@ func (s *Store) buildBackground() error {
 	var kids []supervisor.Child
 	s.bg.byName = map[string]*actors.Actor{}
 	add := func(a *actors.Actor, p supervisor.Policy) {
+		if override, ok := s.opts.RestartPolicies[a.String()]; ok {
+			p = override
+		}
 		kids = append(kids, supervisor.Child{Service: a, Policy: p})
 		s.bg.byName[a.String()] = a
 	}
@@ -83,6 +91,8 @@ func (s *Store) buildBackground() error {
 // StartBackground starts the background services. It returns
 // ErrAlreadyRunning if they run already, ErrClosed on a closed store.
 func (s *Store) StartBackground() error {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -100,6 +110,8 @@ func (s *Store) StartBackground() error {
 // abandoned cleanly). It is idempotent. The store keeps working without the
 // services: writers flush and evict inline when memory is full.
 func (s *Store) StopBackground() error {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
 	if s.closed.Load() {
 		return ErrClosed
 	}

@@ -63,6 +63,23 @@ func (s *Store) protect() (*epoch.Handle, error) {
 	return g, nil
 }
 
+// beginWrite starts one attempt of a write: it protects, refuses a closed or
+// failed store, and counts the operation on its first attempt.
+func (s *Store) beginWrite(attempt, counter int) (*epoch.Handle, error) {
+	g, err := s.protect()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.log.Err(); err != nil {
+		g.Release()
+		return nil, s.ioFailure(err)
+	}
+	if attempt == 0 {
+		g.Count(counter)
+	}
+	return g, nil
+}
+
 // where says where a lookup found a key's newest record.
 type where struct {
 	addr  uint64 // 0: the key has no record
@@ -212,16 +229,9 @@ func (s *Store) Delete(key []byte) error {
 	}
 	h := hashKey(key)
 	for attempt := 0; ; attempt++ {
-		g, err := s.protect()
+		g, err := s.beginWrite(attempt, cntDelete)
 		if err != nil {
 			return err
-		}
-		if err := s.log.Err(); err != nil {
-			g.Release()
-			return s.ioFailure(err)
-		}
-		if attempt == 0 {
-			g.Count(cntDelete)
 		}
 		slot, e, ok := s.index.Find(h)
 		if !ok {
@@ -304,6 +314,8 @@ func (s *Store) allocate(g *epoch.Handle, size uint64) (uint64, error) {
 		}
 		// Memory is full: flush and evict inline. This must happen
 		// unprotected, since it waits for every protected section to end.
+		s.inlineMaintenance.Add(1)
+		s.signalPressure()
 		if err := s.log.MakeRoom(); err != nil {
 			if s.closed.Load() {
 				return 0, ErrClosed
@@ -320,16 +332,9 @@ func (s *Store) allocate(g *epoch.Handle, size uint64) (uint64, error) {
 func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int) error {
 	tag := hashidx.TagOf(h)
 	for attempt := 0; ; attempt++ {
-		g, err := s.protect()
+		g, err := s.beginWrite(attempt, counter)
 		if err != nil {
 			return err
-		}
-		if err := s.log.Err(); err != nil {
-			g.Release()
-			return s.ioFailure(err)
-		}
-		if attempt == 0 {
-			g.Count(counter)
 		}
 		slot, e := s.index.FindOrCreate(h)
 		buf := getBuf()

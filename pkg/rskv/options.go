@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/log/vfs"
+	"github.com/rskv-go/rskv/supervisor"
 )
 
 // Options configures a Store. The zero value of every field means its
@@ -78,9 +79,19 @@ type Options struct {
 	// FS is the file system the store uses. Default vfs.Default (the OS).
 	// Tests pass vfs.NewMem() or a fault-injecting wrapper.
 	FS vfs.FS
+	// RestartPolicies overrides the restart policy of background services by
+	// name ("checkpointer", "collector", "log-shifter", "syncer"); zero
+	// fields of a policy keep supervisor.DefaultPolicy's values. The
+	// built-in policies (supervisor.CheckpointerPolicy and its siblings)
+	// suit production; tests use this to see a give-up within seconds.
+	RestartPolicies map[string]RestartPolicy
 
 	syncModeSet bool
 }
+
+// RestartPolicy is how the supervisor treats a failing background service:
+// backoff after repeated failures, stop timeout, and when to give it up.
+type RestartPolicy = supervisor.Policy
 
 // MinPages is the least number of log pages MemorySize must hold: one being
 // filled, one being flushed, and room for the regions between.

@@ -22,7 +22,8 @@ const scanBatch = 256
 // Scan sees the store as of its start: every key live then and still live is
 // visited exactly once, with the value it had at the start or a newer one;
 // keys written after the start may or may not be visited. fn runs outside
-// any lock and may call the Store (writes made by fn are not visited).
+// the store's epoch protection and may call the Store (writes made by fn are
+// not visited), except Compact, which waits for running Scans to end.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 	s.truncMu.RLock()
 	defer s.truncMu.RUnlock()

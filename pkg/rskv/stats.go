@@ -30,6 +30,9 @@ type Stats struct {
 
 	// Checkpoints and Compactions count those taken since Open.
 	Checkpoints, Compactions uint64
+	// InlineMaintenance counts writes that found memory full and flushed and
+	// evicted themselves instead of finding room made by the log shifter.
+	InlineMaintenance uint64
 
 	// Recovery says what Open did.
 	Recovery RecoveryInfo
@@ -62,6 +65,7 @@ func (s *Store) Stats() Stats {
 	st.InPlaceUpdates, st.Appends, st.DiskReads, st.Retries = c[cntInPlace], c[cntAppend], c[cntDiskRead], c[cntRetry]
 	st.IndexOverflowBuckets = s.index.OverflowBuckets()
 	st.Checkpoints, st.Compactions = s.checkpoints.Load(), s.compactions.Load()
+	st.InlineMaintenance = s.inlineMaintenance.Load()
 	if err := l.Err(); err != nil {
 		st.IOError = err.Error()
 	}

@@ -61,6 +61,9 @@ type Store struct {
 	lastCheckpoint checkpoint.Meta
 	checkpoints    atomic.Uint64
 	compactions    atomic.Uint64
+	// inlineMaintenance counts writers that found memory full and made room
+	// themselves (rare when the log shifter keeps up).
+	inlineMaintenance atomic.Uint64
 
 	// truncMu is held shared by Scan for its whole run and exclusively by
 	// compaction while it moves the begin address, so a scan never finds the
@@ -286,10 +289,13 @@ func (s *Store) Close() error {
 	if s.closed.Load() {
 		return nil
 	}
-	// Stop the services first: a checkpoint or compaction in progress
-	// finishes, and none starts after.
-	bgErr := s.stopBackground()
+	// Mark the store closed and stop the services: a checkpoint or
+	// compaction in progress finishes or aborts cleanly, and none starts
+	// after.
+	s.bg.mu.Lock()
 	s.closed.Store(true)
+	bgErr := s.stopBackground()
+	s.bg.mu.Unlock()
 	// Wait out every operation that was running when closed was set; later
 	// ones see it and return ErrClosed.
 	s.em.BumpAndWait()
