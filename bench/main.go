@@ -1,15 +1,3 @@
-// Command bench runs the YCSB benchmark of rskv against peer stores — Badger
-// v4, Pebble v2, bbolt, a sharded Go map and sync.Map — in one process, and
-// writes results.md, results.json and throughput.png.
-//
-// Usage, from the bench directory:
-//
-//	go run . [flags]
-//
-// The defaults (500,000 records; values of 8 and 100 bytes; workloads A, B,
-// C, F; zipfian and uniform keys; 1 and 2 threads; in memory and larger than
-// memory; 1s per run) take about ten minutes on a 2-core machine. See
-// README.md for the results and the command that produced them.
 package main
 
 import (
@@ -59,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		seed       = fs.Uint64("seed", 1, "random seed")
 		loadBatch  = fs.Int("load-batch", 10_000, "records per transaction when loading bbolt")
 		quiet      = fs.Bool("quiet", false, "do not print a line per run on stderr")
+		readme     = fs.String("readme", "", "also put the results into this markdown file, between its results markers")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,6 +94,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s, %s and %s\n", filepath.Join(*out, "results.md"),
 		filepath.Join(*out, "results.json"), filepath.Join(*out, "throughput.png"))
+	if *readme != "" {
+		doc, err := os.ReadFile(*readme)
+		if err != nil {
+			return errors.Wrap(err, "read -readme file")
+		}
+		doc, err = rep.Embed(doc)
+		if err != nil {
+			return errors.Wrapf(err, "%s", *readme)
+		}
+		if err := os.WriteFile(*readme, doc, 0o644); err != nil {
+			return errors.Wrap(err, "write -readme file")
+		}
+		fmt.Fprintf(stdout, "updated %s\n", *readme)
+	}
 	return runErr
 }
 

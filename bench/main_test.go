@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rskv-go/rskv/bench/harness"
 )
 
 func TestMainWritesOutputs(t *testing.T) {
@@ -28,6 +30,39 @@ func TestMainWritesOutputs(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "results.md"))
 	if !strings.Contains(string(md), "Reproduce: `cd bench && go run . -engines rskv,pebble,shardmap") {
 		t.Errorf("results.md lacks the reproduce command:\n%s", md)
+	}
+}
+
+func TestMainUpdatesReadme(t *testing.T) {
+	dir := t.TempDir()
+	readme := filepath.Join(dir, "README.md")
+	doc := "# Title\n\nprose before\n\n" + harness.BeginMarker + "\nold results\n" + harness.EndMarker + "\n\nprose after\n"
+	if err := os.WriteFile(readme, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-engines", "rskv,syncmap", "-workloads", "C", "-distributions", "uniform",
+		"-value-sizes", "8", "-threads", "1", "-modes", "memory", "-records", "500", "-ops", "500",
+		"-out", filepath.Join(dir, "out"), "-readme", readme, "-quiet"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(readme)
+	for _, want := range []string{"prose before", "prose after", "## YCSB results", "### In memory, 8-byte values", "| C | uniform | 1 |"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("README lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(string(got), "old results") {
+		t.Errorf("old results kept:\n%s", got)
+	}
+	// A file without markers is refused and left alone.
+	if err := os.WriteFile(readme, []byte("no markers"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"-engines", "syncmap", "-workloads", "C", "-distributions", "uniform",
+		"-value-sizes", "8", "-threads", "1", "-modes", "memory", "-records", "100", "-ops", "100",
+		"-out", filepath.Join(dir, "out"), "-readme", readme, "-quiet"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+		t.Error("a README without markers was accepted")
 	}
 }
 
