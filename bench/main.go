@@ -48,12 +48,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		loadBatch  = fs.Int("load-batch", 10_000, "records per transaction when loading bbolt")
 		quiet      = fs.Bool("quiet", false, "do not print a line per run on stderr")
 		readme     = fs.String("readme", "", "also put the results into this markdown file, between its results markers")
+		from       = fs.String("from", "", "render the outputs from this results.json instead of running the matrix")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.Newf("unexpected arguments %q", fs.Args())
+	}
+	if *from != "" {
+		rep, err := harness.ReadJSON(*from)
+		if err != nil {
+			return err
+		}
+		return emit(rep, *out, *readme, stdout)
 	}
 	cfg := harness.Config{
 		Records: *records, Duration: *duration, Ops: *ops, ScratchDir: *scratch, Seed: *seed, LoadBatch: *loadBatch,
@@ -89,26 +97,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if rep == nil {
 		return runErr
 	}
-	if err := writeOutputs(rep, *out); err != nil {
+	if err := emit(rep, *out, *readme, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s, %s and %s\n", filepath.Join(*out, "results.md"),
-		filepath.Join(*out, "results.json"), filepath.Join(*out, "throughput.png"))
-	if *readme != "" {
-		doc, err := os.ReadFile(*readme)
+	return runErr
+}
+
+// emit writes the report's files to out and, if readme is set, embeds the
+// results in that markdown file.
+func emit(rep *harness.Report, out, readme string, stdout io.Writer) error {
+	if err := writeOutputs(rep, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s, %s and %s\n", filepath.Join(out, "results.md"),
+		filepath.Join(out, "results.json"), filepath.Join(out, "throughput.png"))
+	if readme != "" {
+		doc, err := os.ReadFile(readme)
 		if err != nil {
 			return errors.Wrap(err, "read -readme file")
 		}
 		doc, err = rep.Embed(doc)
 		if err != nil {
-			return errors.Wrapf(err, "%s", *readme)
+			return errors.Wrapf(err, "%s", readme)
 		}
-		if err := os.WriteFile(*readme, doc, 0o644); err != nil {
+		if err := os.WriteFile(readme, doc, 0o644); err != nil {
 			return errors.Wrap(err, "write -readme file")
 		}
-		fmt.Fprintf(stdout, "updated %s\n", *readme)
+		fmt.Fprintf(stdout, "updated %s\n", readme)
 	}
-	return runErr
+	return nil
 }
 
 func parseInts(flagName, list string) ([]int, error) {

@@ -31,6 +31,15 @@ func TestMainWritesOutputs(t *testing.T) {
 	if !strings.Contains(string(md), "Reproduce: `cd bench && go run . -engines rskv,pebble,shardmap") {
 		t.Errorf("results.md lacks the reproduce command:\n%s", md)
 	}
+	// -from renders the same markdown from the JSON without running.
+	again := filepath.Join(t.TempDir(), "again")
+	if err := run(context.Background(), []string{"-from", filepath.Join(out, "results.json"), "-out", again}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	md2, _ := os.ReadFile(filepath.Join(again, "results.md"))
+	if string(md2) != string(md) {
+		t.Errorf("-from rendered different markdown:\n%s\nvs\n%s", md2, md)
+	}
 }
 
 func TestMainUpdatesReadme(t *testing.T) {

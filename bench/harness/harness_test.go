@@ -138,7 +138,7 @@ func TestShortfalls(t *testing.T) {
 	if err := rep.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(md.String(), "**0.67x**") || !strings.Contains(md.String(), "rskv 100, pebble 150") {
+	if !strings.Contains(md.String(), "**0.67x**") || !strings.Contains(md.String(), "1 thread: rskv 100, pebble 150") {
 		t.Errorf("markdown does not flag the shortfall:\n%s", md.String())
 	}
 	// The memory-only engine is faster but is not a peer for the ratio.

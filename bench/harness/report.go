@@ -4,14 +4,29 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/errors"
 	"github.com/dustin/go-humanize"
 	"github.com/rskv-go/rskv/bench/engines"
 )
+
+// ReadJSON reads a report written by WriteJSON.
+func ReadJSON(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errors.Wrap(err, "read report")
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, errors.Wrapf(err, "parse %s", path)
+	}
+	return &r, nil
+}
 
 // WriteJSON writes the report as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
@@ -268,8 +283,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				b.WriteString("None: in this run rskv has the highest throughput of the on-disk engines in every case.\n")
 			}
 			for _, x := range sf {
-				fmt.Fprintf(&b, "- %dB %s %s, %d threads: rskv %s, %s %s\n", x.ValueSize, x.Workload, x.Distribution,
-					x.Threads, rate(x.RSKV), x.Peer, rate(x.PeerOps))
+				fmt.Fprintf(&b, "- %dB %s %s, %s: rskv %s, %s %s\n", x.ValueSize, x.Workload, x.Distribution,
+					plural(x.Threads, "thread"), rate(x.RSKV), x.Peer, rate(x.PeerOps))
 			}
 			b.WriteString("\n")
 		}
@@ -311,6 +326,13 @@ func (r *Report) failures() []Row {
 		}
 	}
 	return out
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 func joinInts(xs []int, sep string) string {
