@@ -3,61 +3,84 @@ package hashidx
 import (
 	"encoding/binary"
 	"io"
+	"math/bits"
 
 	"github.com/cockroachdb/errors"
 )
 
-// A snapshot is the index written as little-endian words: the main buckets,
-// then the overflow buckets, 64 bytes each, with overflow links kept as
-// written (1 + overflow index).
+// A snapshot is the index written as little-endian words, sparse: the main
+// buckets in groups of 64, each group a 64-bit mask of its non-empty buckets
+// followed by those buckets (64 bytes each); then the overflow buckets, all
+// of them. Overflow links are kept as written (1 + overflow index). A
+// mostly empty index therefore costs about a bit per bucket.
 //
 // WriteSnapshot is fuzzy: it reads each word atomically while other
 // goroutines keep updating the index. What it guarantees is enough for
 // recovery: every entry that existed when WriteSnapshot started is in the
-// snapshot, holding that address or a newer one. An overflow bucket linked
-// after the start may be missing (its link is dropped at load); any entry in
-// it was created after the start, and recovery replays the log from a point
-// before the start to restore such entries.
+// snapshot, holding that address or a newer one. A bucket that filled, or an
+// overflow bucket that was linked, after the start may be missing (a link
+// beyond the snapshot is dropped at load); any entry there was created after
+// the start, and recovery replays the log from a point before the start to
+// restore such entries.
 
-// SnapshotSize returns the bytes WriteSnapshot writes for overflow buckets.
-func SnapshotSize(buckets, overflow int) int64 { return int64(buckets+overflow) * 64 }
+const groupBuckets = 64
 
 // WriteSnapshot writes the index to w and returns the number of overflow
-// buckets written. Tentative entries are written as empty.
-func (x *Index) WriteSnapshot(w io.Writer) (overflow int, err error) {
+// buckets and of bytes written. Tentative entries are written as empty.
+func (x *Index) WriteSnapshot(w io.Writer) (overflow int, written int64, err error) {
 	n := x.overflow.n.Load() // before the main pass: see the type comment
-	buf := make([]byte, 0, 64*1024)
-	put := func(b *bucket) error {
+	buf := make([]byte, 0, 8+groupBuckets*64)
+	var words [entriesPerBucket + 1]uint64
+	load := func(b *bucket) bool {
+		empty := true
 		for i := 0; i <= entriesPerBucket; i++ {
 			v := b[i].Load()
 			if i < entriesPerBucket && Entry(v).Tentative() {
 				v = 0
 			}
+			words[i] = v
+			empty = empty && v == 0
+		}
+		return !empty
+	}
+	put := func() {
+		for _, v := range words {
 			buf = binary.LittleEndian.AppendUint64(buf, v)
 		}
-		if len(buf) == cap(buf) {
-			_, err := w.Write(buf)
-			buf = buf[:0]
-			return err
-		}
-		return nil
 	}
-	for i := range x.buckets {
-		if err := put(&x.buckets[i]); err != nil {
-			return 0, errors.Wrap(err, "hashidx: write snapshot")
+	flush := func() error {
+		k, err := w.Write(buf)
+		written += int64(k)
+		buf = buf[:0]
+		return err
+	}
+	for g := 0; g < len(x.buckets); g += groupBuckets {
+		buf = append(buf, make([]byte, 8)...) // the mask, filled below
+		var mask uint64
+		for i := 0; i < groupBuckets && g+i < len(x.buckets); i++ {
+			if load(&x.buckets[g+i]) {
+				mask |= 1 << i
+				put()
+			}
+		}
+		binary.LittleEndian.PutUint64(buf[:8], mask)
+		if err := flush(); err != nil {
+			return 0, written, errors.Wrap(err, "hashidx: write snapshot")
 		}
 	}
 	for i := uint64(0); i < n; i++ {
-		if err := put(x.overflow.at(i)); err != nil {
-			return 0, errors.Wrap(err, "hashidx: write snapshot")
+		load(x.overflow.at(i))
+		put()
+		if len(buf) >= groupBuckets*64 {
+			if err := flush(); err != nil {
+				return 0, written, errors.Wrap(err, "hashidx: write snapshot")
+			}
 		}
 	}
-	if len(buf) > 0 {
-		if _, err := w.Write(buf); err != nil {
-			return 0, errors.Wrap(err, "hashidx: write snapshot")
-		}
+	if err := flush(); err != nil {
+		return 0, written, errors.Wrap(err, "hashidx: write snapshot")
 	}
-	return int(n), nil
+	return int(n), written, nil
 }
 
 // LoadSnapshot reads an index of the given shape written by WriteSnapshot.
@@ -70,32 +93,42 @@ func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {
 	for i := 0; i < overflow; i++ {
 		x.overflow.alloc()
 	}
-	buf := make([]byte, 64*1024)
-	total := buckets + overflow
-	for done := 0; done < total; {
-		k := min(len(buf)/64, total-done)
-		if _, err := io.ReadFull(r, buf[:k*64]); err != nil {
+	buf := make([]byte, groupBuckets*64)
+	read := func(b *bucket) error {
+		if _, err := io.ReadFull(r, buf[:64]); err != nil {
+			return err
+		}
+		for w := 0; w <= entriesPerBucket; w++ {
+			v := binary.LittleEndian.Uint64(buf[w*8:])
+			if w == overflowSlot && v > uint64(overflow) {
+				v = 0
+			}
+			if w < entriesPerBucket && Entry(v).Tentative() {
+				v = 0
+			}
+			b[w].Store(v)
+		}
+		return nil
+	}
+	var maskBuf [8]byte
+	for g := 0; g < buckets; g += groupBuckets {
+		if _, err := io.ReadFull(r, maskBuf[:]); err != nil {
 			return nil, errors.Wrap(err, "hashidx: read snapshot")
 		}
-		for j := 0; j < k; j++ {
-			var b *bucket
-			if i := done + j; i < buckets {
-				b = &x.buckets[i]
-			} else {
-				b = x.overflow.at(uint64(i - buckets))
-			}
-			for w := 0; w <= entriesPerBucket; w++ {
-				v := binary.LittleEndian.Uint64(buf[j*64+w*8:])
-				if w == overflowSlot && v > uint64(overflow) {
-					v = 0
-				}
-				if w < entriesPerBucket && Entry(v).Tentative() {
-					v = 0
-				}
-				b[w].Store(v)
+		mask := binary.LittleEndian.Uint64(maskBuf[:])
+		if g+groupBuckets > buckets && mask>>(buckets-g) != 0 {
+			return nil, errors.Newf("hashidx: snapshot group %d marks buckets beyond the index", g/groupBuckets)
+		}
+		for ; mask != 0; mask &= mask - 1 {
+			if err := read(&x.buckets[g+bits.TrailingZeros64(mask)]); err != nil {
+				return nil, errors.Wrap(err, "hashidx: read snapshot")
 			}
 		}
-		done += k
+	}
+	for i := 0; i < overflow; i++ {
+		if err := read(x.overflow.at(uint64(i))); err != nil {
+			return nil, errors.Wrap(err, "hashidx: read snapshot")
+		}
 	}
 	return x, nil
 }

@@ -64,8 +64,10 @@ type Meta struct {
 	KeySum int64
 	// DeadBytes is the dead-byte estimate at the checkpoint.
 	DeadBytes int64
-	// Buckets and Overflow give the index's shape.
+	// Buckets and Overflow give the index's shape; IndexBytes is the size of
+	// its (sparse) snapshot in the file.
 	Buckets, Overflow int
+	IndexBytes        int64
 	// Bytes is the file's size (filled in by List and Read).
 	Bytes int64
 }
@@ -103,6 +105,7 @@ func (m Meta) encode() []byte {
 	binary.LittleEndian.PutUint64(b[72:], uint64(m.DeadBytes))
 	binary.LittleEndian.PutUint64(b[80:], uint64(m.Buckets))
 	binary.LittleEndian.PutUint64(b[88:], uint64(m.Overflow))
+	binary.LittleEndian.PutUint64(b[96:], uint64(m.IndexBytes))
 	binary.LittleEndian.PutUint32(b[headerSize-4:], crc32.Checksum(b[:headerSize-4], castagnoli))
 	return b
 }
@@ -127,9 +130,11 @@ func decodeMeta(b []byte) (Meta, error) {
 		KeySum:    int64(binary.LittleEndian.Uint64(b[64:])),
 		DeadBytes: int64(binary.LittleEndian.Uint64(b[72:])),
 		Buckets:   int(binary.LittleEndian.Uint64(b[80:])),
-		Overflow:  int(binary.LittleEndian.Uint64(b[88:])),
+		Overflow:   int(binary.LittleEndian.Uint64(b[88:])),
+		IndexBytes: int64(binary.LittleEndian.Uint64(b[96:])),
 	}
-	if m.Buckets <= 0 || m.Buckets&(m.Buckets-1) != 0 || m.Overflow < 0 || m.Overflow > 1<<32 || m.Start > m.End {
+	if m.Buckets <= 0 || m.Buckets&(m.Buckets-1) != 0 || m.Overflow < 0 || m.Overflow > 1<<32 || m.Start > m.End ||
+		m.IndexBytes < 0 || m.IndexBytes > int64(m.Buckets+m.Overflow)*64+int64(m.Buckets)/8+8 {
 		return Meta{}, errors.Wrapf(ErrBad, "impossible shape or positions (buckets %d, overflow %d, start %#x, end %#x)",
 			m.Buckets, m.Overflow, m.Start, m.End)
 	}
@@ -153,7 +158,7 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 // Overflow is filled in from the snapshot. prepare runs after the snapshot
 // and before the file is made visible: it sets End and makes the log durable
 // up to it, so a checkpoint never names log data that is not on disk.
-func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, error), prepare func(*Meta) error) (Meta, error) {
+func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int64, error), prepare func(*Meta) error) (Meta, error) {
 	path := filepath.Join(dir, FileName(m.ID))
 	tmp := path + tmpSuffix
 	f, err := fs.Create(tmp)
@@ -170,18 +175,18 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, error),
 	fw := &fileWriter{f: f, off: headerSize}
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(fw, crc), 1<<20)
-	n, err := snapshot(bw)
+	n, written, err := snapshot(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
 	if err != nil {
 		return fail(errors.Wrapf(err, "write %s", tmp))
 	}
-	m.Overflow = n
+	m.Overflow, m.IndexBytes = n, written
 	if err := prepare(&m); err != nil {
 		return fail(err)
 	}
-	if want := headerSize + hashidx.SnapshotSize(m.Buckets, n); fw.off != want {
+	if want := headerSize + written; fw.off != want {
 		return fail(errors.AssertionFailedf("checkpoint body is %d bytes, want %d", fw.off, want))
 	}
 	var trailer [12]byte
@@ -250,7 +255,7 @@ func Read(fs vfs.FS, dir string, id uint64) (Meta, *hashidx.Index, error) {
 	if m.ID != id {
 		return m, nil, errors.Wrapf(ErrBad, "%s: holds checkpoint %d", path, m.ID)
 	}
-	body := hashidx.SnapshotSize(m.Buckets, m.Overflow)
+	body := m.IndexBytes
 	if size != headerSize+body+12 {
 		return m, nil, errors.Wrapf(ErrBad, "%s: %d bytes, want %d", path, size, headerSize+body+12)
 	}
@@ -266,6 +271,9 @@ func Read(fs vfs.FS, dir string, id uint64) (Meta, *hashidx.Index, error) {
 	x, err := hashidx.LoadSnapshot(r, m.Buckets, m.Overflow)
 	if err != nil {
 		return m, nil, errors.Wrapf(ErrBad, "%s: %v", path, err)
+	}
+	if n, _ := io.Copy(io.Discard, r); n != 0 {
+		return m, nil, errors.Wrapf(ErrBad, "%s: %d stray bytes after the index", path, n)
 	}
 	if crc.Sum32() != binary.LittleEndian.Uint32(trailer[:]) {
 		return m, nil, errors.Wrapf(ErrBad, "%s: index checksum mismatch", path)

@@ -34,6 +34,11 @@ func (s *Store) TryCheckpoint(ctx context.Context) (skipped bool, err error) {
 		return true, nil
 	}
 	defer s.opMu.Unlock()
+	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.End {
+		// Nothing was written since the last checkpoint: with the tail
+		// where it was, no record is mutable either, so nothing changed.
+		return true, nil
+	}
 	_, err = s.checkpointLocked()
 	return false, err
 }
@@ -171,5 +176,10 @@ func (s *Store) closeCheckpointWorthIt() bool {
 		return false
 	}
 	replay := s.log.Tail() - max(s.keySumAt, s.log.Begin())
-	return int64(replay) > int64(s.index.Buckets()+s.index.OverflowBuckets())*64
+	// The snapshot is sparse: about a bucket per live key in a sparse
+	// index, every bucket in a full one; the last checkpoint's size is the
+	// best guess when there is one.
+	index := max(s.lastCheckpoint.IndexBytes,
+		min(int64(s.Len())*64, int64(s.index.Buckets())*64)+int64(s.index.OverflowBuckets())*64)
+	return int64(replay) > index
 }
