@@ -121,15 +121,15 @@ func decodeMeta(b []byte) (Meta, error) {
 		return Meta{}, errors.Wrap(ErrBad, "header checksum mismatch")
 	}
 	m := Meta{
-		StoreID:   binary.LittleEndian.Uint64(b[16:]),
-		ID:        binary.LittleEndian.Uint64(b[24:]),
-		Time:      time.Unix(0, int64(binary.LittleEndian.Uint64(b[32:]))),
-		Start:     binary.LittleEndian.Uint64(b[40:]),
-		End:       binary.LittleEndian.Uint64(b[48:]),
-		Begin:     binary.LittleEndian.Uint64(b[56:]),
-		KeySum:    int64(binary.LittleEndian.Uint64(b[64:])),
-		DeadBytes: int64(binary.LittleEndian.Uint64(b[72:])),
-		Buckets:   int(binary.LittleEndian.Uint64(b[80:])),
+		StoreID:    binary.LittleEndian.Uint64(b[16:]),
+		ID:         binary.LittleEndian.Uint64(b[24:]),
+		Time:       time.Unix(0, int64(binary.LittleEndian.Uint64(b[32:]))),
+		Start:      binary.LittleEndian.Uint64(b[40:]),
+		End:        binary.LittleEndian.Uint64(b[48:]),
+		Begin:      binary.LittleEndian.Uint64(b[56:]),
+		KeySum:     int64(binary.LittleEndian.Uint64(b[64:])),
+		DeadBytes:  int64(binary.LittleEndian.Uint64(b[72:])),
+		Buckets:    int(binary.LittleEndian.Uint64(b[80:])),
 		Overflow:   int(binary.LittleEndian.Uint64(b[88:])),
 		IndexBytes: int64(binary.LittleEndian.Uint64(b[96:])),
 	}
