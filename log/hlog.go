@@ -144,7 +144,7 @@ func (l *Log) Start(begin, tail uint64) error {
 			continue
 		}
 		frame := l.ensureFrame(p)
-		n, err := l.dev.readAt(frame[from&l.pageMask:to-(p<<l.pageBits)], from)
+		n, err := l.dev.readAt(frame[from&l.pageMask:to-(p<<l.pageBits)], from, to)
 		if err != nil {
 			return err
 		}
@@ -288,7 +288,7 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 			buf = make([]byte, want)
 		}
 		buf = buf[:want]
-		n, err := l.dev.readAt(buf, addr)
+		n, err := l.dev.readAt(buf, addr, l.Flushed())
 		if err != nil {
 			return DiskRecord{}, buf, err
 		}
@@ -324,6 +324,14 @@ func (l *Log) NewRecord(addr uint64, info uint64, key, value []byte, slack int) 
 	r.r.writeNew(info, key, value, slack)
 	return r
 }
+
+// EnableMmap makes reads of records below the head use read-only memory
+// mappings of the segment files, where the file system supports them:
+// no system call per read when the OS page cache holds the data. The
+// trade-off: an I/O error while the kernel reads a mapped page raises
+// SIGBUS, which stops the process, where a read would have returned an
+// error. Call it after Start.
+func (l *Log) EnableMmap() { l.dev.enableMmap() }
 
 // Close releases the segment files. The caller has made the log durable and
 // stopped every reader and writer.

@@ -23,6 +23,9 @@ type RecoveryReport struct {
 	Removed []string
 }
 
+// noLimit is the read limit during recovery, when no segment is mapped.
+const noLimit = ^uint64(0)
+
 // recoveryChunk is the read size of the recovery scan.
 const recoveryChunk = 1 << 20
 
@@ -83,7 +86,7 @@ scan:
 		seg := l.dev.segmentOf(cur)
 		segEnd := (seg + 1) << l.dev.segmentBits
 		want := min(uint64(len(buf)), segEnd-cur)
-		n, err := l.dev.readAt(buf[:want], cur)
+		n, err := l.dev.readAt(buf[:want], cur, noLimit)
 		if err != nil {
 			return rep, err
 		}
@@ -184,7 +187,7 @@ func (l *Log) findValidAfter(addr uint64) (uint64, bool, error) {
 	var rec []byte
 	for start := addr + 8; start < segEnd; {
 		want := min(uint64(len(buf)), segEnd-start)
-		n, err := l.dev.readAt(buf[:want], start)
+		n, err := l.dev.readAt(buf[:want], start, noLimit)
 		if err != nil {
 			return 0, false, err
 		}

@@ -109,7 +109,7 @@ func (s *Scanner) fromDisk(room uint64) (DiskRecord, parseStatus, string, error)
 		if uint64(cap(s.chunk)) < want {
 			s.chunk = make([]byte, want)
 		}
-		n, err := l.dev.readAt(s.chunk[:want], s.cur)
+		n, err := l.dev.readAt(s.chunk[:want], s.cur, limit)
 		if err != nil {
 			return DiskRecord{}, parsedBad, "", err
 		}

@@ -101,6 +101,29 @@ type segmentTable struct {
 	first uint64     // index of files[0]
 	files []vfs.File // nil where a segment does not exist
 	sizes []int64    // file sizes at the time of the snapshot (disk usage)
+	maps  [][]byte   // read-only mappings (nil: read with ReadAt)
+}
+
+// clone returns a copy of t that can be changed and published.
+func (t *segmentTable) clone() *segmentTable {
+	n := &segmentTable{
+		first: t.first,
+		files: append([]vfs.File(nil), t.files...),
+		sizes: append([]int64(nil), t.sizes...),
+		maps:  append([][]byte(nil), t.maps...),
+	}
+	if len(n.maps) < len(n.files) {
+		n.maps = append(n.maps, make([][]byte, len(n.files)-len(n.maps))...)
+	}
+	return n
+}
+
+// mapping returns segment i's read-only mapping, if it has one.
+func (t *segmentTable) mapping(i uint64) []byte {
+	if i < t.first || i-t.first >= uint64(len(t.maps)) {
+		return nil
+	}
+	return t.maps[i-t.first]
 }
 
 func (t *segmentTable) get(i uint64) vfs.File {
@@ -123,6 +146,9 @@ type device struct {
 	// blank lists segment files found without data or a valid header at
 	// open; recovery removes them.
 	blank []string
+	// mmap says to map segments for reading (Options.MmapReads); set by
+	// EnableMmap after recovery.
+	mmap bool
 }
 
 func (d *device) segmentOf(addr uint64) uint64 { return addr >> d.segmentBits }
@@ -240,19 +266,56 @@ func (d *device) create(i uint64) (vfs.File, error) {
 		_ = f.Close()
 		return nil, errors.Wrapf(err, "sync directory %s", d.dir)
 	}
-	d.table.Store(t.with(i, f, SegmentHeaderSize))
+	n := t.with(i, f, SegmentHeaderSize)
+	if d.mmap {
+		if m, ok := d.mapFile(f); ok {
+			n.maps[i-n.first] = m
+		}
+	}
+	d.table.Store(n)
 	return f, nil
+}
+
+// mapFile maps a segment file for reading, if the file system can.
+func (d *device) mapFile(f vfs.File) ([]byte, bool) {
+	mf, ok := f.(vfs.Mapper)
+	if !ok {
+		return nil, false
+	}
+	m, err := mf.MapRead(SegmentHeaderSize + 1<<d.segmentBits)
+	if err != nil {
+		return nil, false // reads fall back to ReadAt
+	}
+	return m, true
+}
+
+// enableMmap maps every segment for reading and maps new ones as they are
+// created. It runs after recovery, which may still truncate segments.
+func (d *device) enableMmap() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mmap = true
+	n := d.table.Load().clone()
+	for k, f := range n.files {
+		if f != nil && n.maps[k] == nil {
+			if m, ok := d.mapFile(f); ok {
+				n.maps[k] = m
+			}
+		}
+	}
+	d.table.Store(n)
 }
 
 // with returns a copy of t with file f as segment i.
 func (t *segmentTable) with(i uint64, f vfs.File, size int64) *segmentTable {
 	if len(t.files) == 0 {
-		return &segmentTable{first: i, files: []vfs.File{f}, sizes: []int64{size}}
+		return &segmentTable{first: i, files: []vfs.File{f}, sizes: []int64{size}, maps: make([][]byte, 1)}
 	}
 	lo, hi := min(t.first, i), max(t.first+uint64(len(t.files))-1, i)
-	n := &segmentTable{first: lo, files: make([]vfs.File, hi-lo+1), sizes: make([]int64, hi-lo+1)}
+	n := &segmentTable{first: lo, files: make([]vfs.File, hi-lo+1), sizes: make([]int64, hi-lo+1), maps: make([][]byte, hi-lo+1)}
 	copy(n.files[t.first-lo:], t.files)
 	copy(n.sizes[t.first-lo:], t.sizes)
+	copy(n.maps[t.first-lo:], t.maps)
 	n.files[i-lo] = f
 	n.sizes[i-lo] = size
 	return n
@@ -284,17 +347,24 @@ func (d *device) noteSize(i uint64, end int64) {
 	if i < t.first || i-t.first >= uint64(len(t.sizes)) || t.sizes[i-t.first] >= end {
 		return
 	}
-	n := &segmentTable{first: t.first, files: t.files, sizes: make([]int64, len(t.sizes))}
-	copy(n.sizes, t.sizes)
+	n := t.clone()
 	n.sizes[i-t.first] = end
 	d.table.Store(n)
 }
 
 // readAt reads from log address addr into b and returns the bytes read. A
-// short count with a nil error means the data ends (end of file).
-func (d *device) readAt(b []byte, addr uint64) (int, error) {
+// short count with a nil error means the data ends (end of file). limit is
+// the end of the data known to be in the files (the flushed address): a
+// mapped segment is never read past it.
+func (d *device) readAt(b []byte, addr, limit uint64) (int, error) {
 	i := d.segmentOf(addr)
-	f := d.table.Load().get(i)
+	t := d.table.Load()
+	if m := t.mapping(i); m != nil && addr < limit {
+		off := d.fileOffset(addr)
+		n := min(uint64(len(b)), limit-addr, uint64(int64(len(m))-off))
+		return copy(b, m[off:off+int64(n)]), nil
+	}
+	f := t.get(i)
 	if f == nil {
 		return 0, nil
 	}
@@ -360,11 +430,17 @@ func (d *device) truncate(addr uint64) error {
 	defer d.mu.Unlock()
 	t := d.table.Load()
 	cut := d.segmentOf(addr)
-	n := &segmentTable{first: t.first, files: append([]vfs.File(nil), t.files...), sizes: append([]int64(nil), t.sizes...)}
+	n := t.clone()
 	for k, f := range t.files {
 		i := t.first + uint64(k)
 		if f == nil || i < cut {
 			continue
+		}
+		if m := n.maps[k]; m != nil {
+			if err := vfs.Unmap(m); err != nil {
+				return errors.Wrapf(err, "unmap %s", SegmentName(i))
+			}
+			n.maps[k] = nil
 		}
 		path := filepath.Join(d.dir, SegmentName(i))
 		if i == cut {
@@ -395,6 +471,7 @@ type detachedSegment struct {
 	index uint64
 	file  vfs.File
 	size  int64
+	mmap  []byte
 }
 
 // detachBelow removes every segment wholly below addr from the table, so no
@@ -406,11 +483,11 @@ func (d *device) detachBelow(addr uint64) []detachedSegment {
 	t := d.table.Load()
 	limit := d.segmentOf(addr) // segments < limit are wholly below addr
 	var gone []detachedSegment
-	n := &segmentTable{first: t.first, files: append([]vfs.File(nil), t.files...), sizes: append([]int64(nil), t.sizes...)}
+	n := t.clone()
 	for k, f := range t.files {
 		if i := t.first + uint64(k); f != nil && i < limit {
-			gone = append(gone, detachedSegment{index: i, file: f, size: t.sizes[k]})
-			n.files[k], n.sizes[k] = nil, 0
+			gone = append(gone, detachedSegment{index: i, file: f, size: t.sizes[k], mmap: n.maps[k]})
+			n.files[k], n.sizes[k], n.maps[k] = nil, 0, nil
 		}
 	}
 	d.table.Store(n)
@@ -423,6 +500,11 @@ func (d *device) removeDetached(gone []detachedSegment) (int64, error) {
 	var freed int64
 	for _, g := range gone {
 		path := filepath.Join(d.dir, SegmentName(g.index))
+		if g.mmap != nil {
+			if err := vfs.Unmap(g.mmap); err != nil {
+				return freed, errors.Wrapf(err, "unmap %s", path)
+			}
+		}
 		if err := g.file.Close(); err != nil {
 			return freed, errors.Wrapf(err, "close %s", path)
 		}
@@ -455,6 +537,11 @@ func (d *device) close() error {
 	for k, f := range t.files {
 		if f == nil {
 			continue
+		}
+		if m := t.mapping(t.first + uint64(k)); m != nil {
+			if err := vfs.Unmap(m); err != nil && first == nil {
+				first = errors.Wrapf(err, "unmap %s", SegmentName(t.first+uint64(k)))
+			}
 		}
 		if err := f.Close(); err != nil && first == nil {
 			first = errors.Wrapf(err, "close %s", SegmentName(t.first+uint64(k)))

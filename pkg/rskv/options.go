@@ -79,6 +79,14 @@ type Options struct {
 	// FS is the file system the store uses. Default vfs.Default (the OS).
 	// Tests pass vfs.NewMem() or a fault-injecting wrapper.
 	FS vfs.FS
+	// MmapReads reads records below the head through read-only memory maps
+	// of the segment files instead of one pread system call each: much
+	// cheaper when the OS page cache holds the data. The trade-off, as with
+	// bbolt and LMDB: if the device fails while the kernel reads a mapped
+	// page, the process gets SIGBUS and stops, where a read would have
+	// returned an error. Off by default. Ignored for file systems that
+	// cannot map (vfs.NewMem, errorfs).
+	MmapReads bool
 	// DisableReadPromotion stops Get from copying records it reads from disk
 	// back to the tail. By default a record read from disk twice within a
 	// short window is copied into memory, so hot keys in data larger than

@@ -68,6 +68,9 @@ func (s *Store) recover() error {
 	if err := s.log.Start(begin, rep.End); err != nil {
 		return errors.Wrapf(err, "rskv: recover %s", s.dir)
 	}
+	if s.opts.MmapReads {
+		s.log.EnableMmap()
+	}
 	s.keys.reset(keys)
 	s.dead.reset(dead)
 	s.keySumAt, s.keySum = rep.End, keys
