@@ -65,7 +65,7 @@ const rskvModule = "github.com/rskv-go/rskv"
 
 // All returns every engine, rskv first.
 func All() []Engine {
-	return []Engine{RSKV(), Badger(), Pebble(), Bolt(), ShardedMap(), SyncMap()}
+	return []Engine{RSKV(), RSKVMmap(), Badger(), Pebble(), Bolt(), ShardedMap(), SyncMap()}
 }
 
 // Extras returns the engines that run only when named: variants for

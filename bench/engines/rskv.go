@@ -58,3 +58,22 @@ func RSKVNoBackground() Engine {
 	}
 	return e
 }
+
+// RSKVMmap returns rskv with MmapReads: records below the head are read
+// through memory maps of the segment files rather than a pread each. Same
+// durability as rskv; the difference is what a device error does to a read
+// (SIGBUS instead of an error), as with bbolt, which always maps its file.
+func RSKVMmap() Engine {
+	e := RSKV()
+	e.Name = "rskv-mmap"
+	e.Memory += "; reads below the head through read-only mmaps of the segment files (MmapReads)"
+	e.Operations += "; cold reads copy from a mapping instead of calling pread"
+	e.Open = func(s Setup) (ycsb.DB, error) {
+		return rskvdb.Open(s.Dir, &rskv.Options{
+			MemorySize:   s.Budget,
+			IndexBuckets: indexBuckets(s.Records),
+			MmapReads:    true,
+		})
+	}
+	return e
+}
