@@ -92,7 +92,7 @@ func TestRunAllEngines(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Rows) != len(rep.Rows) || len(back.Engines) != 6 || back.Settings.Records != 1000 {
+	if len(back.Rows) != len(rep.Rows) || len(back.Engines) != all || back.Settings.Records != 1000 {
 		t.Errorf("JSON round trip lost data: %d rows, %d engines", len(back.Rows), len(back.Engines))
 	}
 
