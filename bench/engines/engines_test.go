@@ -110,7 +110,7 @@ func TestLookup(t *testing.T) {
 	if err != nil || len(es) != 2 || es[0].Name != "pebble" || es[1].Name != "rskv" {
 		t.Errorf("Lookup = %v, %v", es, err)
 	}
-	if all, err := engines.Lookup("all"); err != nil || len(all) != 6 {
+	if all, err := engines.Lookup("all"); err != nil || len(all) != len(engines.All()) || all[0].Name != "rskv" {
 		t.Errorf("Lookup(all) = %d engines, %v", len(all), err)
 	}
 	if es, err := engines.Lookup("rskv-nobg"); err != nil || len(es) != 1 || !engines.IsRSKV(es[0].Name) {
