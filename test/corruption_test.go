@@ -365,6 +365,7 @@ func TestCorruptBelowCheckpoint(t *testing.T) {
 		key  int
 	}{
 		{"record read from disk", 10},
+		{"record loaded into memory at open", corruptKeys - 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cs := buildCorruptStore(t, 0.999) // the checkpoint covers every key
