@@ -178,6 +178,11 @@ func (l *Log) verifyLoaded(b []byte, addr uint64) error {
 		case parsedOK:
 			off += rec.Size
 		case parsedEmpty:
+			rest := min(room, uint64(len(b))-off)
+			if why = notEmpty(b[off:off+rest], a, l.pageMask); why != "" {
+				return corruptf("record at %#x in %s: %s (found loading the log into memory)",
+					a, SegmentName(l.dev.segmentOf(a)), why)
+			}
 			off += room
 		default:
 			if why == "" {

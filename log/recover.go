@@ -112,7 +112,16 @@ scan:
 				off += rec.Size
 				lastEnd = addr + rec.Size
 			case parsedEmpty:
-				off += room // skip the unused end of the page
+				// Skip the unused end of the page, as far as this chunk
+				// holds it (the next chunk checks the rest), once it is
+				// seen to be one.
+				rest := min(room, uint64(len(chunk))-off)
+				if why := notEmpty(chunk[off:off+rest], addr, l.pageMask); why != "" {
+					cur = addr
+					stopWhy = why
+					break scan
+				}
+				off += rest
 			case parsedShort:
 				if off == 0 {
 					// A whole chunk did not hold the record: the data ends
@@ -129,7 +138,7 @@ scan:
 				break scan
 			}
 		}
-		cur += off // off >= len(chunk): a page skip may have gone past it
+		cur += off
 		rep.BytesScanned += int64(len(chunk))
 		if uint64(n) < want {
 			if seg < lastSeg {

@@ -315,6 +315,23 @@ func TestCorruptLog(t *testing.T) {
 			flipByte(t, p, off+valueOffset+1)
 			return []string{segName(p)}
 		}},
+		{"zeroed record header in a middle segment", nil, func(t *testing.T, cs *corruptStore) []string {
+			// A lost sector reads back as zeros: a zero info word looks like
+			// the unused end of a page.
+			p, off := cs.findRecord(t, ckey(corruptKeys/3))
+			zeroBytes(t, p, off, recHeaderSize)
+			return []string{segName(p)}
+		}},
+		{"zeroed page in a middle segment", nil, func(t *testing.T, cs *corruptStore) []string {
+			p := cs.segments(t)[1]
+			zeroBytes(t, p, segHeaderSize+4096, 4096) // the segment's second page
+			return []string{segName(p), "page"}
+		}},
+		{"zeroed record header in the last segment, below the durable mark", nil, func(t *testing.T, cs *corruptStore) []string {
+			p, off := cs.findRecord(t, ckey(corruptKeys-20))
+			zeroBytes(t, p, off, recHeaderSize)
+			return []string{segName(p)}
+		}},
 		{"last segment truncated in its data", nil, func(t *testing.T, cs *corruptStore) []string {
 			segs := cs.segments(t)
 			p := segs[len(segs)-1]
