@@ -8,7 +8,7 @@ import (
 
 // RecoveryReport says what Recover found.
 type RecoveryReport struct {
-	// From and End delimit the records replayed.
+	// From and End delimit the records replayed; the log continues at End.
 	From, End uint64
 	// Records counts the valid records replayed; BytesScanned the log bytes.
 	Records      int64
@@ -149,6 +149,15 @@ scan:
 		}
 	}
 	rep.End = lastEnd
+	if len(present) > 0 {
+		// The newest segment may hold no valid record: a crash right after
+		// the log moved into it, or a torn tail cut back to its header.
+		// The log continues there, not in the padding at the end of the
+		// segment before: that one was synced whole and sealed, and data
+		// written into it now, if torn by a crash, would lie before a later
+		// segment and read as corruption.
+		rep.End = max(rep.End, lastSeg<<l.dev.segmentBits)
+	}
 	if stopWhy == "" {
 		if lastEnd < floor {
 			return rep, corruptf("the log ends at %#x but data up to %#x was durable", lastEnd, floor)
@@ -171,13 +180,15 @@ scan:
 		return rep, corruptf("damaged record at %#x in %s (%s), but a valid record follows at %#x",
 			cur, SegmentName(seg), stopWhy, later)
 	}
+	// Cut the newest segment at the damage (cur is in it; between lastEnd
+	// and cur there is only the zeroed end of a page).
 	_, sizes := l.dev.segmentsPresent()
 	fileEnd := sizes[len(sizes)-1]
 	rep.TornAt = cur
-	rep.TornBytes = fileEnd - l.dev.fileOffset(lastEnd)
+	rep.TornBytes = fileEnd - l.dev.fileOffset(cur)
 	l.cfg.Logger.Warn("rskv: cutting off torn log tail",
 		"segment", SegmentName(seg), "address", cur, "reason", stopWhy, "bytes", rep.TornBytes)
-	if err := l.dev.truncate(lastEnd); err != nil {
+	if err := l.dev.truncate(cur); err != nil {
 		return rep, err
 	}
 	return rep, nil

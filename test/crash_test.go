@@ -261,6 +261,7 @@ func powerLossSeed(t *testing.T, mode rskv.SyncMode, torn bool, seed uint64) (cu
 		if rec.TornAt != 0 {
 			cuts++
 			tornBytes += rec.TornBytes
+			require.Positive(t, rec.TornBytes, "seed %d cycle %d: recovery %+v", seed, cycle, rec)
 		}
 		evs := j.snapshot()
 		m := buildModel(start, startVals, evs, cut, mode == rskv.SyncAlways)
