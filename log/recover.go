@@ -35,7 +35,8 @@ const recoveryChunk = 1 << 20
 //     tail. The damaged bytes are cut off and reported.
 //   - anything else — damage below the durable mark or below durableHint (a
 //     point a checkpoint proved durable), valid records after the damage, a
-//     segment missing or cut short while later ones exist — is corruption,
+//     segment missing or cut short while later ones exist, a newest segment
+//     missing or emptied after the log had moved into it — is corruption,
 //     returned as an error marked ErrCorruption that names the file and
 //     address; nothing is cut.
 //
@@ -43,13 +44,6 @@ const recoveryChunk = 1 << 20
 // deleted. Recover runs before Start, alone.
 func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error) (RecoveryReport, error) {
 	rep := RecoveryReport{From: from, End: from}
-	for _, p := range l.dev.blank {
-		if err := l.cfg.FS.Remove(p); err != nil {
-			return rep, errors.Wrapf(err, "remove blank segment %s", p)
-		}
-		rep.Removed = append(rep.Removed, filepath.Base(p))
-	}
-	l.dev.blank = nil
 	if debris := l.dev.detachBelow(begin); len(debris) > 0 {
 		if _, err := l.dev.removeDetached(debris); err != nil {
 			return rep, err
@@ -72,8 +66,22 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 	mark := uint64(0)
 	if len(present) > 0 {
 		mark = l.dev.readMark(lastSeg)
+		if mark&markContinues != 0 {
+			return rep, corruptf("segment %s is missing or empty, but %s was sealed when the log moved on into it",
+				SegmentName(lastSeg+1), SegmentName(lastSeg))
+		}
 	}
 	floor := max(mark, durableHint)
+	// A newest segment without data or a valid header is debris of a crash
+	// while creating it (the check above ruled out one the log had moved
+	// into): remove it.
+	for _, p := range l.dev.blank {
+		if err := l.cfg.FS.Remove(p); err != nil {
+			return rep, errors.Wrapf(err, "remove blank segment %s", p)
+		}
+		rep.Removed = append(rep.Removed, filepath.Base(p))
+	}
+	l.dev.blank = nil
 
 	cur, lastEnd := from, from
 	buf := make([]byte, recoveryChunk)

@@ -36,6 +36,10 @@ const (
 	// checksum so a torn write of the mark is ignored rather than trusted.
 	markOffset = 64
 	markSize   = 16
+	// markContinues, set in a durable mark, says that the segment was
+	// sealed when the log moved on into the next one, which was created
+	// (durably) before the mark was written: recovery must find it.
+	markContinues = uint64(1) << 63
 )
 
 // SegmentName returns the file name of segment i.

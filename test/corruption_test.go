@@ -343,6 +343,18 @@ func TestCorruptLog(t *testing.T) {
 			truncateFile(t, segs[len(segs)-1], segHeaderSize)
 			return []string{"durable"}
 		}},
+		{"last segment truncated to zero bytes", nil, func(t *testing.T, cs *corruptStore) []string {
+			segs := cs.segments(t)
+			p := segs[len(segs)-1]
+			truncateFile(t, p, 0)
+			return []string{segName(p)}
+		}},
+		{"last segment missing", nil, func(t *testing.T, cs *corruptStore) []string {
+			segs := cs.segments(t)
+			p := segs[len(segs)-1]
+			require.NoError(t, os.Remove(p))
+			return []string{segName(p)}
+		}},
 		{"STORE file damaged", nil, func(t *testing.T, cs *corruptStore) []string {
 			flipByte(t, filepath.Join(cs.dir, "STORE"), 20)
 			return []string{"STORE"}
