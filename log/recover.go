@@ -65,7 +65,10 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 	}
 	mark := uint64(0)
 	if len(present) > 0 {
-		mark = l.dev.readMark(lastSeg)
+		var err error
+		if mark, err = l.dev.readMark(lastSeg); err != nil {
+			return rep, err
+		}
 		if mark&markContinues != 0 {
 			return rep, corruptf("segment %s is missing or empty, but %s was sealed when the log moved on into it",
 				SegmentName(lastSeg+1), SegmentName(lastSeg))
@@ -168,7 +171,8 @@ scan:
 	}
 	if stopWhy == "" {
 		if lastEnd < floor {
-			return rep, corruptf("the log ends at %#x but data up to %#x was durable", lastEnd, floor)
+			return rep, corruptf("the log ends at %#x in %s but data up to %#x was durable",
+				lastEnd, SegmentName(l.dev.segmentOf(max(lastEnd, 1)-1)), floor)
 		}
 		return rep, nil
 	}

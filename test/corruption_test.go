@@ -251,6 +251,15 @@ func TestCorruptCheckpoint(t *testing.T) {
 			flipByte(t, p, fileSize(t, p)-3)
 			return cs.checkpoint[0], 1, "end magic"
 		}},
+		{"flipped byte in the header", func(t *testing.T, cs *corruptStore) (uint64, int, string) {
+			p := cs.checkpointFile(cs.checkpoint[1])
+			flipByte(t, p, 42) // inside Start
+			return cs.checkpoint[0], 1, "header"
+		}},
+		{"empty file", func(t *testing.T, cs *corruptStore) (uint64, int, string) {
+			truncateFile(t, cs.checkpointFile(cs.checkpoint[1]), 0)
+			return cs.checkpoint[0], 1, ""
+		}},
 		{"both damaged: full log scan", func(t *testing.T, cs *corruptStore) (uint64, int, string) {
 			flipByte(t, cs.checkpointFile(cs.checkpoint[0]), 128+7)
 			p := cs.checkpointFile(cs.checkpoint[1])
