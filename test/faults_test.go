@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -374,4 +376,71 @@ func TestBackgroundIOErrorSurfaces(t *testing.T) {
 			require.Error(t, s.Close())
 		})
 	}
+}
+
+// TestSyncAlwaysDeleteWaitsForDurability: under SyncAlways, a Delete that
+// finds the key already deleted by another writer whose tombstone is not
+// durable yet must not return before that tombstone is: its nil says the
+// key is gone, and a power cut right after must not bring it back.
+func TestSyncAlwaysDeleteWaitsForDurability(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	mem := vfs.NewMem()
+	var mu sync.Mutex
+	var gate chan struct{} // when set, fsyncs wait on it
+	entered := make(chan struct{}, 16)
+	inj := errorfs.InjectorFunc(func(c errorfs.Call) bool {
+		if c.Op != errorfs.OpSync {
+			return false
+		}
+		mu.Lock()
+		g := gate
+		mu.Unlock()
+		if g != nil {
+			entered <- struct{}{}
+			<-g
+		}
+		return false
+	})
+	s, err := rskv.Open("db", smallOptions(rskv.SyncAlways, false, errorfs.Wrap(mem, inj)))
+	require.NoError(t, err)
+	require.NoError(t, s.Put([]byte("k"), []byte("v")))
+
+	g := make(chan struct{})
+	mu.Lock()
+	gate = g
+	mu.Unlock()
+	aDone := make(chan error, 1)
+	go func() { aDone <- s.Delete([]byte("k")) }()
+	<-entered // A's tombstone is written; its fsync is held
+
+	bDone := make(chan error, 1)
+	go func() { bDone <- s.Delete([]byte("k")) }()
+	var clone *vfs.MemFS
+	select {
+	case err := <-bDone:
+		// B returned while A's fsync is still held: its acknowledgement
+		// must already be durable.
+		require.NoError(t, err)
+		clone = mem.CrashClone()
+		mu.Lock()
+		gate = nil
+		mu.Unlock()
+		close(g)
+	case <-time.After(200 * time.Millisecond):
+		// B is waiting, as it should; let the syncs go.
+		mu.Lock()
+		gate = nil
+		mu.Unlock()
+		close(g)
+		require.NoError(t, <-bDone)
+		clone = mem.CrashClone()
+	}
+	require.NoError(t, <-aDone)
+	require.NoError(t, s.Close())
+
+	s, err = rskv.Open("db", smallOptions(rskv.SyncAlways, false, clone))
+	require.NoError(t, err)
+	defer s.Close()
+	v, err := s.Get([]byte("k"))
+	require.ErrorIs(t, err, rskv.ErrNotFound, "an acknowledged Delete was undone by a power cut: k = %q", v)
 }
