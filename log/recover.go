@@ -141,6 +141,8 @@ scan:
 					stopWhy = "record cut short"
 					break scan
 				}
+				// Read again from the record: count what was scanned.
+				rep.BytesScanned += int64(off)
 				cur = addr
 				continue scan
 			default:

@@ -1,6 +1,7 @@
 package test_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -98,4 +99,43 @@ func TestPowerLossBesideEmptySegment(t *testing.T) {
 	}
 	t.Logf("%d seeds, %d with a torn tail", seeds, torn)
 	require.Positive(t, torn, "no seed tore the writes after the first recovery")
+}
+
+// TestRecoveryReportsReplay checks what Stats().Recovery says about a full
+// replay of a log of several segments of more than one recovery read
+// (1 MiB) each: every record counted, and BytesReplayed the size of the
+// log replayed (up to the padding of the last page), not only the bytes of
+// the last read.
+func TestRecoveryReportsReplay(t *testing.T) {
+	fs := vfs.NewMem()
+	o := &rskv.Options{
+		MemorySize:         4 << 20,
+		PageSize:           64 << 10,
+		SegmentSize:        4 << 20,
+		CheckpointInterval: -1,
+		GCInterval:         -1,
+		DisableBackground:  true,
+		FS:                 fs,
+	}
+	o.SetSyncMode(rskv.SyncNone)
+	s, err := rskv.Open("db", o)
+	require.NoError(t, err)
+	const n = 40000
+	val := bytes.Repeat([]byte{'v'}, 200)
+	for i := 0; i < n; i++ {
+		require.NoError(t, s.Put([]byte(fmt.Sprintf("key-%06d", i)), val))
+	}
+	tail := s.Stats().TailAddress
+	require.NoError(t, s.Close())
+	require.Greater(t, tail, uint64(2*o.SegmentSize), "the log must span segments")
+
+	s, err = rskv.Open("db", o)
+	require.NoError(t, err)
+	defer s.Close()
+	rec := s.Stats().Recovery
+	require.Equal(t, int64(n), rec.Records)
+	require.Equal(t, tail, rec.To)
+	span := int64(rec.To - rec.From)
+	require.InDelta(t, span, rec.BytesReplayed, float64(o.PageSize), "recovery %+v", rec)
+	require.Equal(t, n, s.Len())
 }
