@@ -8,7 +8,8 @@ import (
 
 // RecoveryReport says what Recover found.
 type RecoveryReport struct {
-	// From and End delimit the records replayed; the log continues at End.
+	// From and End delimit the log replayed: records and, at its end, the
+	// zero padding of a page. The log continues at End.
 	From, End uint64
 	// Records counts the valid records replayed; BytesScanned the log bytes.
 	Records      int64
@@ -161,7 +162,18 @@ scan:
 			break
 		}
 	}
-	rep.End = lastEnd
+	// The scan stopped at cur: at a damaged record (a record boundary), or
+	// where the data ends. Between the last record (lastEnd) and cur there
+	// is only verified zero padding at the end of a page. A flush writes
+	// all of that padding, and may record the page's end as durable, when
+	// it syncs a tail that a writer has just carried past the end of the
+	// page; so if the data ends at the end of such padding, the log
+	// continues there, not in the padding, which may lie below the durable
+	// mark. (Padding cut short by a crash was never synced.)
+	rep.End = cur
+	if stopWhy == "" && (cur == lastEnd || cur&l.pageMask != 0) {
+		rep.End = lastEnd
+	}
 	if len(present) > 0 {
 		// The newest segment may hold no valid record: a crash right after
 		// the log moved into it, or a torn tail cut back to its header.
@@ -172,9 +184,9 @@ scan:
 		rep.End = max(rep.End, lastSeg<<l.dev.segmentBits)
 	}
 	if stopWhy == "" {
-		if lastEnd < floor {
+		if cur < floor {
 			return rep, corruptf("the log ends at %#x in %s but data up to %#x was durable",
-				lastEnd, SegmentName(l.dev.segmentOf(max(lastEnd, 1)-1)), floor)
+				cur, SegmentName(l.dev.segmentOf(max(cur, 1)-1)), floor)
 		}
 		return rep, nil
 	}
@@ -194,8 +206,8 @@ scan:
 		return rep, corruptf("damaged record at %#x in %s (%s), but a valid record follows at %#x",
 			cur, SegmentName(seg), stopWhy, later)
 	}
-	// Cut the newest segment at the damage (cur is in it; between lastEnd
-	// and cur there is only the zeroed end of a page).
+	// Cut the newest segment at the damage (cur is in it; before cur, after
+	// the last record, there is only the zeroed end of a page).
 	_, sizes := l.dev.segmentsPresent()
 	fileEnd := sizes[len(sizes)-1]
 	rep.TornAt = cur
