@@ -444,3 +444,54 @@ func TestSyncAlwaysDeleteWaitsForDurability(t *testing.T) {
 	v, err := s.Get([]byte("k"))
 	require.ErrorIs(t, err, rskv.ErrNotFound, "an acknowledged Delete was undone by a power cut: k = %q", v)
 }
+
+// TestBackgroundCheckpointFailureIsReported: a checkpoint the background
+// checkpointer cannot make durable (its file's fsync fails) does not poison
+// the store — the log, not the checkpoint, holds the data, and it is still
+// synced — but it is reported: in the service's row of Services(), and by
+// Close, whose own checkpoint fails the same way. The data survives.
+func TestBackgroundCheckpointFailureIsReported(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	mem := vfs.NewMem()
+	var broken errorfs.Toggle
+	fs := errorfs.Wrap(mem, errorfs.All(&broken, errorfs.Ops(errorfs.OpSync), errorfs.PathContains(".ckpt")))
+	o := smallOptions(rskv.SyncAlways, true, fs)
+	o.CheckpointInterval = time.Hour // only when triggered
+	s, err := rskv.Open("db", o)
+	require.NoError(t, err)
+	// More log than the index is worth, so that Close takes a checkpoint.
+	for i := 0; i < 1500; i++ {
+		require.NoError(t, s.Put([]byte(fmt.Sprintf("k%04d", i)), encodeValue("k", uint64(i+1), 0)))
+	}
+	broken.On()
+	require.NoError(t, s.TriggerService("checkpointer"))
+	lastError := func() string {
+		for _, st := range s.Services() {
+			if st.Name == "checkpointer" {
+				return st.LastError
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for lastError() == "" && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	require.Contains(t, lastError(), "injected", "the checkpointer's failure is not reported")
+	require.Empty(t, s.Stats().IOError, "a checkpoint file's failure must not poison the log")
+	require.NoError(t, s.Put([]byte("after"), []byte("v")), "the store keeps taking durable writes")
+	cps, err := s.Checkpoints()
+	require.NoError(t, err)
+	require.Empty(t, cps, "a checkpoint whose file failed to sync must not be listed")
+	err = s.Close()
+	require.Error(t, err, "Close's checkpoint failed the same way and must say so")
+	require.True(t, stderrors.Is(err, errorfs.ErrInjected), "got %v", err)
+
+	s, err = rskv.Open("db", smallOptions(rskv.SyncAlways, false, mem.CrashClone()))
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, 1501, s.Len())
+	got, err := s.Get([]byte("after"))
+	require.NoError(t, err)
+	require.Equal(t, "v", string(got))
+}
