@@ -151,6 +151,12 @@ func (l *Log) Start(begin, tail uint64) error {
 		if uint64(n) != to-from {
 			return corruptf("log data ends at %#x, before the recovered tail %#x", from+uint64(n), tail)
 		}
+		// Records in memory are served without checks, and these pages may
+		// lie below the point recovery replayed from (a checkpoint's start):
+		// verify them as a read from disk would.
+		if err := l.verifyLoaded(frame[from&l.pageMask:to-(p<<l.pageBits)], from); err != nil {
+			return err
+		}
 	}
 	head := loadPage << l.pageBits
 	l.head.Store(head)
@@ -161,6 +167,34 @@ func (l *Log) Start(begin, tail uint64) error {
 	l.syncedSegment = l.dev.segmentOf(tail)
 	l.ensureFrame(tailPage)
 	l.tail.Store(tailPage<<l.offBits | tail&l.pageMask)
+	return nil
+}
+
+// verifyLoaded checks the records in b, which holds the log from address
+// addr (a record boundary) to the end of b within one page.
+func (l *Log) verifyLoaded(b []byte, addr uint64) error {
+	for off := uint64(0); off < uint64(len(b)); {
+		a := addr + off
+		room := l.pageSize - a&l.pageMask
+		rec, st, why := parseRecord(b[off:], room)
+		switch st {
+		case parsedOK:
+			off += rec.Size
+		case parsedEmpty:
+			rest := min(room, uint64(len(b))-off)
+			if why = notEmpty(b[off:off+rest], a, l.pageMask); why != "" {
+				return corruptf("record at %#x in %s: %s (found loading the log into memory)",
+					a, SegmentName(l.dev.segmentOf(a)), why)
+			}
+			off += room
+		default:
+			if why == "" {
+				why = "record cut short"
+			}
+			return corruptf("record at %#x in %s: %s (found loading the log into memory)",
+				a, SegmentName(l.dev.segmentOf(a)), why)
+		}
+	}
 	return nil
 }
 

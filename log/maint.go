@@ -102,6 +102,22 @@ func (l *Log) flushLocked(to uint64) error {
 					return l.fail(err)
 				}
 			}
+			// Then create the new segment (durably) and seal the previous
+			// one with a mark saying that the log goes on into it. Without
+			// the mark, a newest segment that is lost later (deleted,
+			// emptied) leaves a log that looks whole, only shorter.
+			// The order matters: the mark must never name a segment a crash
+			// could undo, and the new segment must never exist while the
+			// previous one may still be torn.
+			if _, err := l.dev.create(seg); err != nil {
+				return l.fail(err)
+			}
+			if err := l.dev.writeMark(seg-1, seg<<l.dev.segmentBits|markContinues); err != nil {
+				return l.fail(err)
+			}
+			if err := l.dev.sync(seg - 1); err != nil {
+				return l.fail(err)
+			}
 			l.syncedSegment = seg
 			l.durable.Store(max(l.durable.Load(), seg<<l.dev.segmentBits))
 		}

@@ -2,6 +2,7 @@ package log
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"sync/atomic"
 	"unsafe"
@@ -185,6 +186,25 @@ const (
 	parsedShort             // need more bytes
 	parsedBad               // not a valid record
 )
+
+// notEmpty says why b, the log bytes from addr up to at most the end of its
+// page, where parseRecord found no record (parsedEmpty), is not the unused
+// end of a page; "" if it is. The unused end of a page is all zeros, and a
+// page never starts with one: the first record of a page is written at its
+// offset 0 (the page is turned only for a record). So zeros at the start of
+// a page, or zeros with data after them, are damage (a lost or zeroed
+// block), not padding to skip.
+func notEmpty(b []byte, addr, pageMask uint64) string {
+	if addr&pageMask == 0 {
+		return "a page without a record at its start (zeroed bytes)"
+	}
+	for i, c := range b {
+		if c != 0 {
+			return fmt.Sprintf("zeroed bytes followed by data at %#x", addr+uint64(i))
+		}
+	}
+	return ""
+}
 
 // parseRecord decodes the record at the start of b, verifying its marker,
 // lengths and checksum. room is the space left in the page from the record's

@@ -8,7 +8,8 @@ import (
 
 // RecoveryReport says what Recover found.
 type RecoveryReport struct {
-	// From and End delimit the records replayed.
+	// From and End delimit the log replayed: records and, at its end, the
+	// zero padding of a page. The log continues at End.
 	From, End uint64
 	// Records counts the valid records replayed; BytesScanned the log bytes.
 	Records      int64
@@ -38,7 +39,8 @@ const recoveryChunk = 1 << 20
 //     tail. The damaged bytes are cut off and reported.
 //   - anything else — damage below the durable mark or below durableHint (a
 //     point a checkpoint proved durable), valid records after the damage, a
-//     segment missing or cut short while later ones exist — is corruption,
+//     segment missing or cut short while later ones exist, a newest segment
+//     missing or emptied after the log had moved into it — is corruption,
 //     returned as an error marked ErrCorruption that names the file and
 //     address; nothing is cut.
 //
@@ -46,13 +48,6 @@ const recoveryChunk = 1 << 20
 // deleted. Recover runs before Start, alone.
 func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error) (RecoveryReport, error) {
 	rep := RecoveryReport{From: from, End: from}
-	for _, p := range l.dev.blank {
-		if err := l.cfg.FS.Remove(p); err != nil {
-			return rep, errors.Wrapf(err, "remove blank segment %s", p)
-		}
-		rep.Removed = append(rep.Removed, filepath.Base(p))
-	}
-	l.dev.blank = nil
 	if debris := l.dev.detachBelow(begin); len(debris) > 0 {
 		if _, err := l.dev.removeDetached(debris); err != nil {
 			return rep, err
@@ -74,9 +69,26 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 	}
 	mark := uint64(0)
 	if len(present) > 0 {
-		mark = l.dev.readMark(lastSeg)
+		var err error
+		if mark, err = l.dev.readMark(lastSeg); err != nil {
+			return rep, err
+		}
+		if mark&markContinues != 0 {
+			return rep, corruptf("segment %s is missing or empty, but %s was sealed when the log moved on into it",
+				SegmentName(lastSeg+1), SegmentName(lastSeg))
+		}
 	}
 	floor := max(mark, durableHint)
+	// A newest segment without data or a valid header is debris of a crash
+	// while creating it (the check above ruled out one the log had moved
+	// into): remove it.
+	for _, p := range l.dev.blank {
+		if err := l.cfg.FS.Remove(p); err != nil {
+			return rep, errors.Wrapf(err, "remove blank segment %s", p)
+		}
+		rep.Removed = append(rep.Removed, filepath.Base(p))
+	}
+	l.dev.blank = nil
 
 	cur, lastEnd := from, from
 	buf := make([]byte, recoveryChunk)
@@ -115,7 +127,16 @@ scan:
 				off += rec.Size
 				lastEnd = addr + rec.Size
 			case parsedEmpty:
-				off += room // skip the unused end of the page
+				// Skip the unused end of the page, as far as this chunk
+				// holds it (the next chunk checks the rest), once it is
+				// seen to be one.
+				rest := min(room, uint64(len(chunk))-off)
+				if why := notEmpty(chunk[off:off+rest], addr, l.pageMask); why != "" {
+					cur = addr
+					stopWhy = why
+					break scan
+				}
+				off += rest
 			case parsedShort:
 				if off == 0 {
 					// A whole chunk did not hold the record: the data ends
@@ -124,6 +145,8 @@ scan:
 					stopWhy = "record cut short"
 					break scan
 				}
+				// Read again from the record: count what was scanned.
+				rep.BytesScanned += int64(off)
 				cur = addr
 				continue scan
 			default:
@@ -132,7 +155,7 @@ scan:
 				break scan
 			}
 		}
-		cur += off // off >= len(chunk): a page skip may have gone past it
+		cur += off
 		rep.BytesScanned += int64(len(chunk))
 		if uint64(n) < want {
 			if seg < lastSeg {
@@ -142,10 +165,31 @@ scan:
 			break
 		}
 	}
-	rep.End = lastEnd
+	// The scan stopped at cur: at a damaged record (a record boundary), or
+	// where the data ends. Between the last record (lastEnd) and cur there
+	// is only verified zero padding at the end of a page. A flush writes
+	// all of that padding, and may record the page's end as durable, when
+	// it syncs a tail that a writer has just carried past the end of the
+	// page; so if the data ends at the end of such padding, the log
+	// continues there, not in the padding, which may lie below the durable
+	// mark. (Padding cut short by a crash was never synced.)
+	rep.End = cur
+	if stopWhy == "" && (cur == lastEnd || cur&l.pageMask != 0) {
+		rep.End = lastEnd
+	}
+	if len(present) > 0 {
+		// The newest segment may hold no valid record: a crash right after
+		// the log moved into it, or a torn tail cut back to its header.
+		// The log continues there, not in the padding at the end of the
+		// segment before: that one was synced whole and sealed, and data
+		// written into it now, if torn by a crash, would lie before a later
+		// segment and read as corruption.
+		rep.End = max(rep.End, lastSeg<<l.dev.segmentBits)
+	}
 	if stopWhy == "" {
-		if lastEnd < floor {
-			return rep, corruptf("the log ends at %#x but data up to %#x was durable", lastEnd, floor)
+		if cur < floor {
+			return rep, corruptf("the log ends at %#x in %s but data up to %#x was durable",
+				cur, SegmentName(l.dev.segmentOf(max(cur, 1)-1)), floor)
 		}
 		return rep, nil
 	}
@@ -165,13 +209,15 @@ scan:
 		return rep, corruptf("damaged record at %#x in %s (%s), but a valid record follows at %#x",
 			cur, SegmentName(seg), stopWhy, later)
 	}
+	// Cut the newest segment at the damage (cur is in it; before cur, after
+	// the last record, there is only the zeroed end of a page).
 	_, sizes := l.dev.segmentsPresent()
 	fileEnd := sizes[len(sizes)-1]
 	rep.TornAt = cur
-	rep.TornBytes = fileEnd - l.dev.fileOffset(lastEnd)
+	rep.TornBytes = fileEnd - l.dev.fileOffset(cur)
 	l.cfg.Logger.Warn("rskv: cutting off torn log tail",
 		"segment", SegmentName(seg), "address", cur, "reason", stopWhy, "bytes", rep.TornBytes)
-	if err := l.dev.truncate(lastEnd); err != nil {
+	if err := l.dev.truncate(cur); err != nil {
 		return rep, err
 	}
 	return rep, nil

@@ -36,6 +36,10 @@ const (
 	// checksum so a torn write of the mark is ignored rather than trusted.
 	markOffset = 64
 	markSize   = 16
+	// markContinues, set in a durable mark, says that the segment was
+	// sealed when the log moved on into the next one, which was created
+	// (durably) before the mark was written: recovery must find it.
+	markContinues = uint64(1) << 63
 )
 
 // SegmentName returns the file name of segment i.
@@ -215,12 +219,12 @@ func (d *device) openSegments() error {
 				}
 				continue
 			}
-			return fail(errors.Mark(errors.Wrapf(err, "segment %s", path), ErrCorruption))
+			return fail(MarkCorruption(errors.Wrapf(err, "segment %s", path)))
 		}
 		if h.storeID != d.storeID || h.index != i || uint(h.segmentBits) != d.segmentBits || uint(h.pageBits) != d.pageBits {
-			return fail(errors.Mark(errors.Newf(
+			return fail(MarkCorruption(errors.Newf(
 				"segment %s belongs to another store or geometry (store %x index %d segment bits %d page bits %d; want store %x index %d segment bits %d page bits %d)",
-				path, h.storeID, h.index, h.segmentBits, h.pageBits, d.storeID, i, d.segmentBits, d.pageBits), ErrCorruption))
+				path, h.storeID, h.index, h.segmentBits, h.pageBits, d.storeID, i, d.segmentBits, d.pageBits)))
 		}
 	}
 	d.table.Store(t)
@@ -395,20 +399,24 @@ func (d *device) writeMark(i uint64, addr uint64) error {
 }
 
 // readMark returns segment i's durable mark, or 0 if it has none or it is
-// torn.
-func (d *device) readMark(i uint64) uint64 {
+// torn. A failed read is an error, not a missing mark: taking it for one
+// would lower the point below which damage counts as corruption.
+func (d *device) readMark(i uint64) (uint64, error) {
 	f := d.table.Load().get(i)
 	if f == nil {
-		return 0
+		return 0, nil
 	}
 	var b [markSize]byte
-	if n, _ := f.ReadAt(b[:], markOffset); n < markSize {
-		return 0
+	if n, err := f.ReadAt(b[:], markOffset); n < markSize {
+		if err != nil && err != io.EOF {
+			return 0, errors.Wrapf(err, "read the durable mark of %s", SegmentName(i))
+		}
+		return 0, nil
 	}
 	if crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
-		return 0
+		return 0, nil
 	}
-	return binary.LittleEndian.Uint64(b[0:])
+	return binary.LittleEndian.Uint64(b[0:]), nil
 }
 
 // sync makes segment i's contents durable.

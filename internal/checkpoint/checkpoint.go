@@ -310,17 +310,28 @@ func List(fs vfs.FS, dir string) (metas []Meta, stale []string, err error) {
 
 // IDs returns the ids of all checkpoint files in dir, valid or not.
 func IDs(fs vfs.FS, dir string) ([]uint64, error) {
+	ids, _, err := Files(fs, dir)
+	return ids, err
+}
+
+// Files returns the ids of all checkpoint files in dir, valid or not, in
+// ascending order, and the names of leftover temporary files. It reads no
+// file: recovery reads each checkpoint with Read, which says what is wrong
+// with a damaged one.
+func Files(fs vfs.FS, dir string) (ids []uint64, stale []string, err error) {
 	names, err := fs.List(dir)
 	if err != nil {
-		return nil, errors.Wrapf(err, "list %s", dir)
+		return nil, nil, errors.Wrapf(err, "list %s", dir)
 	}
-	var ids []uint64
 	for _, n := range names {
-		if id, ok := parseName(n); ok {
+		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix+tmpSuffix) {
+			stale = append(stale, n)
+		} else if id, ok := parseName(n); ok {
 			ids = append(ids, id)
 		}
 	}
-	return ids, nil
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, stale, nil
 }
 
 func readMeta(fs vfs.FS, path string) (Meta, error) {

@@ -251,6 +251,12 @@ func (s *Store) Delete(key []byte) error {
 		putBuf(buf)
 		if err != nil || !w.live() {
 			g.Release()
+			if err == nil && w.addr != 0 {
+				// Already deleted, but perhaps by a tombstone another
+				// writer has not made durable yet: under SyncAlways our nil
+				// says the deletion is durable, so wait for that one.
+				return s.waitDurable(w.addr + w.size)
+			}
 			return err
 		}
 		if w.inMem && w.addr >= s.log.SafeReadOnly() {

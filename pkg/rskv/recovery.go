@@ -78,10 +78,12 @@ func (s *Store) recover() error {
 }
 
 // loadCheckpoint installs the index of the newest checkpoint that reads back
-// whole, and returns its meta (nil: none usable). Damaged checkpoints are
-// skipped with a warning; leftover temporary files are deleted.
+// whole, and returns its meta (nil: none usable). Every checkpoint file that
+// fails to load, whatever the reason (a damaged header or body, an I/O
+// error, another store's file), is skipped with a warning and listed in
+// RecoveryInfo.SkippedCheckpoints; leftover temporary files are deleted.
 func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
-	metas, stale, err := checkpoint.List(s.fs, s.dir)
+	ids, stale, err := checkpoint.Files(s.fs, s.dir)
 	if err != nil {
 		return nil, errors.Wrapf(err, "rskv: recover %s", s.dir)
 	}
@@ -91,16 +93,15 @@ func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
 		}
 		s.recovery.Removed = append(s.recovery.Removed, name)
 	}
-	for i := len(metas) - 1; i >= 0; i-- {
-		m := metas[i]
-		if m.StoreID != s.man.StoreID || m.Buckets != s.buckets {
-			s.opts.Logger.Warn("rskv: ignoring checkpoint of another store or shape", "id", m.ID)
-			continue
+	for i := len(ids) - 1; i >= 0; i-- {
+		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i])
+		if err == nil && (meta.StoreID != s.man.StoreID || meta.Buckets != s.buckets) {
+			err = errors.Newf("%s belongs to another store or index shape (store %x, %d buckets; want store %x, %d buckets)",
+				checkpoint.FileName(ids[i]), meta.StoreID, meta.Buckets, s.man.StoreID, s.buckets)
 		}
-		meta, idx, err := checkpoint.Read(s.fs, s.dir, m.ID)
 		if err != nil {
 			s.recovery.SkippedCheckpoints = append(s.recovery.SkippedCheckpoints, err.Error())
-			s.opts.Logger.Warn("rskv: skipping damaged checkpoint", "id", m.ID, "err", err)
+			s.opts.Logger.Warn("rskv: skipping checkpoint", "id", ids[i], "err", err)
 			continue
 		}
 		s.index = idx

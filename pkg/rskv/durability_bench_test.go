@@ -1,0 +1,219 @@
+package rskv_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rskv-go/rskv/log/vfs"
+	"github.com/rskv-go/rskv/log/vfs/errorfs"
+	"github.com/rskv-go/rskv/pkg/rskv"
+)
+
+// Benchmarks of durability: how long Open takes to recover a large log,
+// and how group commit scales SyncAlways writes. They need the -bench flag
+// and are not part of a plain go test run:
+//
+//	go test ./pkg/rskv -run '^$' -bench 'BenchmarkRecovery' -benchtime 5x
+//	go test ./pkg/rskv -run '^$' -bench 'BenchmarkSyncAlwaysWriters'
+//
+// BenchmarkRecovery builds a store with about 1 GiB of log once, in
+// $TMPDIR/rskv-bench-recovery (reused by later runs; delete it to rebuild;
+// RSKV_BENCH_LOG_MIB changes the size), and the files are then in the page
+// cache: the figures are recovery's CPU cost, not the disk's read rate.
+
+const benchRecoveryVersion = "v2"
+
+func benchRecoveryOptions() *rskv.Options {
+	o := &rskv.Options{
+		MemorySize:         64 << 20, // 2 MiB pages, 16 MiB segments
+		CheckpointInterval: -1,       // Close takes no checkpoint
+		GCInterval:         -1,
+		DisableBackground:  true,
+	}
+	o.SetSyncMode(rskv.SyncNone)
+	return o
+}
+
+// benchRecoveryStore returns the directory of the cached store, building it
+// if needed: logMiB of log from 1000-byte values over 500,000 keys (each
+// written about twice), with a checkpoint taken when 1/16 of the log was
+// still to be written: a recent checkpoint, with 64 MiB of log after it.
+func benchRecoveryStore(b *testing.B) string {
+	logMiB := 1024
+	if s := os.Getenv("RSKV_BENCH_LOG_MIB"); s != "" {
+		if _, err := fmt.Sscan(s, &logMiB); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("rskv-bench-recovery-%s-%dMiB", benchRecoveryVersion, logMiB))
+	ready := filepath.Join(dir, "READY")
+	restoreCheckpoints(b, dir)
+	if _, err := os.Stat(ready); err == nil {
+		return dir
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("building a store with %d MiB of log in %s", logMiB, dir)
+	start := time.Now()
+	s, err := rskv.Open(dir, benchRecoveryOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 1000)
+	for i := range val {
+		val[i] = byte('a' + i%26)
+	}
+	key := make([]byte, 12)
+	checkpointAt := uint64(logMiB) << 20 / 16 * 15
+	for i := 0; s.Stats().TailAddress < uint64(logMiB)<<20; i++ {
+		if checkpointAt != 0 && s.Stats().TailAddress >= checkpointAt {
+			if _, err := s.Checkpoint(); err != nil {
+				b.Fatal(err)
+			}
+			checkpointAt = 0
+		}
+		copy(key, "key-")
+		binary.BigEndian.PutUint64(key[4:], uint64(i%500_000))
+		binary.BigEndian.PutUint64(val, uint64(i))
+		if err := s.Put(key, val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st := s.Stats()
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("built in %v: %d keys, log %#x..%#x, %d MiB on disk", time.Since(start).Round(time.Millisecond),
+		st.Keys, st.BeginAddress, st.TailAddress, st.DiskBytes>>20)
+	return dir
+}
+
+// Checkpoints are moved aside (not deleted) for the full-scan case and
+// moved back afterwards, even after an interrupted run.
+func asideDir(dir string) string { return dir + "-checkpoints-aside" }
+
+func moveCheckpoints(b *testing.B, from, to string) {
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	names, err := filepath.Glob(filepath.Join(from, "checkpoint-*"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range names {
+		if err := os.Rename(n, filepath.Join(to, filepath.Base(n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func restoreCheckpoints(b *testing.B, dir string) {
+	if _, err := os.Stat(asideDir(dir)); err == nil {
+		moveCheckpoints(b, asideDir(dir), dir)
+	}
+}
+
+// BenchmarkRecovery measures Open (and Close, which writes only a durable
+// mark) of a store with about 1 GiB of log: from a recent checkpoint, and
+// with the checkpoints moved aside so recovery scans the whole log.
+func BenchmarkRecovery(b *testing.B) {
+	dir := benchRecoveryStore(b)
+	for _, c := range []struct {
+		name       string
+		checkpoint bool
+	}{{"recent-checkpoint", true}, {"full-log-scan", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			if !c.checkpoint {
+				moveCheckpoints(b, dir, asideDir(dir))
+				b.Cleanup(func() { restoreCheckpoints(b, dir) })
+			}
+			var rec rskv.RecoveryInfo
+			var openTime time.Duration
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				s, err := rskv.Open(dir, benchRecoveryOptions())
+				if err != nil {
+					b.Fatal(err)
+				}
+				openTime += time.Since(t0)
+				rec = s.Stats().Recovery
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if (rec.CheckpointID != 0) != c.checkpoint {
+				b.Fatalf("recovery used checkpoint %d", rec.CheckpointID)
+			}
+			secs := openTime.Seconds() / float64(b.N)
+			b.ReportMetric(secs*1000, "open-ms")
+			b.ReportMetric(float64(rec.BytesReplayed)/(1<<20), "replayed-MiB")
+			b.ReportMetric(float64(rec.Records), "replayed-records")
+			if rec.BytesReplayed > 0 {
+				b.ReportMetric(float64(rec.BytesReplayed)/(1<<20)/secs, "replay-MiB/s")
+			}
+		})
+	}
+}
+
+// BenchmarkSyncAlwaysWriters measures SyncAlways Puts (100-byte values)
+// from 1, 8 and 64 goroutines on the OS file system in a temporary
+// directory. Each Put returns only once it is durable; concurrent writers
+// share fsyncs (group commit), which fsyncs/write shows.
+func BenchmarkSyncAlwaysWriters(b *testing.B) {
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			rec := errorfs.Record(nil, 0)
+			o := &rskv.Options{
+				MemorySize: 64 << 20,
+				FS:         errorfs.Wrap(vfs.Default, rec),
+			}
+			o.SetSyncMode(rskv.SyncAlways)
+			s, err := rskv.Open(b.TempDir(), o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			val := []byte(strings.Repeat("v", 100))
+			rec.Reset()
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			for w := 0; w < writers; w++ {
+				n := b.N / writers
+				if w < b.N%writers {
+					n++
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < n; i++ {
+						if err := s.Put([]byte(fmt.Sprintf("w%02d-%08d", w, i%100_000)), val); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+			b.ReportMetric(float64(rec.Count(errorfs.OpSync))/float64(b.N), "fsyncs/write")
+		})
+	}
+}
