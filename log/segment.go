@@ -54,6 +54,11 @@ func parseSegmentName(name string) (uint64, bool) {
 	if _, err := fmt.Sscanf(hex, "%016x", &i); err != nil {
 		return 0, false
 	}
+	// Sscanf stops at the first non-digit and accepts upper case and leading
+	// spaces: only the exact name SegmentName gives is a segment.
+	if SegmentName(i) != name {
+		return 0, false
+	}
 	return i, true
 }
 
