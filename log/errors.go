@@ -14,5 +14,22 @@ var errNoRoom = errors.New("rskv/log: no free page frame")
 
 // corruptf returns an error marked ErrCorruption.
 func corruptf(format string, args ...any) error {
-	return errors.Mark(errors.Newf(format, args...), ErrCorruption)
+	return MarkCorruption(errors.Newf(format, args...))
 }
+
+// MarkCorruption returns err marked as ErrCorruption, keeping its message.
+// The mark is seen by the standard library's errors.Is as well as by
+// cockroachdb/errors.Is: a bare errors.Mark is visible only to the latter,
+// since its wrapper has no Is method.
+func MarkCorruption(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &corruptionError{cause: errors.Mark(err, ErrCorruption)}
+}
+
+type corruptionError struct{ cause error }
+
+func (e *corruptionError) Error() string        { return e.cause.Error() }
+func (e *corruptionError) Unwrap() error        { return e.cause }
+func (e *corruptionError) Is(target error) bool { return target == ErrCorruption }

@@ -194,12 +194,12 @@ func (d *device) openSegments() error {
 				}
 				continue
 			}
-			return fail(errors.Mark(errors.Wrapf(err, "segment %s", path), ErrCorruption))
+			return fail(MarkCorruption(errors.Wrapf(err, "segment %s", path)))
 		}
 		if h.storeID != d.storeID || h.index != i || uint(h.segmentBits) != d.segmentBits || uint(h.pageBits) != d.pageBits {
-			return fail(errors.Mark(errors.Newf(
+			return fail(MarkCorruption(errors.Newf(
 				"segment %s belongs to another store or geometry (store %x index %d segment bits %d page bits %d; want store %x index %d segment bits %d page bits %d)",
-				path, h.storeID, h.index, h.segmentBits, h.pageBits, d.storeID, i, d.segmentBits, d.pageBits), ErrCorruption))
+				path, h.storeID, h.index, h.segmentBits, h.pageBits, d.storeID, i, d.segmentBits, d.pageBits)))
 		}
 	}
 	d.table.Store(t)

@@ -1,6 +1,9 @@
 package rskv
 
-import "github.com/cockroachdb/errors"
+import (
+	"github.com/cockroachdb/errors"
+	hlog "github.com/rskv-go/rskv/log"
+)
 
 // Errors returned by Store methods. Match them with errors.Is: the errors rskv
 // returns wrap these with context (the key's length, the option's name, the
@@ -24,8 +27,9 @@ var (
 	// conflicts with the store already on disk.
 	ErrInvalidOptions = errors.New("rskv: invalid options")
 	// ErrCorruption is returned when stored data fails its checksum or is
-	// otherwise damaged in a way recovery cannot explain as a torn write.
-	ErrCorruption = errors.New("rskv: data corruption")
+	// otherwise damaged in a way recovery cannot explain as a torn write. It
+	// is the log package's ErrCorruption, so errors from either match it.
+	ErrCorruption = hlog.ErrCorruption
 	// ErrLocked is returned by Open when another Store, in this process or
 	// another, has the directory open.
 	ErrLocked = errors.New("rskv: store directory is in use")

@@ -149,11 +149,11 @@ func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
 	switch {
 	case err == nil:
 		if man.HashFunction != manifest.HashXXH64 {
-			return man, false, errors.Mark(errors.Newf("rskv: %s: unknown hash function %d", s.dir, man.HashFunction), ErrCorruption)
+			return man, false, hlog.MarkCorruption(errors.Newf("rskv: %s: unknown hash function %d", s.dir, man.HashFunction))
 		}
 		return man, false, nil
 	case errors.Is(err, manifest.ErrBadManifest):
-		return man, false, errors.Mark(errors.Wrapf(err, "rskv: %s", s.dir), ErrCorruption)
+		return man, false, hlog.MarkCorruption(errors.Wrapf(err, "rskv: %s", s.dir))
 	case !errors.Is(err, fs.ErrNotExist):
 		return man, false, errors.Wrapf(err, "rskv: read %s", manifest.FileName)
 	}
@@ -165,8 +165,8 @@ func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
 	}
 	for _, n := range names {
 		if filepath.Ext(n) == ".log" {
-			return man, false, errors.Mark(errors.Newf(
-				"rskv: %s holds log segments (%s) but no %s file", s.dir, n, manifest.FileName), ErrCorruption)
+			return man, false, hlog.MarkCorruption(errors.Newf(
+				"rskv: %s holds log segments (%s) but no %s file", s.dir, n, manifest.FileName))
 		}
 	}
 	pageSize := s.opts.PageSize
@@ -211,8 +211,8 @@ func (s *Store) resolveGeometry(man manifest.Manifest) (geometry, error) {
 	check("IndexBuckets", s.opts.IndexBuckets, g.buckets)
 	if g.pageBits < 12 || g.pageBits > 30 || g.segmentBits < g.pageBits || g.segmentBits > 40 ||
 		!isPow2(g.buckets) || g.buckets < minBuckets || g.buckets > maxBuckets {
-		return g, errors.Mark(errors.Newf("rskv: %s: STORE file has an impossible geometry (page bits %d, segment bits %d, buckets %d)",
-			s.dir, g.pageBits, g.segmentBits, g.buckets), ErrCorruption)
+		return g, hlog.MarkCorruption(errors.Newf("rskv: %s: STORE file has an impossible geometry (page bits %d, segment bits %d, buckets %d)",
+			s.dir, g.pageBits, g.segmentBits, g.buckets))
 	}
 	if s.opts.MemorySize < MinPages*pageSize {
 		problems = append(problems, "MemorySize holds fewer than 4 pages of the store's page size")
