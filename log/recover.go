@@ -77,6 +77,7 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 
 	cur, lastEnd := from, from
 	buf := make([]byte, recoveryChunk)
+	var padBuf []byte
 	var stopWhy string // empty: data ended cleanly
 scan:
 	for len(present) > 0 && l.dev.segmentOf(cur) <= lastSeg {
@@ -112,7 +113,19 @@ scan:
 				off += rec.Size
 				lastEnd = addr + rec.Size
 			case parsedEmpty:
-				off += room // skip the unused end of the page
+				// The unused end of the page: it must be zero all through,
+				// or the zero word is damage (a lost or torn write) hiding
+				// the records after it.
+				_, zero, err := l.checkPadding(addr, addr+room, &padBuf)
+				if err != nil {
+					return rep, err
+				}
+				if !zero {
+					cur = addr
+					stopWhy = "non-zero bytes after the end of the page's records"
+					break scan
+				}
+				off += room
 			case parsedShort:
 				if off == 0 {
 					// A whole chunk did not hold the record: the data ends
@@ -205,4 +218,29 @@ func (l *Log) findValidAfter(addr uint64) (uint64, bool, error) {
 		start += uint64(n)
 	}
 	return 0, false, nil
+}
+
+// checkPadding reads [addr, end), the unused end of a page, from disk. It
+// reports whether all of it is there and whether what is there is zero.
+func (l *Log) checkPadding(addr, end uint64, buf *[]byte) (whole, zero bool, err error) {
+	if *buf == nil {
+		*buf = make([]byte, 64<<10)
+	}
+	for addr < end {
+		want := min(uint64(len(*buf)), end-addr)
+		n, err := l.dev.readAt((*buf)[:want], addr)
+		if err != nil {
+			return false, false, err
+		}
+		for _, c := range (*buf)[:n] {
+			if c != 0 {
+				return false, false, nil
+			}
+		}
+		if uint64(n) < want {
+			return false, true, nil
+		}
+		addr += want
+	}
+	return true, true, nil
 }
