@@ -115,8 +115,10 @@ scan:
 			case parsedEmpty:
 				// The unused end of the page: it must be zero all through,
 				// or the zero word is damage (a lost or torn write) hiding
-				// the records after it.
-				_, zero, err := l.checkPadding(addr, addr+room, &padBuf)
+				// the records after it. When all of it is on disk, the log's
+				// valid data runs to the page end: the durable point may lie
+				// there, and the log must not resume below it.
+				whole, zero, err := l.checkPadding(addr, addr+room, &padBuf)
 				if err != nil {
 					return rep, err
 				}
@@ -124,6 +126,9 @@ scan:
 					cur = addr
 					stopWhy = "non-zero bytes after the end of the page's records"
 					break scan
+				}
+				if whole {
+					lastEnd = addr + room
 				}
 				off += room
 			case parsedShort:
