@@ -55,6 +55,9 @@ func (m MemRecord) MarkInvalid() { m.r.infoWord().Or(FlagInvalid) }
 func (m MemRecord) AppendValue(dst []byte, stable bool) []byte {
 	if stable {
 		k, v, _ := splitLengths(m.r.lengthsWord().Load())
+		if v == 0 {
+			return dst // see LockedValue
+		}
 		return append(dst, unsafe.Slice((*byte)(m.r.valuePtr(k)), v)...)
 	}
 	lock := m.r.lockWord()
@@ -67,7 +70,10 @@ func (m MemRecord) AppendValue(dst []byte, stable bool) []byte {
 			continue
 		}
 		k, n, _ := splitLengths(m.r.lengthsWord().Load())
-		out := loadValue(dst, m.r.valuePtr(k), n)
+		out := dst
+		if n > 0 {
+			out = loadValue(dst, m.r.valuePtr(k), n)
+		}
 		if lock.Load() == v1 {
 			return out
 		}
@@ -116,8 +122,16 @@ func (m MemRecord) Seal() bool {
 }
 
 // LockedValue appends the value to dst; the caller holds the lock.
+//
+// An empty value's pointer is never formed: for a record with no value
+// capacity at the very end of its page (a tombstone, say) it would point
+// one past the end of the page frame, which Go forbids (checkptr aborts;
+// the collector could take it for a pointer into the next object).
 func (m MemRecord) LockedValue(dst []byte) []byte {
 	k, n, _ := splitLengths(m.r.lengthsWord().Load())
+	if n == 0 {
+		return dst
+	}
 	return loadValue(dst, m.r.valuePtr(k), n)
 }
 
@@ -131,7 +145,9 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 	if len(value) > capacity || capacity-len(value) > MaxSlack {
 		return false
 	}
-	storeValue(m.r.valuePtr(k), value)
+	if len(value) > 0 {
+		storeValue(m.r.valuePtr(k), value)
+	}
 	lw.Store(makeLengths(k, len(value), capacity-len(value)))
 	return true
 }
