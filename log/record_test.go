@@ -197,3 +197,30 @@ func TestFlippedBitDetected(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyValueAtPageEnd: a record with an empty value (a tombstone, say)
+// that ends exactly at the end of its page has its value "start" one past
+// the end of the page frame. Touching the value must not form that pointer:
+// Go forbids pointer arithmetic past the end of an allocation (the race
+// detector's checkptr aborts the process; without it the garbage collector
+// may take the pointer for one into the next object).
+func TestEmptyValueAtPageEnd(t *testing.T) {
+	page := make([]byte, 4096)
+	key := []byte("exactly8")
+	off := uint64(4096) - RecordSize(len(key), 0)
+	m := MemRecord{recordAt(page, off)}
+	m.r.writeNew(MakeInfo(0, FlagTombstone), key, nil, 0)
+	require.Equal(t, uint64(4096), off+m.Size())
+
+	require.Empty(t, m.AppendValue(nil, true))
+	require.Empty(t, m.AppendValue(nil, false))
+	require.True(t, m.Lock())
+	require.Empty(t, m.LockedValue(nil))
+	require.True(t, m.UpdateLocked(nil))
+	require.False(t, m.UpdateLocked([]byte("x")))
+	m.Unlock()
+	stampChecksums(page[off:])
+	rec, st, _ := parseRecord(page[off:], 4096-off)
+	require.Equal(t, parsedOK, st)
+	require.Empty(t, rec.Value)
+}
