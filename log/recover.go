@@ -71,7 +71,10 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 	}
 	mark := uint64(0)
 	if len(present) > 0 {
-		mark = l.dev.readMark(lastSeg)
+		var err error
+		if mark, err = l.dev.readMark(lastSeg); err != nil {
+			return rep, err
+		}
 	}
 	floor := max(mark, durableHint)
 

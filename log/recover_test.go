@@ -102,7 +102,9 @@ func crashWithUnsyncedTail(t *testing.T, dir string) ([]uint64, int) {
 	seg := smallGeometry.segmentOf(addrs[last])
 	segs := segments(t, dir)
 	require.Equal(t, seg, segs[len(segs)-1], "the last flushed record is in the newest segment")
-	require.Less(t, tl.l.dev.readMark(seg), addrs[last], "and above its durable mark")
+	mark, err := tl.l.dev.readMark(seg)
+	require.NoError(t, err)
+	require.Less(t, mark, addrs[last], "and above its durable mark")
 	tl.crash()
 	return addrs, last
 }

@@ -330,20 +330,25 @@ func (d *device) writeMark(i uint64, addr uint64) error {
 }
 
 // readMark returns segment i's durable mark, or 0 if it has none or it is
-// torn.
-func (d *device) readMark(i uint64) uint64 {
+// torn. A read error is returned, not taken for a missing mark: recovery
+// would then call damage below the durable point a torn tail and cut it off.
+func (d *device) readMark(i uint64) (uint64, error) {
 	f := d.table.Load().get(i)
 	if f == nil {
-		return 0
+		return 0, nil
 	}
 	var b [markSize]byte
-	if n, _ := f.ReadAt(b[:], markOffset); n < markSize {
-		return 0
+	n, err := f.ReadAt(b[:], markOffset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, errors.Wrapf(err, "read durable mark of %s", SegmentName(i))
+	}
+	if n < markSize {
+		return 0, nil
 	}
 	if crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
-		return 0
+		return 0, nil
 	}
-	return binary.LittleEndian.Uint64(b[0:])
+	return binary.LittleEndian.Uint64(b[0:]), nil
 }
 
 // sync makes segment i's contents durable.
