@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -136,4 +137,66 @@ func TestRMWSeesAbsentAndDeleted(t *testing.T) {
 	v, err = s.RMW(k, fn)
 	require.NoError(t, err)
 	require.Equal(t, []byte("xx"), v)
+}
+
+// TestRMWResultIsTheCallers: RMW returns the new value to the caller, who
+// keeps it. fn may build the new value by appending to old (a natural way to
+// write it) or return old itself; old may be the store's scratch buffer,
+// which the store reuses after the call, so the result must not share it.
+func TestRMWResultIsTheCallers(t *testing.T) {
+	s := openStore(t, t.TempDir(), smallOptions())
+	for name, fn := range map[string]func([]byte, bool) []byte{
+		"append to old": func(old []byte, found bool) []byte { return append(old, '!') },
+		"old itself":    func(old []byte, found bool) []byte { return old },
+		"slice of old":  func(old []byte, found bool) []byte { return old[1:] },
+	} {
+		k := []byte("key/" + name)
+		require.NoError(t, s.Put(k, []byte("original")))
+		got, err := s.RMW(k, fn)
+		require.NoError(t, err)
+		want := append([]byte(nil), got...)
+		// Other operations reuse the scratch buffers.
+		for i := range 20 {
+			other := fmt.Appendf(nil, "other-%d", i)
+			require.NoError(t, s.Put(other, []byte("ZZZZZZZZZZZZZZZZZZZZ")))
+			_, err := s.RMW(other, func(old []byte, found bool) []byte { return append(old[:0:0], old...) })
+			require.NoError(t, err)
+			_, err = s.Get(other)
+			require.NoError(t, err)
+		}
+		require.Equal(t, want, got, "%s: the value RMW returned was overwritten", name)
+		stored, err := s.Get(k)
+		require.NoError(t, err)
+		require.Equal(t, want, stored, name)
+	}
+
+	// Concurrently (under -race a shared buffer is also a data race).
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := fmt.Appendf(nil, "conc-%d", w)
+			for i := range scaled(500) {
+				got, err := s.RMW(k, func(old []byte, found bool) []byte {
+					return append(old[:0], byte(w), byte(i))
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+				runtime.Gosched()
+				if len(got) != 2 || got[0] != byte(w) || got[1] != byte(i) {
+					errs <- fmt.Errorf("worker %d step %d: RMW result changed to %v", w, i, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }
