@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rskv-go/rskv/pkg/rskv"
@@ -179,4 +181,74 @@ func TestScanCallbackDeletesAhead(t *testing.T) {
 		return true
 	}))
 	require.Equal(t, 500, n)
+}
+
+// TestScanConcurrentWithWriters scans while other goroutines overwrite,
+// delete and re-create keys and push the log through memory. Keys nobody
+// touches during the scan are visited exactly once with their value; every
+// other key at most once, with a value that was really written.
+func TestScanConcurrentWithWriters(t *testing.T) {
+	s := openStore(t, t.TempDir(), scanOptions())
+	stable := map[string][]byte{}
+	for i := range 400 {
+		k := fmt.Appendf(nil, "stable/%04d", i)
+		v := versioned(k, 0, 30)
+		require.NoError(t, s.Put(k, v))
+		stable[string(k)] = v
+	}
+	for i := range 200 {
+		k := fmt.Appendf(nil, "churn/%04d", i)
+		require.NoError(t, s.Put(k, versioned(k, 0, 30)))
+	}
+	errs := make(chan error, 3)
+	var wg sync.WaitGroup
+	var done atomic.Int32
+	ops := scaled(3000)
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer done.Add(1)
+			for i := range ops {
+				k := fmt.Appendf(nil, "churn/%04d", (i*7+w*13)%200)
+				var err error
+				if i%5 == 0 {
+					err = s.Delete(k)
+				} else {
+					err = s.Put(k, versioned(k, uint64(i), (i%3)*200))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	// Scan until the writers are done, at least twice.
+	for round := 0; round < 2 || done.Load() < 3; round++ {
+		seen := map[string]int{}
+		err := s.Scan(nil, func(k, v []byte) bool {
+			seen[string(k)]++
+			if want, ok := stable[string(k)]; ok {
+				require.Equal(t, want, v, "round %d: stable key %q", round, k)
+				return true
+			}
+			_, err := decodeVersioned(k, v)
+			require.NoError(t, err, "round %d: key %q", round, k)
+			return true
+		})
+		require.NoError(t, err)
+		for k, n := range seen {
+			require.Equal(t, 1, n, "round %d: %q visited %d times", round, k, n)
+		}
+		for k := range stable {
+			require.Equal(t, 1, seen[k], "round %d: stable key %q", round, k)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Greater(t, s.Stats().HeadAddress, uint64(64<<10), "the writers pushed the log through memory")
 }
