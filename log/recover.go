@@ -1,6 +1,7 @@
 package log
 
 import (
+	"encoding/binary"
 	"path/filepath"
 
 	"github.com/cockroachdb/errors"
@@ -135,6 +136,16 @@ scan:
 				}
 				off += room
 			case parsedShort:
+				if off == 0 && uint64(n) == want && len(chunk) >= RecordHeaderSize {
+					// The chunk is full but the record is larger (pages, and
+					// so records, may be larger than recoveryChunk): read it
+					// whole. parseRecord checked that it fits its page.
+					if size := sizeFromLengths(binary.LittleEndian.Uint64(chunk[16:])); size > uint64(len(buf)) {
+						buf = make([]byte, size)
+						cur = addr
+						continue scan
+					}
+				}
 				if off == 0 {
 					// A whole chunk did not hold the record: the data ends
 					// inside it.
