@@ -366,3 +366,27 @@ func TestReadRecordDetectsFlippedBits(t *testing.T) {
 	require.Equal(t, key, k)
 	require.Equal(t, value, v)
 }
+
+// TestRecoverRecordLargerThanReadChunk: pages may be far larger than the
+// recovery scan's read size (1 MiB), and so may records. Such a log must
+// reopen with every record.
+func TestRecoverRecordLargerThanReadChunk(t *testing.T) {
+	g := geometry{pageBits: 21, segmentBits: 22, frames: 4, mutable: 2} // 2 MiB pages
+	dir := t.TempDir()
+	tl := mustOpenTestLog(t, dir, g)
+	big := make([]byte, 1500<<10)
+	for i := range big {
+		big[i] = byte(i / 7)
+	}
+	a1 := tl.append([]byte("small"), []byte("x"), 0)
+	a2 := tl.append([]byte("big"), big, 0)
+	a3 := tl.append([]byte("after"), []byte("y"), 0)
+	tl.close()
+
+	tl = mustOpenTestLog(t, dir, g)
+	defer tl.close()
+	require.Len(t, tl.recs, 3)
+	require.Equal(t, []uint64{a1, a2, a3}, []uint64{tl.recs[0].Address, tl.recs[1].Address, tl.recs[2].Address})
+	require.Equal(t, big, tl.recs[1].Value)
+	require.Zero(t, tl.rep.TornAt)
+}

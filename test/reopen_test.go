@@ -171,3 +171,21 @@ func TestManyKeysSharingBuckets(t *testing.T) {
 	require.NoError(t, s.Close())
 	check(openStore(t, dir, opts))
 }
+
+// TestLargeValuesSurviveReopen: with large pages a value may be far larger
+// than a megabyte; the store must reopen with it, whether it is in the
+// middle of the log or at its end.
+func TestLargeValuesSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	opts := &rskv.Options{MemorySize: 8 << 20, PageSize: 2 << 20, DisableBackground: true}
+	s, err := rskv.Open(dir, opts)
+	require.NoError(t, err)
+	big := bytes.Repeat([]byte("0123456789abcdef"), (1<<21-4096)/16)
+	require.NoError(t, s.Put([]byte("big-1"), big[:1500<<10]))
+	require.NoError(t, s.Put([]byte("small"), []byte("x")))
+	require.NoError(t, s.Put([]byte("big-2"), big))
+	require.NoError(t, s.Close())
+
+	s = openStore(t, dir, opts)
+	requireContents(t, s, map[string][]byte{"big-1": big[:1500<<10], "small": []byte("x"), "big-2": big})
+}
