@@ -204,3 +204,64 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	s = openStore(t, dir, opts)
 	requireContents(t, s, want)
 }
+
+// TestConcurrentLenStaysExact has goroutines put, delete and RMW the same
+// few keys at once. Whatever the interleaving, Len must equal the number of
+// keys that exist at the end, before and after a reopen.
+func TestConcurrentLenStaysExact(t *testing.T) {
+	dir := t.TempDir()
+	opts := smallOptions()
+	opts.MemorySize = 32 << 10
+	opts.IndexBuckets = 1024
+	s := openStore(t, dir, opts)
+	const workers, keys = 8, 40
+	ops := scaled(3000)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for range ops {
+				k := key(rng.IntN(keys))
+				var err error
+				switch rng.IntN(4) {
+				case 0:
+					err = s.Delete(k)
+				case 1:
+					_, err = s.RMW(k, func(old []byte, found bool) []byte { return append(old[:0:0], byte(len(old))) })
+				default:
+					err = s.Put(k, make([]byte, rng.IntN(200)))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	live := func(s *rskv.Store) int {
+		n := 0
+		for i := range keys {
+			ok, err := s.Has(key(i))
+			require.NoError(t, err)
+			if ok {
+				n++
+			}
+		}
+		return n
+	}
+	n := live(s)
+	require.Equal(t, n, s.Len())
+	require.Len(t, snapshot(t, s, nil), n)
+	require.NoError(t, s.Close())
+	s = openStore(t, dir, opts)
+	require.Equal(t, n, live(s))
+	require.Equal(t, n, s.Len())
+}
