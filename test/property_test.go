@@ -53,6 +53,24 @@ type storeMachine struct {
 	dir   string
 	s     *rskv.Store
 	model map[string][]byte
+	// synced is the model as of the last point everything was durable
+	// (Sync, Close); since lists each key's values written after it, with
+	// deletions as nil.
+	synced map[string][]byte
+	since  map[string][][]byte
+}
+
+func (m *storeMachine) wrote(k []byte, v []byte) {
+	m.since[string(k)] = append(m.since[string(k)], v)
+}
+
+// durable records that everything written so far is durable.
+func (m *storeMachine) durable() {
+	m.synced = map[string][]byte{}
+	for k, v := range m.model {
+		m.synced[k] = v
+	}
+	m.since = map[string][][]byte{}
 }
 
 func (m *storeMachine) open(t *rapid.T) {
@@ -85,6 +103,7 @@ func (m *storeMachine) Put(t *rapid.T) {
 		t.Fatalf("Put(%q, %d bytes): %v", k, len(v), err)
 	}
 	m.model[string(k)] = v
+	m.wrote(k, v)
 }
 
 func (m *storeMachine) Get(t *rapid.T) {
@@ -108,6 +127,7 @@ func (m *storeMachine) Delete(t *rapid.T) {
 		t.Fatalf("Delete(%q): %v", k, err)
 	}
 	delete(m.model, string(k))
+	m.wrote(k, nil)
 }
 
 func (m *storeMachine) RMW(t *rapid.T) {
@@ -119,6 +139,7 @@ func (m *storeMachine) RMW(t *rapid.T) {
 		t.Fatalf("RMW(%q) = %v, %v; want %v", k, got, err, want)
 	}
 	m.model[string(k)] = want
+	m.wrote(k, want)
 }
 
 func (m *storeMachine) Has(t *rapid.T) {
@@ -164,11 +185,13 @@ func (m *storeMachine) Fill(t *rapid.T) {
 			t.Fatalf("Put(%q): %v", k, err)
 		}
 		m.model[string(k)] = v
+		m.wrote(k, v)
 	}
 }
 
 func (m *storeMachine) Reopen(t *rapid.T) {
 	m.close(t)
+	m.durable()
 	m.open(t)
 	if got := m.s.Stats().Recovery.TornAt; got != 0 {
 		t.Fatalf("a closed store reopened with a torn tail at %#x", got)
@@ -182,6 +205,12 @@ func (m *storeMachine) SyncAndCrash(t *rapid.T) {
 	if err := m.s.Sync(); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
+	m.durable()
+	m.crash(t)
+}
+
+// crash continues from a copy of the files taken while the store is open.
+func (m *storeMachine) crash(t *rapid.T) {
 	cp := m.dir + "-crash"
 	if err := copyDir(m.dir, cp); err != nil {
 		t.Fatal(err)
@@ -194,6 +223,50 @@ func (m *storeMachine) SyncAndCrash(t *rapid.T) {
 		t.Fatal(err)
 	}
 	m.open(t)
+}
+
+// Crash continues from a copy of the files taken without a Sync: what was
+// flushed to make room is there, the rest is lost. Every key must hold its
+// value at the last durable point or one written since (or be absent, if
+// it was absent then or deleted since), and the result is the new model.
+func (m *storeMachine) Crash(t *rapid.T) {
+	m.crash(t)
+	got := map[string][]byte{}
+	if err := m.s.Scan(nil, func(k, v []byte) bool { got[string(k)] = v; return true }); err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	keys := map[string]bool{}
+	for _, mm := range []map[string][]byte{got, m.synced} {
+		for k := range mm {
+			keys[k] = true
+		}
+	}
+	for k := range m.since {
+		keys[k] = true
+	}
+	for k := range keys {
+		v, present := got[k]
+		allowed := false
+		if sv, ok := m.synced[k]; ok == present && (!ok || bytes.Equal(sv, v)) {
+			allowed = true
+		}
+		for _, w := range m.since[k] {
+			if (w == nil) == !present && (w == nil || bytes.Equal(w, v)) {
+				allowed = true
+			}
+		}
+		if !allowed {
+			t.Fatalf("after a crash %q is present=%v with %d bytes: not a value it had since the last sync", k, present, len(v))
+		}
+		if gv, err := m.s.Get([]byte(k)); present != (err == nil) || (present && !bytes.Equal(gv, v)) {
+			t.Fatalf("after a crash Get(%q) disagrees with Scan: %v", k, err)
+		}
+	}
+	if m.s.Len() != len(got) {
+		t.Fatalf("after a crash Len() = %d, Scan found %d keys", m.s.Len(), len(got))
+	}
+	m.model = got
+	m.durable()
 }
 
 func (m *storeMachine) Check(t *rapid.T) {
@@ -213,6 +286,7 @@ func TestStoreMatchesMap(t *testing.T) {
 		}
 		defer os.RemoveAll(root)
 		m := &storeMachine{dir: filepath.Join(root, "store"), model: map[string][]byte{}}
+		m.durable()
 		m.open(t)
 		defer func() { _ = m.s.Close() }()
 		t.Repeat(rapid.StateMachineActions(m))
