@@ -39,5 +39,10 @@ func (e Entry) WithAddress(address uint64) Entry {
 	return e&^AddressMask | Entry(address&AddressMask)
 }
 
-// TagOf returns the tag of a 64-bit key hash.
-func TagOf(hash uint64) uint16 { return uint16(hash>>(64-TagBits)) & tagMask }
+// TagOf returns the tag of a 64-bit key hash: its top TagBits bits, except
+// that tag 0 is never used (hashes whose top bits are 0 get tag 1). An entry
+// with tag 0 and address 0 would be the zero Entry, the empty slot, so the
+// entry FindOrCreate makes for such a key would be invisible to Find and free
+// for any other inserter to take; two keys sharing a tag is harmless, the
+// log tells them apart.
+func TagOf(hash uint64) uint16 { return max(1, uint16(hash>>(64-TagBits))&tagMask) }

@@ -164,7 +164,11 @@ func (l *Log) Start(begin, tail uint64) error {
 	for _, a := range []*atomic.Uint64{&l.readOnly, &l.safeReadOnly, &l.flushed, &l.durable} {
 		a.Store(tail)
 	}
-	l.syncedSegment = l.dev.segmentOf(tail)
+	// The segment holding the last recovered byte may not be synced (after
+	// a crash its data may have come from the page cache): the flush that
+	// first enters the next segment must sync it, so name it even when tail
+	// is exactly at a segment boundary.
+	l.syncedSegment = l.dev.segmentOf(tail - 1)
 	l.ensureFrame(tailPage)
 	l.tail.Store(tailPage<<l.offBits | tail&l.pageMask)
 	return nil

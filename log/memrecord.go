@@ -124,6 +124,11 @@ func (m MemRecord) Seal() bool {
 }
 
 // LockedValue appends the value to dst; the caller holds the lock.
+//
+// An empty value's pointer is never formed: for a record with no value
+// capacity at the very end of its page (a tombstone, say) it would point
+// one past the end of the page frame, which Go forbids (checkptr aborts;
+// the collector could take it for a pointer into the next object).
 func (m MemRecord) LockedValue(dst []byte) []byte {
 	k, n, _ := splitLengths(m.r.lengthsWord().Load())
 	if n == 0 {

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"encoding/binary"
 	"path/filepath"
 
 	"github.com/cockroachdb/errors"
@@ -90,6 +91,21 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 	}
 	l.dev.blank = nil
 
+	if from > begin {
+		// Replay starts after a checkpoint's start: the log must reach it.
+		seg := l.dev.segmentOf(from - 1)
+		idx, sizes := l.dev.segmentsPresent()
+		var size int64
+		for k, i := range idx {
+			if i == seg {
+				size = sizes[k]
+			}
+		}
+		if size <= l.dev.fileOffset(from-1) {
+			return rep, corruptf("the log in %s ends before %#x, where replay starts (a checkpoint covers the log up to there)",
+				SegmentName(seg), from)
+		}
+	}
 	cur, lastEnd := from, from
 	buf := make([]byte, recoveryChunk)
 	var stopWhy string // empty: data ended cleanly
@@ -138,6 +154,16 @@ scan:
 				}
 				off += rest
 			case parsedShort:
+				if off == 0 && uint64(n) == want && len(chunk) >= RecordHeaderSize {
+					// The chunk is full but the record is larger (pages, and
+					// so records, may be larger than recoveryChunk): read it
+					// whole. parseRecord checked that it fits its page.
+					if size := sizeFromLengths(binary.LittleEndian.Uint64(chunk[16:])); size > uint64(len(buf)) {
+						buf = make([]byte, size)
+						cur = addr
+						continue scan
+					}
+				}
 				if off == 0 {
 					// A whole chunk did not hold the record: the data ends
 					// inside it.

@@ -10,7 +10,7 @@ import (
 	"github.com/rskv-go/rskv/log/vfs"
 )
 
-func openTestLog(t *testing.T, fs vfs.FS) *Log {
+func openMemLog(t *testing.T, fs vfs.FS) *Log {
 	t.Helper()
 	l, err := Open(Config{FS: fs, Dir: ".", StoreID: 7, PageBits: 12, SegmentBits: 14,
 		MemoryPages: 8, MutablePages: 4, Epoch: epoch.New()})
@@ -31,7 +31,7 @@ func openTestLog(t *testing.T, fs vfs.FS) *Log {
 // after it.
 func TestRecoverAfterSyncAtOverflowedTail(t *testing.T) {
 	fs := vfs.NewMem()
-	l := openTestLog(t, fs)
+	l := openMemLog(t, fs)
 	key, val := []byte("key"), bytes.Repeat([]byte{'v'}, 100)
 	size := RecordSize(len(key), len(val))
 	n := 0
@@ -54,7 +54,7 @@ func TestRecoverAfterSyncAtOverflowedTail(t *testing.T) {
 	require.NoError(t, l.SyncAll())
 	require.NoError(t, l.Close())
 
-	l = openTestLog(t, fs) // fails before the fix: "the log ends at 0xfd8 ... but data up to 0x1000 was durable"
+	l = openMemLog(t, fs) // fails before the fix: "the log ends at 0xfd8 ... but data up to 0x1000 was durable"
 	require.Equal(t, l.pageSize, l.Tail(), "the log continues after the durable padding")
 	require.Less(t, last, l.Tail())
 	// Records appended now go to the next page, and a crash that tears

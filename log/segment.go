@@ -58,6 +58,11 @@ func parseSegmentName(name string) (uint64, bool) {
 	if _, err := fmt.Sscanf(hex, "%016x", &i); err != nil {
 		return 0, false
 	}
+	// Sscanf stops at the first non-digit and accepts upper case and leading
+	// spaces: only the exact name SegmentName gives is a segment.
+	if SegmentName(i) != name {
+		return 0, false
+	}
 	return i, true
 }
 
@@ -399,18 +404,19 @@ func (d *device) writeMark(i uint64, addr uint64) error {
 }
 
 // readMark returns segment i's durable mark, or 0 if it has none or it is
-// torn. A failed read is an error, not a missing mark: taking it for one
-// would lower the point below which damage counts as corruption.
+// torn. A read error is returned, not taken for a missing mark: recovery
+// would then call damage below the durable point a torn tail and cut it off.
 func (d *device) readMark(i uint64) (uint64, error) {
 	f := d.table.Load().get(i)
 	if f == nil {
 		return 0, nil
 	}
 	var b [markSize]byte
-	if n, err := f.ReadAt(b[:], markOffset); n < markSize {
-		if err != nil && err != io.EOF {
-			return 0, errors.Wrapf(err, "read the durable mark of %s", SegmentName(i))
-		}
+	n, err := f.ReadAt(b[:], markOffset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, errors.Wrapf(err, "read durable mark of %s", SegmentName(i))
+	}
+	if n < markSize {
 		return 0, nil
 	}
 	if crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {

@@ -1,7 +1,9 @@
 package rskv
 
 import (
+	"bytes"
 	"sync"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/errors"
@@ -290,7 +292,8 @@ func (s *Store) Delete(key []byte) error {
 // RMW atomically replaces key's value with fn(old, found) and returns the new
 // value. fn may run more than once when other goroutines update the key at
 // the same time, so it must be pure; old is valid only during the call (it
-// may be a scratch buffer), and fn must not call the Store.
+// may be a scratch buffer; fn may append to it or return it), and fn must
+// not call the Store. The returned value is the caller's.
 func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -301,9 +304,24 @@ func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte,
 	var out []byte
 	err := s.upsert(key, hashKey(key), func(old []byte, found bool) []byte {
 		out = fn(old, found)
+		if sharesMemory(out, old) {
+			// old is a scratch buffer the store reuses once the call
+			// returns: fn built the new value in it (append(old, ...), or
+			// old itself), so the caller gets a copy.
+			out = bytes.Clone(out)
+		}
 		return out
 	}, true, cntRMW)
 	return out, err
+}
+
+// sharesMemory reports whether the backing arrays of a and b overlap.
+func sharesMemory(a, b []byte) bool {
+	if cap(a) == 0 || cap(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(cap(b)) && b0 < a0+uintptr(cap(a))
 }
 
 // errRetry tells an operation to start over: allocate released its

@@ -1,6 +1,7 @@
 package rskv
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"math/bits"
@@ -227,6 +228,18 @@ func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
 	buckets := s.opts.IndexBuckets
 	if buckets == 0 {
 		buckets = defaultIndexBuckets(s.opts.MemorySize)
+	}
+	// Check the shape as resolved from defaults before it is fixed on disk:
+	// validate sees only the fields the caller set.
+	var problems []string
+	if segSize < pageSize {
+		problems = append(problems, fmt.Sprintf("SegmentSize %d is smaller than the PageSize %d (allowed: SegmentSize >= PageSize)", segSize, pageSize))
+	}
+	if s.opts.MemorySize < MinPages*pageSize {
+		problems = append(problems, fmt.Sprintf("MemorySize %d holds fewer than %d pages of PageSize %d", s.opts.MemorySize, MinPages, pageSize))
+	}
+	if len(problems) > 0 {
+		return man, false, errors.Wrapf(ErrInvalidOptions, "%s", joinProblems(problems))
 	}
 	man = manifest.Manifest{
 		StoreID:      rand.Uint64() | 1,
