@@ -51,16 +51,22 @@ type Log struct {
 	pageSize uint64
 	pageMask uint64
 	nFrames  uint64
-	frames   [][]byte
-	em       *epoch.Manager
-	dev      *device
+	// frameMask is nFrames-1 when nFrames is a power of two (the usual
+	// case), so that finding a page's frame needs no division; else 0.
+	frameMask uint64
+	frames    [][]byte
+	em        *epoch.Manager
+	dev       *device
+	offBits   uint
+	offMask   uint64
 
 	// tail packs (page << offBits) | offset. offBits leaves 16 bits above the
 	// page size so that failed reservations past the end of a page never
-	// carry into the page number.
-	tail    atomic.Uint64
-	offBits uint
-	offMask uint64
+	// carry into the page number. Every append writes it, so it has a cache
+	// line of its own: the boundaries below are read by every operation.
+	_    [64]byte
+	tail atomic.Uint64
+	_    [56]byte
 
 	begin        atomic.Uint64
 	head         atomic.Uint64
@@ -112,6 +118,9 @@ func Open(cfg Config) (*Log, error) {
 		offBits:  cfg.PageBits + 16,
 	}
 	l.offMask = 1<<l.offBits - 1
+	if l.nFrames&(l.nFrames-1) == 0 {
+		l.frameMask = l.nFrames - 1
+	}
 	l.commit.cond = sync.NewCond(&l.commit.mu)
 	l.dev = &device{fs: cfg.FS, dir: cfg.Dir, segmentBits: cfg.SegmentBits, pageBits: cfg.PageBits, storeID: cfg.StoreID}
 	if err := l.dev.openSegments(); err != nil {
@@ -202,14 +211,21 @@ func (l *Log) verifyLoaded(b []byte, addr uint64) error {
 	return nil
 }
 
-func (l *Log) frame(page uint64) []byte { return l.frames[page%l.nFrames] }
+func (l *Log) frame(page uint64) []byte { return l.frames[l.frameIndex(page)] }
+
+func (l *Log) frameIndex(page uint64) uint64 {
+	if l.frameMask != 0 {
+		return page & l.frameMask
+	}
+	return page % l.nFrames
+}
 
 // ensureFrame allocates page's frame if it has none yet. It runs before the
 // page becomes reachable (under allocMu in TurnPage, or in Start), so
 // readers, who reach a page only through the tail or a published record,
 // always find its frame.
 func (l *Log) ensureFrame(page uint64) []byte {
-	f := &l.frames[page%l.nFrames]
+	f := &l.frames[l.frameIndex(page)]
 	if *f == nil {
 		*f = make([]byte, l.pageSize)
 	}

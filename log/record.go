@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -129,19 +130,27 @@ func (r memRecord) writeNew(info uint64, key, value []byte, slack int) {
 
 // loadValue appends n bytes of value at p to dst using 8-byte atomic loads,
 // so that it is safe against a concurrent in-place writer (the seqlock tells
-// the caller whether the copy is consistent).
+// the caller whether the copy is consistent). The atomic loads matter on
+// weakly ordered machines: they keep the copy between the two reads of the
+// lock word. On amd64 they are plain moves.
 func loadValue(dst []byte, p unsafe.Pointer, n int) []byte {
-	var w [8]byte
-	for i := 0; i < n; i += 8 {
+	off := len(dst)
+	dst = slices.Grow(dst, n)[:off+n]
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(dst[off+i:], (*atomic.Uint64)(unsafe.Add(p, i)).Load())
+	}
+	if i < n {
+		var w [8]byte
 		binary.LittleEndian.PutUint64(w[:], (*atomic.Uint64)(unsafe.Add(p, i)).Load())
-		dst = append(dst, w[:min(8, n-i)]...)
+		copy(dst[off+i:], w[:n-i])
 	}
 	return dst
 }
 
-// storeValue writes value at p with 8-byte atomic stores, zero-padding the
-// last word.
-func storeValue(p unsafe.Pointer, value []byte) {
+// storeWords writes value at p with 8-byte atomic stores, zero-padding the
+// last word. See storeValue.
+func storeWords(p unsafe.Pointer, value []byte) {
 	var w [8]byte
 	for i := 0; i < len(value); i += 8 {
 		n := copy(w[:], value[i:])

@@ -24,6 +24,10 @@ type slot struct {
 type Handle struct {
 	s *slot
 	m *Manager
+	// Scratch is a buffer the holder may use until Release: it travels with
+	// the pooled handle, so operations get reusable scratch space without a
+	// pool round trip of their own. Nothing in it survives Release.
+	Scratch []byte
 }
 
 // Manager hands out protection and tracks the global epoch. The zero value is
@@ -83,9 +87,16 @@ func (m *Manager) Protect() *Handle {
 	return h
 }
 
+// maxScratch is the largest Scratch buffer a pooled handle keeps: a rare
+// large record should not pin its size in every slot.
+const maxScratch = 64 << 10
+
 // Release leaves the protected section.
 func (h *Handle) Release() {
 	h.s.local.Store(0)
+	if cap(h.Scratch) > maxScratch {
+		h.Scratch = nil
+	}
 	h.m.pool.Put(h)
 }
 

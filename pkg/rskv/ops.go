@@ -33,8 +33,14 @@ var _ [epoch.NumCounters - numCounters]struct{}
 // read and in-place paths allocate nothing.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
-func putBuf(b *[]byte) { *b = (*b)[:0]; bufPool.Put(b) }
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+func putBuf(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return // a rare large record: do not keep its size around
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
+}
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
@@ -183,20 +189,18 @@ func (s *Store) AppendValue(dst, key []byte) ([]byte, error) {
 		g.Release()
 		return dst, ErrNotFound
 	}
-	buf := getBuf()
-	w, err := s.lookup(g, key, addr, buf, true)
-	if err == nil {
-		s.maybePromote(g, key, h, slot, e, &w)
-	}
-	g.Release()
+	// w.value aliases the handle's scratch buffer: copy it out before the
+	// handle goes back to the pool.
+	w, err := s.lookup(g, key, addr, &g.Scratch, true)
 	if err == nil {
 		if w.live() {
 			dst = append(dst, w.value...)
+			s.maybePromote(g, key, h, slot, e, &w)
 		} else {
 			err = ErrNotFound
 		}
 	}
-	putBuf(buf)
+	g.Release()
 	return dst, err
 }
 
@@ -216,9 +220,7 @@ func (s *Store) Has(key []byte) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	w, err := s.lookup(g, key, e.Address(), buf, false)
+	w, err := s.lookup(g, key, e.Address(), &g.Scratch, false)
 	return w.live(), err
 }
 
@@ -248,9 +250,7 @@ func (s *Store) Delete(key []byte) error {
 			g.Release()
 			return nil
 		}
-		buf := getBuf()
-		w, err := s.lookup(g, key, e.Address(), buf, false)
-		putBuf(buf)
+		w, err := s.lookup(g, key, e.Address(), &g.Scratch, false)
 		if err != nil || !w.live() {
 			g.Release()
 			if err == nil && w.addr != 0 {
@@ -369,10 +369,9 @@ func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool)
 			return err
 		}
 		slot, e := s.index.FindOrCreate(h)
-		buf := getBuf()
+		buf := &g.Scratch // valid until g is released
 		w, err := s.lookup(g, key, e.Address(), buf, readOld)
 		if err != nil {
-			putBuf(buf)
 			g.Release()
 			return err
 		}
@@ -392,7 +391,6 @@ func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool)
 					if r.UpdateLocked(value) {
 						r.Unlock()
 						g.Count(cntInPlace)
-						putBuf(buf)
 						g.Release()
 						return s.waitDurable(w.addr + w.size)
 					}
@@ -420,7 +418,6 @@ func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool)
 		if readOld {
 			// RMW's fn chose the value: check it here, as Put did up front.
 			if err := s.checkRecord(key, len(value)); err != nil {
-				putBuf(buf)
 				g.Release()
 				return err
 			}
@@ -428,7 +425,6 @@ func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool)
 		size := hlog.RecordSize(len(key), len(value))
 		addr, err := s.allocate(g, size)
 		if err != nil {
-			putBuf(buf)
 			if err == errRetry {
 				continue
 			}
@@ -439,7 +435,6 @@ func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool)
 			flags = hlog.FlagNewKey
 		}
 		r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), flags), key, value, 0)
-		putBuf(buf)
 		if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, tag)) {
 			r.MarkInvalid()
 			s.dead.add(h, int64(size))

@@ -27,20 +27,24 @@ const lockFileName = "LOCK"
 // Store is an open rskv store. All methods are safe for concurrent use by
 // many goroutines.
 type Store struct {
-	dir  string
-	opts Options
-	fs   vfs.FS
-
-	em    *epoch.Manager
-	log   *hlog.Log
-	index *hashidx.Index
+	// Read by every operation, written (almost) never: kept together and
+	// away from the counters below.
+	em      *epoch.Manager
+	log     *hlog.Log
+	index   *hashidx.Index
+	promote *promoter // nil when read promotion is disabled
+	closed  atomic.Bool
+	dir     string
+	opts    Options
+	fs      vfs.FS
 
 	// keys and dead are striped by key hash so that no single counter is
-	// touched by every write.
+	// touched by every write; each stripe has its own cache line.
+	_    [64]byte
 	keys stripedCounter
 	dead stripedCounter
+	_    [64]byte
 
-	closed  atomic.Bool
 	closeMu sync.Mutex // serialises Close
 	lock    io.Closer
 
@@ -72,8 +76,6 @@ type Store struct {
 	truncMu sync.RWMutex
 
 	bg background
-
-	promote *promoter // nil when read promotion is disabled
 }
 
 // RecoveryInfo says what Open did to bring the store back.
