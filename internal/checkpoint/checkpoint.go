@@ -141,18 +141,6 @@ func decodeMeta(b []byte) (Meta, error) {
 	return m, nil
 }
 
-// fileWriter adapts a vfs.File to io.Writer, tracking the offset.
-type fileWriter struct {
-	f   vfs.File
-	off int64
-}
-
-func (w *fileWriter) Write(p []byte) (int, error) {
-	n, err := w.f.WriteAt(p, w.off)
-	w.off += int64(n)
-	return n, err
-}
-
 // Write writes checkpoint m with the index snapshot taken by snapshot (which
 // returns the number of overflow buckets it wrote) and makes it durable. m's
 // Overflow is filled in from the snapshot. prepare runs after the snapshot
@@ -172,7 +160,7 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int64, 
 	}
 	// The header's Overflow is known only after the snapshot: write the body
 	// first, then the header in front of it.
-	fw := &fileWriter{f: f, off: headerSize}
+	fw := &countingWriter{w: io.NewOffsetWriter(f, headerSize), n: headerSize}
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(fw, crc), 1<<20)
 	n, written, err := snapshot(bw)
@@ -186,8 +174,8 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int64, 
 	if err := prepare(&m); err != nil {
 		return fail(err)
 	}
-	if want := headerSize + written; fw.off != want {
-		return fail(errors.AssertionFailedf("checkpoint body is %d bytes, want %d", fw.off, want))
+	if want := headerSize + written; fw.n != want {
+		return fail(errors.AssertionFailedf("checkpoint body is %d bytes, want %d", fw.n, want))
 	}
 	var trailer [12]byte
 	binary.LittleEndian.PutUint32(trailer[:], crc.Sum32())
@@ -211,22 +199,19 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int64, 
 	if err := fs.SyncDir(dir); err != nil {
 		return m, errors.Wrapf(err, "sync directory %s", dir)
 	}
-	m.Bytes = fw.off
+	m.Bytes = fw.n
 	return m, nil
 }
 
-// fileReader adapts a vfs.File to io.Reader.
-type fileReader struct {
-	f   vfs.File
-	off int64
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
 }
 
-func (r *fileReader) Read(p []byte) (int, error) {
-	n, err := r.f.ReadAt(p, r.off)
-	r.off += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
 	return n, err
 }
 
@@ -267,7 +252,7 @@ func Read(fs vfs.FS, dir string, id uint64) (Meta, *hashidx.Index, error) {
 		return m, nil, errors.Wrapf(ErrBad, "%s: bad end magic", path)
 	}
 	crc := crc32.New(castagnoli)
-	r := io.TeeReader(bufio.NewReaderSize(io.LimitReader(&fileReader{f: f, off: headerSize}, body), 1<<20), crc)
+	r := io.TeeReader(bufio.NewReaderSize(io.NewSectionReader(f, headerSize, body), 1<<20), crc)
 	x, err := hashidx.LoadSnapshot(r, m.Buckets, m.Overflow)
 	if err != nil {
 		return m, nil, errors.Wrapf(ErrBad, "%s: %v", path, err)
