@@ -1,0 +1,66 @@
+// Package rskv is an embedded key-value store in the family of Microsoft
+// FASTER: a hybrid log, partly mutable in memory, partly read-only in
+// memory, partly on disk, under a latch-free hash index, with checkpoints,
+// compaction and log maintenance run by supervised background services.
+//
+// # Basics
+//
+// Open a store in a directory, use it from any number of goroutines, and
+// Close it:
+//
+//	s, err := rskv.Open(dir, nil) // nil: default Options
+//	...
+//	err = s.Put([]byte("k"), []byte("v"))
+//	v, err := s.Get([]byte("k")) // errors.Is(err, rskv.ErrNotFound) when absent
+//	n, err := s.RMW([]byte("n"), func(old []byte, found bool) []byte { ... })
+//	err = s.Scan(prefix, func(k, v []byte) bool { ...; return true })
+//	err = s.Close()
+//
+// Keys are 1 to 65,535 bytes; a record (a 24-byte header, the key and the
+// value, each padded to 8 bytes) must fit in one log page (Options.PageSize).
+// Values passed in are copied; values returned are the caller's own, except
+// with AppendValue, which appends into the caller's buffer and allocates
+// nothing when it has room.
+//
+// # Concurrency
+//
+// Every method is safe for concurrent use. Reads take no lock; a write to a
+// key whose newest version is in the mutable region updates it in place
+// under that record's own lock; other writes append. RMW is atomic per key:
+// its function may run more than once when writers race, so it must be
+// pure, must not keep the old value it is given, and must not call the
+// Store. Scan sees the store as it was when it started.
+//
+// # Durability
+//
+// Options.SyncMode says when a write is durable: SyncAlways when its call
+// returns (concurrent writers share one fsync); SyncPeriodic (the default)
+// within Options.SyncInterval; SyncNone only at Sync, Checkpoint or Close. In
+// every mode, everything acknowledged before Sync, Checkpoint or Close
+// returned survives a crash, and after a crash each key holds a value it
+// really had at some moment no earlier than the last successful Sync.
+// Records, segments, checkpoints and the STORE file carry checksums: a torn
+// tail is cut off at Open and reported in Stats().Recovery; other damage is
+// ErrCorruption, never returned as data. A failed write or fsync is
+// sticky: the store refuses writes (reads go on) until it is reopened.
+//
+// # Background services
+//
+// The checkpointer, the collector (compaction), the log shifter and, under
+// SyncPeriodic, the syncer run under one supervision tree per store
+// (BackgroundStats, Services). They are not needed for correctness: with
+// DisableBackground, or after StopBackground, writers flush and evict
+// inline when memory is full, and Checkpoint and Compact can be called by
+// hand.
+//
+// # Errors
+//
+// Errors match sentinels with errors.Is: ErrNotFound, ErrClosed,
+// ErrAlreadyRunning, ErrEmptyKey, ErrKeyTooLarge, ErrValueTooLarge,
+// ErrInvalidOptions, ErrCorruption and ErrLocked. Messages say what was
+// wrong and why (the option and its allowed range, the file and address of a
+// damaged record).
+//
+// See docs/design.md and docs/durability.md in the repository for the
+// design and what was verified.
+package rskv
