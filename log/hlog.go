@@ -32,6 +32,11 @@ type Config struct {
 	// OnPageTurn, if set, is called without blocking whenever the tail moves
 	// to a new page or a writer finds memory full: the log shifter's cue.
 	OnPageTurn func()
+	// BeforeEvict, if set, is called under the maintenance lock, without
+	// epoch protection, before the pages in [from, to) leave memory (they
+	// are flushed and read-only). It may append to the log but must never
+	// wait for room: the store uses it to keep live records in memory.
+	BeforeEvict func(from, to uint64)
 }
 
 // Log is the hybrid log: one address space whose tail is in memory and

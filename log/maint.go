@@ -66,7 +66,11 @@ func (l *Log) maintainLocked(force bool) error {
 	if err := l.shiftReadOnlyLocked(min(roPage<<l.pageBits, tail)); err != nil {
 		return err
 	}
-	l.shiftHeadLocked(min(headPage<<l.pageBits, l.flushed.Load()&^l.pageMask))
+	target := min(headPage<<l.pageBits, l.flushed.Load()&^l.pageMask)
+	if h := l.head.Load(); target > h && l.cfg.BeforeEvict != nil {
+		l.cfg.BeforeEvict(h, target)
+	}
+	l.shiftHeadLocked(target)
 	if need := sub(tailPage+2, n) << l.pageBits; force && l.head.Load() < need {
 		return errors.AssertionFailedf("rskv/log: cannot free a frame: head %#x, needed %#x", l.head.Load(), need)
 	}

@@ -23,6 +23,7 @@ const (
 	cntDiskRead
 	cntRetry
 	cntPromoted
+	cntKeptResident
 	numCounters
 )
 

@@ -63,14 +63,9 @@ func (s *Store) maybePromote(g *epoch.Handle, key []byte, h uint64, slot hashidx
 		return // the key (or its chain) changed since the read
 	}
 	size := hlog.RecordSize(len(key), len(w.value))
-	addr, ok := s.log.Allocate(size)
+	addr, ok := s.tryAllocate(size)
 	if !ok {
-		if s.log.TurnPage(size) != nil {
-			return // memory is full: reads do not make room
-		}
-		if addr, ok = s.log.Allocate(size); !ok {
-			return
-		}
+		return // memory is full: reads do not make room
 	}
 	r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), hlog.FlagCopy), key, w.value, 0)
 	if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, e.Tag())) {

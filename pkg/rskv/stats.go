@@ -26,6 +26,9 @@ type Stats struct {
 	InPlaceUpdates, Appends, DiskReads, Retries uint64
 	// Promotions counts records read from disk and copied back to memory.
 	Promotions uint64
+	// KeptResident counts live records the log shifter copied to the tail
+	// instead of evicting them, while the live data fits in memory.
+	KeptResident uint64
 
 	// IndexBuckets and IndexOverflowBuckets describe the hash index.
 	IndexBuckets, IndexOverflowBuckets int
@@ -65,7 +68,7 @@ func (s *Store) Stats() Stats {
 	c := s.em.Counters()
 	st.Gets, st.Puts, st.Deletes, st.RMWs = c[cntGet], c[cntPut], c[cntDelete], c[cntRMW]
 	st.InPlaceUpdates, st.Appends, st.DiskReads, st.Retries = c[cntInPlace], c[cntAppend], c[cntDiskRead], c[cntRetry]
-	st.Promotions = c[cntPromoted]
+	st.Promotions, st.KeptResident = c[cntPromoted], c[cntKeptResident]
 	st.IndexOverflowBuckets = s.index.OverflowBuckets()
 	st.Checkpoints, st.Compactions = s.checkpoints.Load(), s.compactions.Load()
 	st.InlineMaintenance = s.inlineMaintenance.Load()

@@ -1,0 +1,104 @@
+package rskv
+
+import (
+	"github.com/rskv-go/rskv/hashidx"
+	hlog "github.com/rskv-go/rskv/log"
+)
+
+// Keeping the live set in memory.
+//
+// A sync makes the whole mutable region read-only (that is how in-place
+// updates become durable, FASTER's fold-over), so the next update of each
+// key appends a new version. The log then grows past MemorySize even when
+// the live data is small, and eviction pushes pages that still hold live
+// records below the head: reads of data that fits in memory go to disk.
+//
+// So, when the live data fits comfortably in memory, the log shifter copies
+// the live records of the pages it is about to evict to the tail first
+// (with a conditional insert, as compaction does), and evicts only dead
+// versions. Under steady overwrites few records of an old page are still
+// live, so this costs a small share of extra appends. When the live data
+// is larger than half of memory it does nothing: copying would only churn,
+// and read promotion brings back what is hot.
+
+// beforeEvict is the log's hook, called under its maintenance lock before
+// the pages in [from, to) are evicted. It must not wait for room in memory.
+func (s *Store) beforeEvict(from, to uint64) {
+	if s.closed.Load() || s.log.Err() != nil || !s.liveFitsInMemory() {
+		return
+	}
+	g := s.em.Protect()
+	defer func() { g.Release() }()
+	sc := s.log.NewScanner(max(from, s.log.Begin()), to)
+	for {
+		it, ok, err := sc.Next()
+		if err != nil || !ok {
+			return // nothing is lost by not copying: the records stay on disk
+		}
+		if it.Info&(hlog.FlagInvalid|hlog.FlagTombstone) != 0 {
+			continue
+		}
+		if !s.copyLive(g, it) {
+			return // no room in memory without waiting: evict the rest as is
+		}
+	}
+}
+
+// liveFitsInMemory estimates whether the live records would fill at most
+// half of the in-memory log.
+func (s *Store) liveFitsInMemory() bool {
+	logBytes := int64(s.log.Tail() - s.log.Begin())
+	live := logBytes - s.dead.sum()
+	return live < s.opts.MemorySize/2
+}
+
+// copyLive copies the record it to the tail if it is still its key's newest
+// version, linking the copy only if the index still leads to it. It returns
+// false if the tail has no room without waiting.
+func (s *Store) copyLive(g interface{ Count(int) }, it hlog.ScanItem) bool {
+	h := hashKey(it.Key)
+	slot, e, ok := s.index.Find(h)
+	if !ok {
+		return true
+	}
+	if e.Address() != it.Address {
+		// Newer versions of the key lie above it, in memory: walk there.
+		a := e.Address()
+		for a > it.Address {
+			r := s.log.Mem(a)
+			if r.KeyEquals(it.Key) {
+				return true // superseded: dead
+			}
+			a = r.Prev()
+		}
+		if a != it.Address {
+			return true
+		}
+	}
+	size := hlog.RecordSize(len(it.Key), len(it.Value))
+	addr, ok := s.tryAllocate(size)
+	if !ok {
+		return false
+	}
+	r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), hlog.FlagCopy), it.Key, it.Value, 0)
+	if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, e.Tag())) {
+		r.MarkInvalid() // the key changed meanwhile: its newer version stays
+		s.dead.add(h, int64(size))
+		return true
+	}
+	s.dead.add(h, int64(it.Size))
+	g.Count(cntKeptResident)
+	return true
+}
+
+// tryAllocate reserves size bytes at the tail without ever waiting for
+// room: it fails if the tail page is full and no frame is free.
+func (s *Store) tryAllocate(size uint64) (uint64, bool) {
+	if addr, ok := s.log.Allocate(size); ok {
+		return addr, true
+	}
+	if s.log.TurnPage(size) != nil {
+		return 0, false
+	}
+	return s.log.Allocate(size)
+}
