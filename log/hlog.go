@@ -37,6 +37,9 @@ type Config struct {
 	// are flushed and read-only). It may append to the log but must never
 	// wait for room: the store uses it to keep live records in memory.
 	BeforeEvict func(from, to uint64)
+	// OnNewSegment, if set, is called without blocking after the log
+	// creates a segment file: the disk grew, the collector's cue.
+	OnNewSegment func()
 }
 
 // Log is the hybrid log: one address space whose tail is in memory and
@@ -127,7 +130,8 @@ func Open(cfg Config) (*Log, error) {
 		l.frameMask = l.nFrames - 1
 	}
 	l.commit.cond = sync.NewCond(&l.commit.mu)
-	l.dev = &device{fs: cfg.FS, dir: cfg.Dir, segmentBits: cfg.SegmentBits, pageBits: cfg.PageBits, storeID: cfg.StoreID}
+	l.dev = &device{fs: cfg.FS, dir: cfg.Dir, segmentBits: cfg.SegmentBits, pageBits: cfg.PageBits, storeID: cfg.StoreID,
+		onCreate: cfg.OnNewSegment}
 	if err := l.dev.openSegments(); err != nil {
 		return nil, err
 	}

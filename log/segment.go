@@ -158,6 +158,8 @@ type device struct {
 	// mmap says to map segments for reading (Options.MmapReads); set by
 	// EnableMmap after recovery.
 	mmap bool
+	// onCreate is called after a segment is created (Config.OnNewSegment).
+	onCreate func()
 }
 
 func (d *device) segmentOf(addr uint64) uint64 { return addr >> d.segmentBits }
@@ -282,6 +284,9 @@ func (d *device) create(i uint64) (vfs.File, error) {
 		}
 	}
 	d.table.Store(n)
+	if d.onCreate != nil {
+		d.onCreate()
+	}
 	return f, nil
 }
 

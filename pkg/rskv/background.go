@@ -50,6 +50,15 @@ func (t logTarget) SyncLog(ctx context.Context) error {
 	return t.s.log.WaitDurable(t.s.log.Tail())
 }
 
+// wakeCollector asks the collector to check now whether compaction is due:
+// the log just opened a segment, so the disk grew. Without it, a fast
+// writer could fill many segments between two GCInterval ticks.
+func (s *Store) wakeCollector() {
+	if a := s.bg.byName[string(actors.Collector)]; a != nil {
+		a.Trigger()
+	}
+}
+
 // signalPressure wakes the log shifter without blocking.
 func (s *Store) signalPressure() {
 	select {

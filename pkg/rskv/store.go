@@ -181,8 +181,9 @@ func (s *Store) open() error {
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable,
 		Epoch: s.em, Logger: s.opts.Logger,
-		OnPageTurn:  s.signalPressure,
-		BeforeEvict: s.beforeEvict,
+		OnPageTurn:   s.signalPressure,
+		BeforeEvict:  s.beforeEvict,
+		OnNewSegment: s.wakeCollector,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
