@@ -252,22 +252,34 @@ func (m *MemFS) lookup(op, name string) (*memNode, error) {
 func (m *MemFS) Create(name string) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, err := m.resolve("open", name)
+	node, created, err := m.openOrCreateLocked(name)
 	if err != nil {
 		return nil, err
+	}
+	if !created {
+		node.mu.Lock()
+		node.record(memOp{truncate: true})
+		node.mu.Unlock()
+	}
+	return &memFile{node: node, name: name, writable: true}, nil
+}
+
+// openOrCreateLocked returns the file named name, creating it (as an
+// unsynced directory entry) if it does not exist. m.mu must be held.
+func (m *MemFS) openOrCreateLocked(name string) (node *memNode, created bool, err error) {
+	e, err := m.resolve("open", name)
+	if err != nil {
+		return nil, false, err
 	}
 	switch {
 	case e.node == nil:
 		e.node = newMemFile()
 		e.parent.children[e.base] = e.node
+		return e.node, true, nil
 	case e.node.isDir:
-		return nil, pathError("open", name, syscall.EISDIR)
-	default:
-		e.node.mu.Lock()
-		e.node.record(memOp{truncate: true})
-		e.node.mu.Unlock()
+		return nil, false, pathError("open", name, syscall.EISDIR)
 	}
-	return &memFile{node: e.node, name: name, writable: true}, nil
+	return e.node, false, nil
 }
 
 // OpenReadWrite opens an existing file for reading and writing.
@@ -457,22 +469,15 @@ func (m *MemFS) SyncDir(dir string) error {
 func (m *MemFS) Lock(name string) (io.Closer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, err := m.resolve("open", name)
+	node, _, err := m.openOrCreateLocked(name)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case e.node == nil:
-		e.node = newMemFile()
-		e.parent.children[e.base] = e.node
-	case e.node.isDir:
-		return nil, pathError("open", name, syscall.EISDIR)
-	}
-	if _, held := m.locks[e.node]; held {
+	if _, held := m.locks[node]; held {
 		return nil, errors.Wrapf(ErrLocked, "%s", name)
 	}
-	m.locks[e.node] = struct{}{}
-	return &memLock{fs: m, node: e.node, name: name}, nil
+	m.locks[node] = struct{}{}
+	return &memLock{fs: m, node: node, name: name}, nil
 }
 
 // CrashClone returns a new MemFS holding exactly what would survive a power
