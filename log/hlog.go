@@ -49,7 +49,10 @@ type Config struct {
 //	begin        head          safeRO/readOnly        tail
 //	  |  on disk   |  in memory, read-only  |  in memory, mutable  |
 //
-// Invariants: begin <= head <= flushed <= safeReadOnly <= readOnly <= tail.
+// Invariants: head <= flushed <= safeReadOnly <= readOnly <= tail, and
+// begin <= head once anything has been evicted (head is page aligned, so on
+// a new log it starts at 0, below FirstAddress; nothing below begin is ever
+// read either way).
 // Records at or above readOnly may be updated in place; below it they never
 // change. Records below flushed are on disk; below durable they are synced.
 // Page frames below safeHead are free (zeroed) for reuse.
