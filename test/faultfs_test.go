@@ -167,6 +167,21 @@ func (fs *faultFS) Lock(name string) (io.Closer, error) {
 	return l, nil
 }
 
+func (fs *faultFS) LockShared(name string) (io.Closer, error) {
+	if err := fs.op("lock"); err != nil {
+		return nil, err
+	}
+	c, err := fs.inner.LockShared(name)
+	if err != nil {
+		return nil, err
+	}
+	l := &faultLock{inner: c, fs: fs}
+	fs.mu.Lock()
+	fs.locks[l] = filepath.Base(name)
+	fs.mu.Unlock()
+	return l, nil
+}
+
 type faultLock struct {
 	inner io.Closer
 	fs    *faultFS

@@ -393,3 +393,34 @@ func TestOSSyncDir(t *testing.T) {
 	var pe *fs.PathError
 	require.True(t, errors.As(err, &pe))
 }
+
+func TestLockShared(t *testing.T) {
+	forEachFS(t, func(t *testing.T, c fsCase) {
+		_, err := c.fs.LockShared(c.path("LOCK"))
+		require.ErrorIs(t, err, fs.ErrNotExist, "LockShared never creates the file")
+		_, err = c.fs.Stat(c.path("LOCK"))
+		require.ErrorIs(t, err, fs.ErrNotExist)
+
+		ex, err := c.fs.Lock(c.path("LOCK"))
+		require.NoError(t, err)
+		_, err = c.fs.LockShared(c.path("LOCK"))
+		require.ErrorIs(t, err, vfs.ErrLocked, "a shared lock waits for no exclusive holder")
+		require.NoError(t, ex.Close())
+
+		s1, err := c.fs.LockShared(c.path("LOCK"))
+		require.NoError(t, err)
+		s2, err := c.fs.LockShared(c.path("LOCK"))
+		require.NoError(t, err, "shared holders coexist")
+		_, err = c.fs.Lock(c.path("LOCK"))
+		require.ErrorIs(t, err, vfs.ErrLocked, "an exclusive lock is refused while shared holders have it")
+		require.NoError(t, s1.Close())
+		_, err = c.fs.Lock(c.path("LOCK"))
+		require.ErrorIs(t, err, vfs.ErrLocked, "one shared holder is left")
+		require.NoError(t, s2.Close())
+		require.ErrorIs(t, s2.Close(), fs.ErrClosed)
+
+		ex, err = c.fs.Lock(c.path("LOCK"))
+		require.NoError(t, err, "the last shared holder released it")
+		require.NoError(t, ex.Close())
+	})
+}

@@ -65,9 +65,11 @@ import (
 // Modification times are always the zero time. Writing at a huge offset
 // allocates the whole gap, as there are no sparse files.
 type MemFS struct {
-	mu    sync.Mutex // guards the tree: children, synced and locks
-	root  *memNode
-	locks map[*memNode]struct{}
+	mu   sync.Mutex // guards the tree: children, synced and locks
+	root *memNode
+	// locks holds, for each locked file, -1 for an exclusive holder or the
+	// number of shared holders.
+	locks map[*memNode]int
 }
 
 var _ FS = (*MemFS)(nil)
@@ -75,7 +77,7 @@ var _ FS = (*MemFS)(nil)
 // NewMem returns an empty in-memory file system whose root directory exists.
 // See MemFS for the durability model.
 func NewMem() *MemFS {
-	return &MemFS{root: newMemDir(0o755), locks: make(map[*memNode]struct{})}
+	return &MemFS{root: newMemDir(0o755), locks: make(map[*memNode]int)}
 }
 
 // memNode is a file or a directory. A node may be reachable from several
@@ -473,11 +475,31 @@ func (m *MemFS) Lock(name string) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, held := m.locks[node]; held {
+	if m.locks[node] != 0 {
 		return nil, errors.Wrapf(ErrLocked, "%s", name)
 	}
-	m.locks[node] = struct{}{}
+	m.locks[node] = -1
 	return &memLock{fs: m, node: node, name: name}, nil
+}
+
+// LockShared takes a shared lock of the named file, which must exist (it is
+// not created). Any number of shared holders may have it; it fails with an
+// error matching ErrLocked while an exclusive holder (Lock) has it.
+func (m *MemFS) LockShared(name string) (io.Closer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	node, err := m.lookup("open", name)
+	if err != nil {
+		return nil, err
+	}
+	if node.isDir {
+		return nil, pathError("open", name, syscall.EISDIR)
+	}
+	if m.locks[node] < 0 {
+		return nil, errors.Wrapf(ErrLocked, "%s", name)
+	}
+	m.locks[node]++
+	return &memLock{fs: m, node: node, name: name, shared: true}, nil
 }
 
 // CrashClone returns a new MemFS holding exactly what would survive a power
@@ -519,7 +541,7 @@ func (m *MemFS) CrashCloneTorn(rng *rand.Rand) *MemFS {
 func (m *MemFS) crashClone(rng *rand.Rand) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := &MemFS{root: newMemDir(m.root.perm), locks: make(map[*memNode]struct{})}
+	c := &MemFS{root: newMemDir(m.root.perm), locks: make(map[*memNode]int)}
 	// A file reachable through two durable entries (after a rename between
 	// directories of which only the target was synced since) becomes one file
 	// reachable from both, like a hard link. A directory reachable through
@@ -660,6 +682,7 @@ type memLock struct {
 	fs     *MemFS
 	node   *memNode
 	name   string
+	shared bool
 	closed bool // guarded by fs.mu
 }
 
@@ -671,7 +694,11 @@ func (l *memLock) Close() error {
 		return pathError("close", l.name, fs.ErrClosed)
 	}
 	l.closed = true
-	delete(l.fs.locks, l.node)
+	if n := l.fs.locks[l.node]; l.shared && n > 1 {
+		l.fs.locks[l.node] = n - 1
+	} else {
+		delete(l.fs.locks, l.node)
+	}
 	return nil
 }
 

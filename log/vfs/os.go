@@ -96,6 +96,8 @@ func (osFS) SyncDir(dir string) error {
 
 func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
 
+func (osFS) LockShared(name string) (io.Closer, error) { return lockFileShared(name) }
+
 // osFile implements File with an *os.File.
 type osFile struct{ f *os.File }
 

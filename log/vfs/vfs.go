@@ -45,8 +45,17 @@ type FS interface {
 	// Lock takes an exclusive lock on the named file, creating it if needed.
 	// It fails at once, rather than waiting, with an error matching ErrLocked
 	// if another holder has it, even in the same process. The lock is
-	// released by closing the returned io.Closer.
+	// released by closing the returned io.Closer. It also fails with ErrLocked
+	// while shared holders (LockShared) have the file.
 	Lock(name string) (io.Closer, error)
+	// LockShared takes a shared lock on the named file, which must exist: it
+	// never creates it (an absent file is an error matching fs.ErrNotExist),
+	// and it opens the file for reading only, so it changes nothing on disk.
+	// Any number of shared holders, in this process or others, may hold it at
+	// once; it fails at once with an error matching ErrLocked while an
+	// exclusive holder (Lock) has it. Closing the returned io.Closer releases
+	// it.
+	LockShared(name string) (io.Closer, error)
 }
 
 // File is an open file. Reads and writes are positioned, so one File may be

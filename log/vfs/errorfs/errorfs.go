@@ -169,6 +169,17 @@ func (w *wrapFS) Lock(name string) (io.Closer, error) {
 	return &wrapCloser{w: w, c: l, name: name}, nil
 }
 
+func (w *wrapFS) LockShared(name string) (io.Closer, error) {
+	if err := w.check(Call{Op: OpLock, Path: name}); err != nil {
+		return nil, err
+	}
+	l, err := w.fs.LockShared(name)
+	if err != nil {
+		return nil, err
+	}
+	return &wrapCloser{w: w, c: l, name: name}, nil
+}
+
 // wrapFile is a file opened through a wrapFS.
 type wrapFile struct {
 	w    *wrapFS

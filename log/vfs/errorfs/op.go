@@ -36,7 +36,7 @@ const (
 	OpList
 	// OpStat is FS.Stat.
 	OpStat
-	// OpLock is FS.Lock.
+	// OpLock is FS.Lock and FS.LockShared.
 	OpLock
 	// OpClose is File.Close and the Close of a lock returned by FS.Lock.
 	OpClose
