@@ -7,6 +7,11 @@ import "github.com/cockroachdb/errors"
 // another store, a missing segment. Package rskv exports the same value.
 var ErrCorruption = errors.New("rskv: data corruption")
 
+// ErrReadOnly is returned by every write to a log opened with
+// Config.ReadOnly (a bug in the caller: a read-only store never appends).
+// Package rskv exports the same value for writes to a ReadOnly store.
+var ErrReadOnly = errors.New("rskv: store is open read-only")
+
 // errNoRoom reports that the tail cannot move to a new page until the log
 // makes room in memory (flush and evict); the caller must release its epoch
 // protection before calling MakeRoom.

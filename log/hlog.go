@@ -40,6 +40,11 @@ type Config struct {
 	// OnNewSegment, if set, is called without blocking after the log
 	// creates a segment file: the disk grew, the collector's cue.
 	OnNewSegment func()
+	// ReadOnly opens the segments for reading only. Recover then repairs
+	// nothing on disk (a torn tail is left in place and simply not read;
+	// debris is left alone), and every write to the files fails with
+	// ErrReadOnly. The caller must not append.
+	ReadOnly bool
 }
 
 // Log is the hybrid log: one address space whose tail is in memory and
@@ -134,7 +139,7 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l.commit.cond = sync.NewCond(&l.commit.mu)
 	l.dev = &device{fs: cfg.FS, dir: cfg.Dir, segmentBits: cfg.SegmentBits, pageBits: cfg.PageBits, storeID: cfg.StoreID,
-		onCreate: cfg.OnNewSegment}
+		onCreate: cfg.OnNewSegment, readOnly: cfg.ReadOnly}
 	if err := l.dev.openSegments(); err != nil {
 		return nil, err
 	}

@@ -47,14 +47,21 @@ const recoveryChunk = 1 << 20
 //
 // Segments wholly below begin are debris of an interrupted compaction and are
 // deleted. Recover runs before Start, alone.
+//
+// On a read-only log (Config.ReadOnly) Recover changes nothing on disk: the
+// torn tail is reported but not cut (the log ends before it in memory),
+// debris is left in place and not listed in Removed.
 func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error) (RecoveryReport, error) {
 	rep := RecoveryReport{From: from, End: from}
 	if debris := l.dev.detachBelow(begin); len(debris) > 0 {
+		// Read-only: removeDetached only closes them; they stay on disk.
 		if _, err := l.dev.removeDetached(debris); err != nil {
 			return rep, err
 		}
 		for _, d := range debris {
-			rep.Removed = append(rep.Removed, SegmentName(d.index))
+			if !l.cfg.ReadOnly {
+				rep.Removed = append(rep.Removed, SegmentName(d.index))
+			}
 		}
 	}
 	present, _ := l.dev.segmentsPresent()
@@ -84,6 +91,9 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 	// while creating it (the check above ruled out one the log had moved
 	// into): remove it.
 	for _, p := range l.dev.blank {
+		if l.cfg.ReadOnly {
+			continue // not read (openSegments left it out), left on disk
+		}
 		if err := l.cfg.FS.Remove(p); err != nil {
 			return rep, errors.Wrapf(err, "remove blank segment %s", p)
 		}
@@ -241,6 +251,13 @@ scan:
 	fileEnd := sizes[len(sizes)-1]
 	rep.TornAt = cur
 	rep.TornBytes = fileEnd - l.dev.fileOffset(cur)
+	if l.cfg.ReadOnly {
+		// Leave the file as it is: the log ends at cur in memory, so the
+		// torn bytes are never read. A read-write open cuts them later.
+		l.cfg.Logger.Warn("rskv: ignoring torn log tail (read-only: not cut)",
+			"segment", SegmentName(seg), "address", cur, "reason", stopWhy, "bytes", rep.TornBytes)
+		return rep, nil
+	}
 	l.cfg.Logger.Warn("rskv: cutting off torn log tail",
 		"segment", SegmentName(seg), "address", cur, "reason", stopWhy, "bytes", rep.TornBytes)
 	if err := l.dev.truncate(cur); err != nil {

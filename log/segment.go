@@ -2,15 +2,14 @@ package log
 
 import (
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"io"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/internal/fileformat"
 	"github.com/rskv-go/rskv/log/vfs"
 )
 
@@ -25,12 +24,6 @@ const (
 	// starts after it, aligned for direct I/O.
 	SegmentHeaderSize = 4096
 
-	segmentMagic   = "RSKVSEG\x00"
-	segmentVersion = 1
-	segmentPrefix  = "seg-"
-	segmentSuffix  = ".log"
-	segHeaderUsed  = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 4
-
 	// The durable mark lives at a fixed offset in the header block: an
 	// address below which the segment's data was synced, with its own
 	// checksum so a torn write of the mark is ignored rather than trusted.
@@ -42,29 +35,19 @@ const (
 	markContinues = uint64(1) << 63
 )
 
+// segKind is a segment's framed header (package fileformat): the store id in
+// the frame, then the segment's index and geometry. Its length field is the
+// reserved block, SegmentHeaderSize.
+var segKind = fileformat.SegmentHeader
+
+// segHeaderUsed is the part of the header block the frame covers.
+var segHeaderUsed = segKind.Size()
+
 // SegmentName returns the file name of segment i.
-func SegmentName(i uint64) string { return fmt.Sprintf("%s%016x%s", segmentPrefix, i, segmentSuffix) }
+func SegmentName(i uint64) string { return fileformat.Segment.Name(i) }
 
 // parseSegmentName returns the index in a segment file name.
-func parseSegmentName(name string) (uint64, bool) {
-	if !strings.HasPrefix(name, segmentPrefix) || !strings.HasSuffix(name, segmentSuffix) {
-		return 0, false
-	}
-	var i uint64
-	hex := strings.TrimSuffix(strings.TrimPrefix(name, segmentPrefix), segmentSuffix)
-	if len(hex) != 16 {
-		return 0, false
-	}
-	if _, err := fmt.Sscanf(hex, "%016x", &i); err != nil {
-		return 0, false
-	}
-	// Sscanf stops at the first non-digit and accepts upper case and leading
-	// spaces: only the exact name SegmentName gives is a segment.
-	if SegmentName(i) != name {
-		return 0, false
-	}
-	return i, true
-}
+func parseSegmentName(name string) (uint64, bool) { return fileformat.Segment.Parse(name) }
 
 type segmentHeader struct {
 	storeID     uint64
@@ -75,29 +58,20 @@ type segmentHeader struct {
 
 func (h segmentHeader) encode() []byte {
 	b := make([]byte, SegmentHeaderSize)
-	copy(b, segmentMagic)
-	binary.LittleEndian.PutUint32(b[8:], segmentVersion)
-	binary.LittleEndian.PutUint32(b[12:], SegmentHeaderSize)
-	binary.LittleEndian.PutUint64(b[16:], h.storeID)
 	binary.LittleEndian.PutUint64(b[24:], h.index)
 	binary.LittleEndian.PutUint32(b[32:], h.segmentBits)
 	binary.LittleEndian.PutUint32(b[36:], h.pageBits)
-	binary.LittleEndian.PutUint32(b[40:], crc32.Checksum(b[:40], castagnoli))
+	segKind.Seal(b, h.storeID)
 	return b
 }
 
 func decodeSegmentHeader(b []byte) (segmentHeader, error) {
-	if len(b) < segHeaderUsed || string(b[:8]) != segmentMagic {
-		return segmentHeader{}, errors.New("not an rskv segment (bad magic)")
-	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != segmentVersion {
-		return segmentHeader{}, errors.Newf("segment format version %d is not supported (want %d)", v, segmentVersion)
-	}
-	if crc32.Checksum(b[:40], castagnoli) != binary.LittleEndian.Uint32(b[40:]) {
-		return segmentHeader{}, errors.New("segment header checksum mismatch")
+	fh, err := segKind.Decode(b)
+	if err != nil {
+		return segmentHeader{}, err
 	}
 	return segmentHeader{
-		storeID:     binary.LittleEndian.Uint64(b[16:]),
+		storeID:     fh.StoreID,
 		index:       binary.LittleEndian.Uint64(b[24:]),
 		segmentBits: binary.LittleEndian.Uint32(b[32:]),
 		pageBits:    binary.LittleEndian.Uint32(b[36:]),
@@ -160,6 +134,19 @@ type device struct {
 	mmap bool
 	// onCreate is called after a segment is created (Config.OnNewSegment).
 	onCreate func()
+	// readOnly (Config.ReadOnly): files are opened for reading only and
+	// every change to them fails with ErrReadOnly.
+	readOnly bool
+}
+
+// refuseWrite returns ErrReadOnly, naming what was attempted, on a read-only
+// device: the last line of defence that keeps a read-only store's directory
+// unchanged.
+func (d *device) refuseWrite(what string) error {
+	if d.readOnly {
+		return errors.Wrapf(ErrReadOnly, "rskv/log: %s", what)
+	}
+	return nil
 }
 
 func (d *device) segmentOf(addr uint64) uint64 { return addr >> d.segmentBits }
@@ -197,7 +184,11 @@ func (d *device) openSegments() error {
 	}
 	for _, i := range idx {
 		path := filepath.Join(d.dir, SegmentName(i))
-		f, err := d.fs.OpenReadWrite(path)
+		open := d.fs.OpenReadWrite
+		if d.readOnly {
+			open = d.fs.Open
+		}
+		f, err := open(path)
 		if err != nil {
 			return fail(errors.Wrapf(err, "open segment %s", path))
 		}
@@ -208,7 +199,7 @@ func (d *device) openSegments() error {
 		}
 		t.sizes[i-t.first] = size
 		hb := make([]byte, segHeaderUsed)
-		if n, err := f.ReadAt(hb, 0); err != nil && !(errors.Is(err, io.EOF) && size < segHeaderUsed) {
+		if n, err := f.ReadAt(hb, 0); err != nil && !(errors.Is(err, io.EOF) && size < int64(segHeaderUsed)) {
 			return fail(errors.Wrapf(err, "read header of %s (%d bytes read)", path, n))
 		}
 		h, err := decodeSegmentHeader(hb)
@@ -258,6 +249,9 @@ func (d *device) create(i uint64) (vfs.File, error) {
 	t := d.table.Load()
 	if f := t.get(i); f != nil {
 		return f, nil
+	}
+	if err := d.refuseWrite("create segment " + SegmentName(i)); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(d.dir, SegmentName(i))
 	f, err := d.fs.Create(path)
@@ -337,6 +331,9 @@ func (t *segmentTable) with(i uint64, f vfs.File, size int64) *segmentTable {
 
 // writeAt writes b at log address addr. b must not cross a segment boundary.
 func (d *device) writeAt(b []byte, addr uint64) error {
+	if err := d.refuseWrite("write"); err != nil {
+		return err
+	}
 	i := d.segmentOf(addr)
 	f := d.table.Load().get(i)
 	if f == nil {
@@ -395,6 +392,9 @@ func (d *device) readAt(b []byte, addr, limit uint64) (int, error) {
 // writeMark records in segment i's header that the log was durable below
 // addr. It becomes durable with the segment's next sync.
 func (d *device) writeMark(i uint64, addr uint64) error {
+	if err := d.refuseWrite("write durable mark"); err != nil {
+		return err
+	}
 	f := d.table.Load().get(i)
 	if f == nil {
 		return nil
@@ -432,6 +432,9 @@ func (d *device) readMark(i uint64) (uint64, error) {
 
 // sync makes segment i's contents durable.
 func (d *device) sync(i uint64) error {
+	if err := d.refuseWrite("sync"); err != nil {
+		return err
+	}
 	f := d.table.Load().get(i)
 	if f == nil {
 		return nil
@@ -445,6 +448,9 @@ func (d *device) sync(i uint64) error {
 // truncate cuts segment i at log address addr (a torn tail) and removes every
 // later segment, syncing the result.
 func (d *device) truncate(addr uint64) error {
+	if err := d.refuseWrite("truncate"); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := d.table.Load()
@@ -527,12 +533,15 @@ func (d *device) removeDetached(gone []detachedSegment) (int64, error) {
 		if err := g.file.Close(); err != nil {
 			return freed, errors.Wrapf(err, "close %s", path)
 		}
+		if d.readOnly {
+			continue // closed, left on disk
+		}
 		if err := d.fs.Remove(path); err != nil {
 			return freed, errors.Wrapf(err, "remove %s", path)
 		}
 		freed += g.size
 	}
-	if len(gone) == 0 {
+	if len(gone) == 0 || d.readOnly {
 		return 0, nil
 	}
 	return freed, errors.Wrapf(d.fs.SyncDir(d.dir), "sync directory %s", d.dir)

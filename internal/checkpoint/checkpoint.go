@@ -3,28 +3,28 @@ package checkpoint
 import (
 	"bufio"
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"io"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/fileformat"
 	"github.com/rskv-go/rskv/log/vfs"
 )
 
 const (
-	magic      = "RSKVCKPT"
-	endMagic   = "RSKVEND\x00"
-	version    = 1
+	endMagic = "RSKVEND\x00"
+	// headerSize is the header's size in the file (the frame's length).
 	headerSize = 128
-	prefix     = "checkpoint-"
-	suffix     = ".ckpt"
-	tmpSuffix  = ".tmp"
+	tmpSuffix  = fileformat.TempSuffix
 )
+
+// kind is a checkpoint's framed header (package fileformat): the store id in
+// the frame, then the checkpoint's own fields at offsets 24 to 124.
+var kind = fileformat.CheckpointHeader
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -53,29 +53,15 @@ type Meta struct {
 }
 
 // FileName returns the file name of checkpoint id.
-func FileName(id uint64) string { return fmt.Sprintf("%s%016x%s", prefix, id, suffix) }
+func FileName(id uint64) string { return fileformat.Checkpoint.Name(id) }
 
-func parseName(name string) (uint64, bool) {
-	if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) {
-		return 0, false
-	}
-	var id uint64
-	hex := strings.TrimSuffix(strings.TrimPrefix(name, prefix), suffix)
-	if len(hex) != 16 {
-		return 0, false
-	}
-	if _, err := fmt.Sscanf(hex, "%016x", &id); err != nil {
-		return 0, false
-	}
-	return id, true
-}
+func parseName(name string) (uint64, bool) { return fileformat.Checkpoint.Parse(name) }
+
+// isTemp reports whether name is a checkpoint file being written.
+func isTemp(name string) bool { return fileformat.Checkpoint.IsTemp(name) }
 
 func (m Meta) encode() []byte {
 	b := make([]byte, headerSize)
-	copy(b, magic)
-	binary.LittleEndian.PutUint32(b[8:], version)
-	binary.LittleEndian.PutUint32(b[12:], headerSize)
-	binary.LittleEndian.PutUint64(b[16:], m.StoreID)
 	binary.LittleEndian.PutUint64(b[24:], m.ID)
 	binary.LittleEndian.PutUint64(b[32:], uint64(m.Time.UnixNano()))
 	binary.LittleEndian.PutUint64(b[40:], m.Start)
@@ -86,22 +72,17 @@ func (m Meta) encode() []byte {
 	binary.LittleEndian.PutUint64(b[80:], uint64(m.Buckets))
 	binary.LittleEndian.PutUint64(b[88:], uint64(m.Overflow))
 	binary.LittleEndian.PutUint64(b[96:], uint64(m.IndexBytes))
-	binary.LittleEndian.PutUint32(b[headerSize-4:], crc32.Checksum(b[:headerSize-4], castagnoli))
+	kind.Seal(b, m.StoreID)
 	return b
 }
 
 func decodeMeta(b []byte) (Meta, error) {
-	if len(b) < headerSize || string(b[:8]) != magic {
-		return Meta{}, errors.Wrap(ErrBad, "bad magic")
-	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != version {
-		return Meta{}, errors.Wrapf(ErrBad, "format version %d is not supported (want %d)", v, version)
-	}
-	if crc32.Checksum(b[:headerSize-4], castagnoli) != binary.LittleEndian.Uint32(b[headerSize-4:]) {
-		return Meta{}, errors.Wrap(ErrBad, "header checksum mismatch")
+	h, err := kind.Decode(b)
+	if err != nil {
+		return Meta{}, errors.Wrapf(ErrBad, "%v", err)
 	}
 	m := Meta{
-		StoreID:    binary.LittleEndian.Uint64(b[16:]),
+		StoreID:    h.StoreID,
 		ID:         binary.LittleEndian.Uint64(b[24:]),
 		Time:       time.Unix(0, int64(binary.LittleEndian.Uint64(b[32:]))),
 		Start:      binary.LittleEndian.Uint64(b[40:]),
@@ -255,7 +236,7 @@ func List(fs vfs.FS, dir string) (metas []Meta, stale []string, err error) {
 		return nil, nil, errors.Wrapf(err, "list %s", dir)
 	}
 	for _, n := range names {
-		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix+tmpSuffix) {
+		if isTemp(n) {
 			stale = append(stale, n)
 			continue
 		}
@@ -289,7 +270,7 @@ func Files(fs vfs.FS, dir string) (ids []uint64, stale []string, err error) {
 		return nil, nil, errors.Wrapf(err, "list %s", dir)
 	}
 	for _, n := range names {
-		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix+tmpSuffix) {
+		if isTemp(n) {
 			stale = append(stale, n)
 		} else if id, ok := parseName(n); ok {
 			ids = append(ids, id)

@@ -2,22 +2,19 @@ package manifest
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"path/filepath"
 
 	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/internal/fileformat"
 	"github.com/rskv-go/rskv/log/vfs"
 )
 
 // FileName is the manifest's name in the store directory.
-const FileName = "STORE"
+const FileName = fileformat.ManifestFile
 
-const (
-	magic   = "RSKVSTOR"
-	version = 1
-	size    = 8 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 4
-)
+// kind is the STORE file's framed header; the file is that header alone.
+var kind = fileformat.Manifest
 
 // HashXXH64 identifies the key hash function (xxHash64, seed 0).
 const HashXXH64 = 1
@@ -36,20 +33,17 @@ type Manifest struct {
 	KeyBase int64
 }
 
+// encode lays out the fields at fixed offsets after the frame's store id
+// (fileformat.BodyOffset = 24); bytes 44 to 48 are reserved.
 func (m Manifest) encode() []byte {
-	b := make([]byte, size)
-	copy(b, magic)
-	binary.LittleEndian.PutUint32(b[8:], version)
-	binary.LittleEndian.PutUint32(b[12:], size)
-	binary.LittleEndian.PutUint64(b[16:], m.StoreID)
+	b := make([]byte, kind.Size())
 	binary.LittleEndian.PutUint32(b[24:], m.PageBits)
 	binary.LittleEndian.PutUint32(b[28:], m.SegmentBits)
 	binary.LittleEndian.PutUint64(b[32:], m.IndexBuckets)
 	binary.LittleEndian.PutUint32(b[40:], m.HashFunction)
-	// b[44:48] reserved
 	binary.LittleEndian.PutUint64(b[48:], m.Begin)
 	binary.LittleEndian.PutUint64(b[56:], uint64(m.KeyBase))
-	binary.LittleEndian.PutUint32(b[64:], crc32.Checksum(b[:64], crc32.MakeTable(crc32.Castagnoli)))
+	kind.Seal(b, m.StoreID)
 	return b
 }
 
@@ -57,20 +51,12 @@ func (m Manifest) encode() []byte {
 var ErrBadManifest = errors.New("rskv: bad STORE file")
 
 func decode(b []byte) (Manifest, error) {
-	if len(b) < 16 || string(b[:8]) != magic {
-		return Manifest{}, errors.Wrap(ErrBadManifest, "bad magic: not an rskv store")
-	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != version {
-		return Manifest{}, errors.Wrapf(ErrBadManifest, "format version %d is not supported (want %d)", v, version)
-	}
-	if len(b) < size || binary.LittleEndian.Uint32(b[12:]) != size {
-		return Manifest{}, errors.Wrapf(ErrBadManifest, "file is %d bytes, want %d", len(b), size)
-	}
-	if crc32.Checksum(b[:64], crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32(b[64:]) {
-		return Manifest{}, errors.Wrap(ErrBadManifest, "checksum mismatch")
+	h, err := kind.Decode(b)
+	if err != nil {
+		return Manifest{}, errors.Wrapf(ErrBadManifest, "%v", err)
 	}
 	return Manifest{
-		StoreID:      binary.LittleEndian.Uint64(b[16:]),
+		StoreID:      h.StoreID,
 		PageBits:     binary.LittleEndian.Uint32(b[24:]),
 		SegmentBits:  binary.LittleEndian.Uint32(b[28:]),
 		IndexBuckets: binary.LittleEndian.Uint64(b[32:]),
@@ -90,7 +76,7 @@ func Read(fs vfs.FS, dir string) (Manifest, error) {
 		return Manifest{}, err
 	}
 	defer f.Close()
-	b := make([]byte, size)
+	b := make([]byte, kind.Size())
 	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return Manifest{}, errors.Wrapf(err, "read %s", path)
@@ -102,7 +88,7 @@ func Read(fs vfs.FS, dir string) (Manifest, error) {
 // Write atomically replaces the manifest of the store in dir.
 func Write(fs vfs.FS, dir string, m Manifest) error {
 	path := filepath.Join(dir, FileName)
-	tmp := path + ".tmp"
+	tmp := path + fileformat.TempSuffix
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return errors.Wrapf(err, "create %s", tmp)

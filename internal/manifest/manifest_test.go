@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/hex"
 	"io/fs"
 	"testing"
 
@@ -77,4 +78,19 @@ func TestCrashDuringWriteKeepsOldOrNew(t *testing.T) {
 		}
 		require.True(t, errors.Is(err, errorfs.ErrInjected), "%v", err)
 	}
+}
+
+// TestGoldenBytes pins the on-disk format: these bytes were written by the
+// encoder before the framed header moved to package fileformat, so stores
+// created by older code still open, and a change to the layout fails here.
+func TestGoldenBytes(t *testing.T) {
+	const golden = "52534b5653544f520100000044000000efcdab89674523011000000014000000001000000000000001000000000000000000100000000000fdffffffffffffff4c5e0fa0"
+	m := Manifest{StoreID: 0x0123456789abcdef, PageBits: 16, SegmentBits: 20, IndexBuckets: 1 << 12,
+		HashFunction: HashXXH64, Begin: 1 << 20, KeyBase: -3}
+	require.Equal(t, golden, hex.EncodeToString(m.encode()))
+	b, err := hex.DecodeString(golden)
+	require.NoError(t, err)
+	got, err := decode(b)
+	require.NoError(t, err)
+	require.Equal(t, m, got)
 }
