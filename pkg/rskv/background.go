@@ -100,6 +100,9 @@ func (s *Store) buildBackground() error {
 // StartBackground starts the background services. It returns
 // ErrAlreadyRunning if they run already, ErrClosed on a closed store.
 func (s *Store) StartBackground() error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
 	if s.closed.Load() {

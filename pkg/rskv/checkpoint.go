@@ -15,6 +15,9 @@ import (
 // writers keep going while it runs: the index is copied word by word, not
 // under a lock. Only the newest CheckpointsToKeep checkpoints are kept.
 func (s *Store) Checkpoint() (CheckpointInfo, error) {
+	if err := s.writable(); err != nil {
+		return CheckpointInfo{}, err
+	}
 	if s.closed.Load() {
 		return CheckpointInfo{}, ErrClosed
 	}
@@ -27,7 +30,7 @@ func (s *Store) Checkpoint() (CheckpointInfo, error) {
 // checkpoint unless a manual Checkpoint or Compact is running, in which case
 // it reports skipped at once.
 func (s *Store) TryCheckpoint(ctx context.Context) (skipped bool, err error) {
-	if s.closed.Load() {
+	if s.closed.Load() || s.opts.ReadOnly {
 		return true, nil
 	}
 	if !s.opMu.TryLock() {

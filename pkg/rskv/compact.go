@@ -34,6 +34,9 @@ import (
 // its final step. It returns what it did; BytesReclaimed is 0 when there was
 // no whole segment behind the read-only region to compact.
 func (s *Store) Compact() (CompactStats, error) {
+	if err := s.writable(); err != nil {
+		return CompactStats{}, err
+	}
 	if s.closed.Load() {
 		return CompactStats{}, ErrClosed
 	}
@@ -45,7 +48,7 @@ func (s *Store) Compact() (CompactStats, error) {
 // TryCompact is the collector service's entry point: it compacts unless a
 // manual Checkpoint or Compact is running, in which case it reports skipped.
 func (s *Store) TryCompact(ctx context.Context) (skipped bool, err error) {
-	if s.closed.Load() || !s.opMu.TryLock() {
+	if s.closed.Load() || s.opts.ReadOnly || !s.opMu.TryLock() {
 		return true, nil
 	}
 	defer s.opMu.Unlock()

@@ -31,9 +31,14 @@ var (
 	// It is the log package's value, so the standard errors.Is matches the
 	// errors the log returns.
 	ErrCorruption = hlog.ErrCorruption
-	// ErrLocked is returned by Open when another Store, in this process or
-	// another, has the directory open.
+	// ErrLocked is returned by Open when the directory is held: by another
+	// writer (in this process or another), by read-only opens when a writer
+	// opens, or by a writer when a read-only open is attempted.
 	ErrLocked = errors.New("rskv: store directory is in use")
+	// ErrReadOnly is returned by every write (Put, Delete, RMW, Checkpoint,
+	// Compact, StartBackground) to a store opened with Options.ReadOnly.
+	// It is the log package's value, like ErrCorruption.
+	ErrReadOnly = hlog.ErrReadOnly
 )
 
 // MaxKeySize is the largest key, in bytes, that a Store accepts.

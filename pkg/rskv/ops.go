@@ -229,6 +229,9 @@ func (s *Store) Has(key []byte) (bool, error) {
 // whose newest record is in the mutable region is updated in place when the
 // new value fits; otherwise a new record is appended at the tail.
 func (s *Store) Put(key, value []byte) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	if err := s.checkRecord(key, len(value)); err != nil {
 		return err
 	}
@@ -237,6 +240,9 @@ func (s *Store) Put(key, value []byte) error {
 
 // Delete removes key. Deleting an absent key is not an error.
 func (s *Store) Delete(key []byte) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -296,6 +302,9 @@ func (s *Store) Delete(key []byte) error {
 // may be a scratch buffer; fn may append to it or return it), and fn must
 // not call the Store. The returned value is the caller's.
 func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}

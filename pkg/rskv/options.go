@@ -99,6 +99,14 @@ type Options struct {
 	// built-in policies (supervisor.CheckpointerPolicy and its siblings)
 	// suit production; tests use this to see a give-up within seconds.
 	RestartPolicies map[string]RestartPolicy
+	// ReadOnly opens an existing store for reading only. Any number of
+	// read-only opens (in this and other processes) may share a store; a
+	// writer is refused with ErrLocked while they hold it and they are
+	// refused while a writer does. Writes return ErrReadOnly. Nothing in dir
+	// changes: no file is created, written or touched. Recovery runs in
+	// memory (a torn tail is not read, not cut); no background service runs.
+	// A directory holding no store is an error matching fs.ErrNotExist.
+	ReadOnly bool
 
 	syncModeSet bool
 }

@@ -19,6 +19,14 @@ import (
 // removed are summed into the manifest's KeyBase; a checkpoint stores the sum
 // below its start; recovery adds the records it replays.
 func (s *Store) recover() error {
+	if s.opts.ReadOnly {
+		// Read-only hook: recovery below changes nothing on disk (the log
+		// is opened with Config.ReadOnly; stale checkpoint files are left).
+		// A step that repairs or rewrites files before replay (such as
+		// redoing a delta log onto the segments) must, here, either run
+		// into memory only or refuse the open with a clear error.
+		s.opts.Logger.Debug("rskv: recovering read-only, in memory", "dir", s.dir)
+	}
 	begin := s.man.Begin
 	from, keys, dead, hint := begin, s.man.KeyBase, int64(0), uint64(0)
 	cp, err := s.loadCheckpoint()
@@ -88,6 +96,9 @@ func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
 		return nil, errors.Wrapf(err, "rskv: recover %s", s.dir)
 	}
 	for _, name := range stale {
+		if s.opts.ReadOnly {
+			continue // debris, left in place
+		}
 		if err := checkpoint.Remove(s.fs, s.dir, name); err != nil {
 			return nil, errors.Wrapf(err, "rskv: recover %s", s.dir)
 		}

@@ -85,6 +85,9 @@ func (s *Store) Sync() error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if s.opts.ReadOnly {
+		return nil // nothing was written: all of it is durable
+	}
 	if err := s.log.WaitDurable(s.log.Tail()); err != nil {
 		return s.ioFailure(err)
 	}

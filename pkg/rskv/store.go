@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/checkpoint"
 	"github.com/rskv-go/rskv/internal/epoch"
+	"github.com/rskv-go/rskv/internal/fileformat"
 	"github.com/rskv-go/rskv/internal/manifest"
 	hlog "github.com/rskv-go/rskv/log"
 	"github.com/rskv-go/rskv/log/vfs"
@@ -22,7 +24,7 @@ import (
 
 // lockFileName is the lock file that keeps a second Store, in this process
 // or another, from opening the same directory.
-const lockFileName = "LOCK"
+const lockFileName = fileformat.LockFile
 
 // Store is an open rskv store. All methods are safe for concurrent use by
 // many goroutines.
@@ -125,23 +127,33 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, errors.Wrap(ErrInvalidOptions, "directory name is empty")
 	}
 	start := time.Now()
-	if err := o.FS.MkdirAll(dir, 0o755); err != nil {
-		return nil, errors.Wrapf(err, "rskv: create directory %s", dir)
-	}
-	// Make the directory's own entry durable, or a crash could lose the store.
-	if err := o.FS.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
-		return nil, errors.Wrapf(err, "rskv: sync parent of %s", dir)
-	}
-	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
-	if err != nil {
-		if errors.Is(err, vfs.ErrLocked) {
-			return nil, errors.Wrapf(ErrLocked, "%s is open in another Store (lock file %s)", dir, lockFileName)
+	var lock io.Closer
+	if o.ReadOnly {
+		// Create nothing, sync nothing: see readonly.go.
+		var err error
+		if lock, err = lockShared(o.FS, dir); err != nil {
+			return nil, err
 		}
-		return nil, errors.Wrapf(err, "rskv: lock %s", dir)
+	} else {
+		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
+			return nil, errors.Wrapf(err, "rskv: create directory %s", dir)
+		}
+		// Make the directory's own entry durable, or a crash could lose the store.
+		if err := o.FS.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return nil, errors.Wrapf(err, "rskv: sync parent of %s", dir)
+		}
+		var err error
+		if lock, err = o.FS.Lock(filepath.Join(dir, lockFileName)); err != nil {
+			if errors.Is(err, vfs.ErrLocked) {
+				return nil, errors.Wrapf(ErrLocked, "%s is open in another Store, for writing or read-only (lock file %s)", dir, lockFileName)
+			}
+			return nil, errors.Wrapf(err, "rskv: lock %s", dir)
+		}
 	}
 	s := &Store{dir: dir, opts: o, fs: o.FS, lock: lock, em: epoch.New()}
 	s.bg.pressure = make(chan struct{}, 1)
-	if !o.DisableReadPromotion {
+	// Promotion copies records to the tail: a write, so never read-only.
+	if !o.DisableReadPromotion && !o.ReadOnly {
 		s.promote = newPromoter(o.MemorySize)
 	}
 	if err := s.open(); err != nil {
@@ -151,7 +163,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		_ = lock.Close()
 		return nil, err
 	}
-	if !o.DisableBackground {
+	if !o.DisableBackground && !o.ReadOnly {
 		if err := s.bg.tree.Start(); err != nil {
 			_ = s.bg.tree.Stop()
 			_ = s.log.Close()
@@ -184,6 +196,7 @@ func (s *Store) open() error {
 		OnPageTurn:   s.signalPressure,
 		BeforeEvict:  s.beforeEvict,
 		OnNewSegment: s.wakeCollector,
+		ReadOnly:     s.opts.ReadOnly,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
@@ -208,6 +221,8 @@ func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
 		return man, false, hlog.MarkCorruption(errors.Wrapf(err, "rskv: %s", s.dir))
 	case !errors.Is(err, fs.ErrNotExist):
 		return man, false, errors.Wrapf(err, "rskv: read %s", manifest.FileName)
+	case s.opts.ReadOnly:
+		return man, false, errNoStoreReadOnly(s.dir, err)
 	}
 	// A new store. Refuse a directory that holds log segments but no STORE
 	// file: that is a damaged store, not an empty one.
@@ -216,7 +231,7 @@ func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
 		return man, false, errors.Wrapf(err, "rskv: list %s", s.dir)
 	}
 	for _, n := range names {
-		if filepath.Ext(n) == ".log" {
+		if strings.HasSuffix(n, fileformat.Segment.Suffix) {
 			return man, false, hlog.MarkCorruption(errors.Newf(
 				"rskv: %s holds log segments (%s) but no %s file", s.dir, n, manifest.FileName))
 		}
@@ -310,6 +325,9 @@ func (s *Store) Close() error {
 	defer s.closeMu.Unlock()
 	if s.closed.Load() {
 		return nil
+	}
+	if s.opts.ReadOnly {
+		return s.closeReadOnly()
 	}
 	// Mark the store closed and stop the services: a checkpoint or
 	// compaction in progress finishes or aborts cleanly, and none starts
