@@ -23,9 +23,12 @@ func newStatsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stats --dir DIR",
 		Short: "Print the store's statistics and checkpoints",
-		Args:  args(cobra.NoArgs),
+		Long: "Print the store's statistics and checkpoints. The store is opened read-only: no file\n" +
+			"changes. The operation counters (Gets, Puts, ... Compactions) count since this open,\n" +
+			"by this command: a store keeps no counters across opens, so they show what opening did.",
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			s, err := sf.openExisting(false)
+			s, err := sf.openRead()
 			if err != nil {
 				return err
 			}
@@ -46,10 +49,11 @@ func newStatsCmd() *cobra.Command {
 					Dir              string                `json:"dir"`
 					DirBytes         int64                 `json:"dir_bytes"`
 					Len              int                   `json:"len"`
+					CountersSince    string                `json:"counters_since"`
 					Stats            rskv.Stats            `json:"stats"`
 					Checkpoints      []rskv.CheckpointInfo `json:"checkpoints"`
 					CheckpointsError string                `json:"checkpoints_error,omitempty"`
-				}{Dir: sf.dir, DirBytes: du, Len: s.Len(), Stats: st, Checkpoints: cps}
+				}{Dir: sf.dir, DirBytes: du, Len: s.Len(), Stats: st, Checkpoints: cps, CountersSince: countersSince}
 				if cpErr != nil {
 					report.CheckpointsError = cpErr.Error()
 				}
@@ -59,7 +63,9 @@ func newStatsCmd() *cobra.Command {
 			fmt.Fprintf(tw, "directory\t%s\n", sf.dir)
 			fmt.Fprintf(tw, "files\t%s\n", sizeString(du))
 			fmt.Fprintf(tw, "live keys\t%d\n", s.Len())
-			writeFields(tw, "", reflect.ValueOf(st))
+			writeFieldsExcept(tw, "", reflect.ValueOf(st), sinceOpenCounters)
+			fmt.Fprintf(tw, "counters since this open\t(%s)\n", countersSince)
+			writeFieldsOnly(tw, "  ", reflect.ValueOf(st), sinceOpenCounters)
 			if cpErr != nil {
 				fmt.Fprintf(tw, "checkpoints\tunavailable: %v\n", cpErr)
 			} else {
@@ -137,18 +143,31 @@ func newCompactCmd() *cobra.Command {
 func newServicesCmd() *cobra.Command {
 	var sf storeFlags
 	var wait time.Duration
+	var start bool
 	cmd := &cobra.Command{
-		Use:   "services --dir DIR",
-		Short: "Start the background services and print the supervisor tree",
-		Long: "Open the store with its background services running, wait (up to --wait) until they\n" +
-			"have all started, print the supervisor tree, and close the store.",
+		Use:   "services --dir DIR [--start]",
+		Short: "Print the supervisor tree of the background services",
+		Long: "Print the supervisor tree of the store's background services. By default the store is\n" +
+			"opened read-only (no file changes), where no service runs: the tree shows them stopped.\n" +
+			"With --start the store is opened for writing with its services running: wait (up to\n" +
+			"--wait) until they have all started, print the tree, and close the store (the services\n" +
+			"may write a checkpoint).",
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			s, err := sf.openExisting(true)
+			var s *rskv.Store
+			if start {
+				s, err = sf.openExisting(true)
+			} else {
+				s, err = sf.openRead()
+			}
 			if err != nil {
 				return err
 			}
 			defer closeStore(s, &err)
+			if !start {
+				fmt.Fprintln(cmd.OutOrStdout(), "read-only open: services do not run (--start runs them)")
+				return printServices(cmd.OutOrStdout(), s.BackgroundStats(), s.Services())
+			}
 			deadline := time.Now().Add(wait)
 			for !allRunning(s) && time.Now().Before(deadline) {
 				select {
@@ -161,7 +180,8 @@ func newServicesCmd() *cobra.Command {
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "how long to wait for the services to start")
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "how long to wait for the services to start (with --start)")
+	cmd.Flags().BoolVar(&start, "start", false, "open the store for writing and start its services")
 	return cmd
 }
 
@@ -215,13 +235,40 @@ func printServices(w io.Writer, bs rskv.BackgroundStats, svcs []rskv.ServiceStat
 	return tw.Flush()
 }
 
+// countersSince says what the operation counters of Stats count.
+const countersSince = "the operations of this command's own open of the store; they start at zero at every open"
+
+// sinceOpenCounters are the fields of rskv.Stats that count operations since
+// Open, as opposed to describing the store.
+var sinceOpenCounters = map[string]bool{
+	"Gets": true, "Puts": true, "Deletes": true, "RMWs": true,
+	"InPlaceUpdates": true, "Appends": true, "DiskReads": true, "Retries": true,
+	"Promotions": true, "KeptResident": true, "Checkpoints": true, "Compactions": true,
+	"InlineMaintenance": true,
+}
+
+// writeFieldsExcept is writeFields without the top-level fields in skip.
+func writeFieldsExcept(w io.Writer, prefix string, v reflect.Value, skip map[string]bool) {
+	writeFieldsIf(w, prefix, v, func(name string) bool { return !skip[name] })
+}
+
+// writeFieldsOnly is writeFields for the top-level fields in only, in the
+// struct's order.
+func writeFieldsOnly(w io.Writer, prefix string, v reflect.Value, only map[string]bool) {
+	writeFieldsIf(w, prefix, v, func(name string) bool { return only[name] })
+}
+
 // writeFields prints every exported field of the struct v as "name\tvalue"
 // lines, so that fields the engine adds later show up without a change here.
 func writeFields(w io.Writer, prefix string, v reflect.Value) {
+	writeFieldsIf(w, prefix, v, func(string) bool { return true })
+}
+
+func writeFieldsIf(w io.Writer, prefix string, v reflect.Value, keep func(name string) bool) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() {
+		if !f.IsExported() || !keep(f.Name) {
 			continue
 		}
 		fv := v.Field(i)

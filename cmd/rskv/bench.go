@@ -24,6 +24,7 @@ import (
 
 // benchConfig holds the flags of rskv bench.
 type benchConfig struct {
+	recordsFlag   int64 // --records as given; records once checked
 	records       uint64
 	valueSize     int
 	workloads     string
@@ -78,7 +79,7 @@ bbolt, Go maps) see the harness in bench/ of the repository.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, c) },
 	}
 	f := cmd.Flags()
-	f.Uint64VarP(&c.records, "records", "n", 500_000, "records to load")
+	f.Int64VarP(&c.recordsFlag, "records", "n", 500_000, "records to load")
 	f.IntVar(&c.valueSize, "value-size", 100, "value size in bytes")
 	f.StringVarP(&c.workloads, "workloads", "w", "A,B,C,F", "comma-separated YCSB workloads (A, B, C, F)")
 	f.StringVar(&c.distributions, "distributions", "zipfian,uniform", "comma-separated key distributions (zipfian, uniform)")
@@ -116,11 +117,37 @@ func defaultMemorySize(dataBytes int64) int64 {
 	return 1 << (64 - bits.LeadingZeros64(uint64(want-1)))
 }
 
+// check validates the numeric flags, naming the one that is wrong, and sets
+// records.
+func (c *benchConfig) check() error {
+	bad := func(format string, args ...any) error { return usageError{errors.Newf(format, args...)} }
+	switch {
+	case c.recordsFlag < 0:
+		return bad("--records %d is negative: give the number of records to load", c.recordsFlag)
+	case c.recordsFlag == 0:
+		return bad("--records must be positive")
+	case c.valueSize < 0:
+		return bad("--value-size %d is negative: give a size in bytes, such as 100", c.valueSize)
+	case c.valueSize == 0:
+		return bad("--value-size must be positive")
+	case c.threads <= 0:
+		return bad("--threads %d: must be positive", c.threads)
+	case c.ops < 0:
+		return bad("--ops %d is negative", c.ops)
+	case c.duration < 0:
+		return bad("--duration %v is negative", c.duration)
+	case c.ops == 0 && c.duration == 0:
+		return bad("--duration or --ops must be positive")
+	}
+	c.records = uint64(c.recordsFlag)
+	return nil
+}
+
 func runBench(cmd *cobra.Command, c benchConfig) (err error) {
 	ctx := cmd.Context()
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	if c.records == 0 || c.valueSize <= 0 || c.threads <= 0 || c.ops < 0 || c.duration < 0 || (c.ops == 0 && c.duration == 0) {
-		return usageError{errors.New("--records, --value-size, --threads and --duration or --ops must be positive")}
+	if err := c.check(); err != nil {
+		return err
 	}
 	workloads, err := ycsb.ParseWorkloads(c.workloads)
 	if err != nil {
@@ -147,11 +174,9 @@ func runBench(cmd *cobra.Command, c benchConfig) (err error) {
 	dataBytes := int64(c.records) * int64(ycsb.KeySize+c.valueSize)
 	memSize := defaultMemorySize(dataBytes)
 	if c.memorySize != "" {
-		n, err := humanize.ParseBytes(c.memorySize)
-		if err != nil {
-			return usageError{errors.Wrapf(err, "bad --memory-size %q", c.memorySize)}
+		if memSize, err = parseSize("--memory-size", c.memorySize); err != nil {
+			return err
 		}
-		memSize = int64(n)
 	}
 	duration := c.duration
 	if c.ops > 0 {
@@ -288,7 +313,12 @@ func printBenchTable(w io.Writer, r benchReport) error {
 	fmt.Fprintln(w)
 	rows := [][]string{{"workload", "distribution", "threads", "ops/s", "p50", "p99", "p99.9", "errors"}}
 	for _, res := range r.Results {
-		rows = append(rows, []string{res.Phase, res.Distribution, strconv.Itoa(res.Threads),
+		phase, dist := res.Phase, res.Distribution
+		if phase == "load" {
+			// Say what the load does: it is no YCSB workload.
+			phase, dist = "load (insert)", "each of "+humanize.Comma(int64(r.Records))+" keys once"
+		}
+		rows = append(rows, []string{phase, dist, strconv.Itoa(res.Threads),
 			humanize.Comma(int64(res.OpsPerSec)), fmtLatency(res.Latency.P50), fmtLatency(res.Latency.P99),
 			fmtLatency(res.Latency.P999), strconv.FormatInt(res.Errors+res.NotFound, 10)})
 	}

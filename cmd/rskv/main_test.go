@@ -174,13 +174,16 @@ func TestPutGetDeleteScan(t *testing.T) {
 		t.Errorf("scan --hex --prefix = %q", got)
 	}
 	want := "\"\\x00\\xff\"\t\"\\n\\v\"\njob:1\tcompile\nuser:1\tada\nuser:2\tgrace\n"
-	if got := mustCLI(t, "scan", "--dir", dir); got != want {
-		t.Errorf("scan = %q, want %q", got, want)
+	if got := mustCLI(t, "scan", "--dir", dir, "--sorted"); got != want {
+		t.Errorf("scan --sorted = %q, want %q", got, want)
 	}
-	if got := mustCLI(t, "scan", "--dir", dir, "--prefix", "user:"); got != "user:1\tada\nuser:2\tgrace\n" {
+	if got := mustCLI(t, "scan", "--dir", dir); sortLines(got) != want {
+		t.Errorf("scan = %q, want %q in some order", got, want)
+	}
+	if got := mustCLI(t, "scan", "--dir", dir, "--prefix", "user:", "--sorted"); got != "user:1\tada\nuser:2\tgrace\n" {
 		t.Errorf("scan --prefix = %q", got)
 	}
-	if got := mustCLI(t, "scan", "--dir", dir, "--prefix", "user:", "--keys-only"); got != "user:1\nuser:2\n" {
+	if got := mustCLI(t, "scan", "--dir", dir, "--prefix", "user:", "--keys-only", "--sorted"); got != "user:1\nuser:2\n" {
 		t.Errorf("scan --keys-only = %q", got)
 	}
 	if got := mustCLI(t, "scan", "--dir", dir, "--count"); got != "4\n" {
@@ -303,7 +306,16 @@ func TestCompact(t *testing.T) {
 
 func TestServices(t *testing.T) {
 	dir := newStore(t)
+	before := treeState(t, dir)
 	out := mustCLI(t, "services", "--dir", dir)
+	if !strings.HasPrefix(out, "read-only open: services do not run") || !strings.Contains(out, "supervisor (stopped, 0 of") ||
+		!strings.Contains(out, "checkpointer  stopped") {
+		t.Errorf("read-only services output:\n%s", out)
+	}
+	if after := treeState(t, dir); after != before {
+		t.Errorf("services changed the store's files:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	out = mustCLI(t, "services", "--dir", dir, "--start")
 	if !strings.HasPrefix(out, "supervisor (running") || !strings.Contains(out, "└── ") {
 		t.Errorf("services output:\n%s", out)
 	}
@@ -336,7 +348,8 @@ func TestPrintServices(t *testing.T) {
 func TestBench(t *testing.T) {
 	parent := t.TempDir()
 	out := mustCLI(t, "bench", "--records", "3000", "--duration", "30ms", "--threads", "2", "--dir", parent, "--memory-size", "16MiB")
-	for _, want := range []string{"rskv bench: 3,000 records", "ops/s", "p99", "load", "zipfian", "uniform", "store after the run"} {
+	for _, want := range []string{"rskv bench: 3,000 records", "ops/s", "p99", "load (insert)", "each of 3,000 keys once",
+		"zipfian", "uniform", "store after the run"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/cockroachdb/errors"
 	"github.com/spf13/cobra"
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "rskv: %v\n", err)
+	fmt.Fprintf(stderr, "rskv: %s\n", oneSource(err.Error()))
 	for _, h := range errors.GetAllHints(err) {
 		fmt.Fprintf(stderr, "hint: %s\n", h)
 	}
@@ -72,6 +73,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return exitError
+}
+
+// oneSource returns msg with the "rskv: " prefix of every wrapped layer
+// removed: the library's sentinels carry it (as Go errors name their
+// package), and run prints it once in front of the whole message, so "put:
+// rskv: empty key" reads "put: empty key".
+func oneSource(msg string) string {
+	for strings.HasPrefix(msg, "rskv: ") {
+		msg = strings.TrimPrefix(msg, "rskv: ")
+	}
+	for strings.Contains(msg, ": rskv: ") {
+		msg = strings.ReplaceAll(msg, ": rskv: ", ": ")
+	}
+	return msg
 }
 
 // isCobraUsage recognizes the errors cobra returns itself for an unknown

@@ -5,13 +5,13 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/errors"
-	"github.com/dustin/go-humanize"
+	"github.com/rskv-go/rskv/internal/fileformat"
 	"github.com/rskv-go/rskv/pkg/rskv"
 	"github.com/spf13/cobra"
 )
 
 // storeMarker is the metadata file every rskv store directory holds.
-const storeMarker = "STORE"
+const storeMarker = fileformat.ManifestFile
 
 // storeFlags are the flags of the commands that work on a store.
 type storeFlags struct {
@@ -27,18 +27,34 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 func (f *storeFlags) options(background bool) (*rskv.Options, error) {
 	opts := &rskv.Options{DisableBackground: !background}
 	if f.memorySize != "" {
-		n, err := humanize.ParseBytes(f.memorySize)
+		n, err := parseSize("--memory-size", f.memorySize)
 		if err != nil {
-			return nil, usageError{errors.Wrapf(err, "bad --memory-size %q", f.memorySize)}
+			return nil, err
 		}
-		opts.MemorySize = int64(n)
+		opts.MemorySize = n
 	}
 	return opts, nil
 }
 
-// openExisting opens the store in f.dir, which must exist and hold a store:
-// reading commands must never create a store by accident. background says
-// whether to start the background services.
+// openRead opens the store in f.dir read-only (rskv.Options.ReadOnly): it
+// must exist and hold a store, and the command changes no file in it. Any
+// number of readers share a store; a writer holding it makes this fail with
+// rskv.ErrLocked.
+func (f *storeFlags) openRead() (*rskv.Store, error) {
+	opts, err := f.options(false)
+	if err != nil {
+		return nil, err
+	}
+	opts.ReadOnly = true
+	if err := checkStore(f.dir); err != nil {
+		return nil, err
+	}
+	return f.open(opts)
+}
+
+// openExisting opens the store in f.dir for writing; it must exist and hold
+// a store, so that maintenance commands never create one by accident.
+// background says whether to start the background services.
 func (f *storeFlags) openExisting(background bool) (*rskv.Store, error) {
 	opts, err := f.options(background)
 	if err != nil {
@@ -112,7 +128,8 @@ func checkStore(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, storeMarker)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return errors.WithHintf(errors.Mark(errors.Newf("%s holds no rskv store (no %s file)", dir, storeMarker), errNoStore),
-				"an rskv store directory holds %s, LOCK and seg-*.log files", storeMarker)
+				"an rskv store directory holds %s, %s and %s*%s files", storeMarker, fileformat.LockFile,
+				fileformat.Segment.Prefix, fileformat.Segment.Suffix)
 		}
 		return errors.Wrapf(err, "stat %s", storeMarker)
 	}
@@ -126,7 +143,8 @@ func explainOpenError(err error, dir string) error {
 	case errors.Is(err, rskv.ErrLocked):
 		return errors.WithHint(
 			errors.Wrapf(err, "cannot open %s: another process (or another open Store) holds the store", dir),
-			"a store is open in one process at a time; stop the other process or wait for it to finish")
+			"a store has one writer, or any number of readers (get, scan, stats, services), at a time; "+
+				"stop the other process or wait for it to finish")
 	case errors.Is(err, rskv.ErrInvalidOptions):
 		return errors.WithHint(errors.Wrapf(err, "cannot open %s", dir),
 			"check --memory-size: it must hold at least four log pages of the store")
