@@ -22,7 +22,7 @@ func newGetCmd() *cobra.Command {
 		Short: "Print a key's value",
 		Long: "Print a key's value. A key that is absent is an error (exit code 1).\n" +
 			"The store is opened read-only: no file changes, and other readers may run at the same time.",
-		Args:  args(cobra.ExactArgs(1)),
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) (err error) {
 			key, err := c.decode("key", a[0])
 			if err != nil {
