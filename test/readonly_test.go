@@ -156,6 +156,13 @@ func TestReadOnlyRepairsNothing(t *testing.T) {
 	require.NoError(t, s.Close())
 	tearLastRecord(t, dir, 200)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "checkpoint-00000000000000ff.ckpt.tmp"), []byte("half"), 0o644))
+	// A blank newest segment: a crash while creating it.
+	segs := segmentFiles(t, dir)
+	var last uint64
+	_, err = fmt.Sscanf(filepath.Base(segs[len(segs)-1]), "seg-%016x.log", &last)
+	require.NoError(t, err)
+	blank := fmt.Sprintf("seg-%016x.log", last+1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, blank), nil, 0o644))
 	before := treeState(t, dir)
 
 	ro, err := rskv.Open(dir, readOnlyOptions())
@@ -173,6 +180,7 @@ func TestReadOnlyRepairsNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.NotZero(t, rw.Stats().Recovery.TornAt, "the writer cuts the tail the reader left")
 	require.Contains(t, rw.Stats().Recovery.Removed, "checkpoint-00000000000000ff.ckpt.tmp")
+	require.Contains(t, rw.Stats().Recovery.Removed, blank)
 	requireContents(t, rw, want)
 	require.NoError(t, rw.Close())
 }
@@ -200,6 +208,21 @@ func TestReadOnlyNoStore(t *testing.T) {
 	_, err = rskv.Open(empty, readOnlyOptions())
 	require.ErrorIs(t, err, fs.ErrNotExist)
 	require.ErrorContains(t, err, "STORE")
+}
+
+// TestReadOnlyMmap reads a read-only store through memory maps of its
+// read-only files.
+func TestReadOnlyMmap(t *testing.T) {
+	dir := t.TempDir()
+	want := fillForReadOnly(t, dir)
+	before := treeState(t, dir)
+	o := readOnlyOptions()
+	o.MmapReads = true
+	s, err := rskv.Open(dir, o)
+	require.NoError(t, err)
+	requireContents(t, s, want)
+	require.NoError(t, s.Close())
+	require.Equal(t, before, treeState(t, dir))
 }
 
 // TestReadOnlyMemFS checks the lock rules through the in-memory file system.

@@ -53,11 +53,25 @@
 // inline when memory is full, and Checkpoint and Compact can be called by
 // hand.
 //
+// # Read-only opens
+//
+// Options.ReadOnly opens an existing store for reading, like bbolt's and
+// Badger's read-only modes: any number of read-only Stores, in this process
+// and others, share a directory (a shared lock on its LOCK file), while a
+// writer is refused with ErrLocked as long as one holds it, and they are
+// refused while a writer does. Writes (Put, Delete, RMW, Checkpoint,
+// Compact, StartBackground) return ErrReadOnly. Nothing in the directory
+// changes: recovery happens in memory (a torn tail is not read, and is cut
+// by the next read-write Open), no background service runs, and Close
+// writes nothing. A read-only Store sees the data as it was at Open. A
+// directory that holds no store is an error matching fs.ErrNotExist; a
+// read-only Open never creates one.
+//
 // # Errors
 //
 // Errors match sentinels with errors.Is: ErrNotFound, ErrClosed,
 // ErrAlreadyRunning, ErrEmptyKey, ErrKeyTooLarge, ErrValueTooLarge,
-// ErrInvalidOptions, ErrCorruption and ErrLocked. Messages say what was
+// ErrInvalidOptions, ErrCorruption, ErrLocked and ErrReadOnly. Messages say what was
 // wrong and why (the option and its allowed range, the file and address of a
 // damaged record).
 //
