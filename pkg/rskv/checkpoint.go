@@ -66,7 +66,7 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 		id = max(id, i+1)
 	}
 	m := checkpoint.Meta{
-		StoreID:   s.man.StoreID,
+		StoreID:   s.geo.storeID,
 		ID:        id,
 		Time:      time.Now(),
 		Start:     start,
@@ -161,7 +161,7 @@ func (s *Store) Checkpoints() ([]CheckpointInfo, error) {
 	}
 	out := make([]CheckpointInfo, 0, len(metas))
 	for _, m := range metas {
-		if m.StoreID == s.man.StoreID {
+		if m.StoreID == s.geo.storeID {
 			out = append(out, infoOf(m))
 		}
 	}

@@ -71,14 +71,14 @@ func (s *Store) gcMinBytes() int64 {
 	if s.opts.GCMinBytes > 0 {
 		return s.opts.GCMinBytes
 	}
-	return 2 << s.man.SegmentBits
+	return 2 << s.geo.segmentBits
 }
 
 // compactUntil is the end of the range a compaction would take: the last
 // segment boundary at or below the safe read-only and flushed addresses.
 func (s *Store) compactUntil() uint64 {
 	limit := min(s.log.SafeReadOnly(), s.log.Flushed())
-	return limit &^ (1<<s.man.SegmentBits - 1)
+	return limit &^ (1<<s.geo.segmentBits - 1)
 }
 
 // compactLocked runs one compaction; s.opMu is held.

@@ -37,7 +37,7 @@ func (s *Store) recover() error {
 		// starts from begin.
 	} else {
 		var err error
-		if s.index, err = hashidx.New(s.buckets); err != nil {
+		if s.index, err = hashidx.New(s.geo.buckets); err != nil {
 			return err
 		}
 	}
@@ -95,9 +95,9 @@ func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
 	}
 	for i := len(ids) - 1; i >= 0; i-- {
 		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i])
-		if err == nil && (meta.StoreID != s.man.StoreID || meta.Buckets != s.buckets) {
+		if err == nil && (meta.StoreID != s.geo.storeID || meta.Buckets != s.geo.buckets) {
 			err = errors.Newf("%s belongs to another store or index shape (store %x, %d buckets; want store %x, %d buckets)",
-				checkpoint.FileName(ids[i]), meta.StoreID, meta.Buckets, s.man.StoreID, s.buckets)
+				checkpoint.FileName(ids[i]), meta.StoreID, meta.Buckets, s.geo.storeID, s.geo.buckets)
 		}
 		if err != nil {
 			s.recovery.SkippedCheckpoints = append(s.recovery.SkippedCheckpoints, err.Error())
