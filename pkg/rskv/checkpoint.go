@@ -15,21 +15,23 @@ import (
 // writers keep going while it runs: the index is copied word by word, not
 // under a lock. Only the newest CheckpointsToKeep checkpoints are kept.
 func (s *Store) Checkpoint() (CheckpointInfo, error) {
-	if s.closed.Load() {
-		return CheckpointInfo{}, ErrClosed
+	if err := s.life.enter(); err != nil {
+		return CheckpointInfo{}, err
 	}
+	defer s.life.exit()
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	return s.checkpointLocked()
 }
 
-// TryCheckpoint is the checkpointer service's entry point: it takes a
-// checkpoint unless a manual Checkpoint or Compact is running, in which case
-// it reports skipped at once.
-func (s *Store) TryCheckpoint(ctx context.Context) (skipped bool, err error) {
-	if s.closed.Load() {
+// tryCheckpoint is the checkpointer service's step (through
+// checkpointTarget): it takes a checkpoint unless a manual Checkpoint or
+// Compact is running, in which case it reports skipped at once.
+func (s *Store) tryCheckpoint(ctx context.Context) (skipped bool, err error) {
+	if s.life.enter() != nil {
 		return true, nil
 	}
+	defer s.life.exit()
 	if !s.opMu.TryLock() {
 		return true, nil
 	}
@@ -152,9 +154,10 @@ func (s *Store) pruneCheckpoints() error {
 
 // Checkpoints lists the checkpoints on disk, oldest first.
 func (s *Store) Checkpoints() ([]CheckpointInfo, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.life.enter(); err != nil {
+		return nil, err
 	}
+	defer s.life.exit()
 	metas, _, err := checkpoint.List(s.fs, s.dir)
 	if err != nil {
 		return nil, errors.Wrap(err, "rskv: list checkpoints")
@@ -168,7 +171,8 @@ func (s *Store) Checkpoints() ([]CheckpointInfo, error) {
 	return out, nil
 }
 
-// closeCheckpointWorthIt says whether Close should take a checkpoint: when
+// closeCheckpointWorthIt says whether Close should take a checkpoint (s.opMu
+// is held: it reads keySumAt and lastCheckpoint): when
 // replaying the log written since the last one would cost more than writing
 // the index (both are sequential I/O, so bytes compare fairly).
 func (s *Store) closeCheckpointWorthIt() bool {

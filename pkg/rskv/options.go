@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/actors"
 	"github.com/rskv-go/rskv/log/vfs"
 	"github.com/rskv-go/rskv/supervisor"
 )
@@ -96,13 +97,21 @@ type Options struct {
 	// second-hit filter so that one-off reads do not churn the log).
 	DisableReadPromotion bool
 	// RestartPolicies overrides the restart policy of background services by
-	// name ("checkpointer", "collector", "log-shifter", "syncer"); zero
-	// fields of a policy keep supervisor.DefaultPolicy's values. The
+	// name ("checkpointer", "collector", "log-shifter", "syncer"; any other
+	// name is ErrInvalidOptions); zero fields of a policy keep supervisor.DefaultPolicy's values. The
 	// built-in policies (supervisor.CheckpointerPolicy and its siblings)
 	// suit production; tests use this to see a give-up within seconds.
 	RestartPolicies map[string]RestartPolicy
+	// ServiceFaults, if set, lets the caller plant failures in the
+	// background services of the opened store: the service side of fault
+	// injection, as FS (with log/vfs/errorfs) is the storage side. See
+	// ServiceFaults.
+	ServiceFaults *ServiceFaults
 
 	syncModeSet bool
+	// clock drives the services' timers; nil: the system clock. Only
+	// in-package tests set it (export_test.go), to step time by hand.
+	clock actors.Clock
 }
 
 // RestartPolicy is how the supervisor treats a failing background service:
@@ -211,6 +220,7 @@ func (o *Options) validate() error {
 	if o.GCMinBytes < 0 {
 		add("GCMinBytes %d is negative (allowed: >= 0, 0 for the default of two segments)", o.GCMinBytes)
 	}
+	problems = append(problems, validateRestartPolicies(o.RestartPolicies)...)
 	if len(problems) == 0 {
 		return nil
 	}

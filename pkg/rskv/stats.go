@@ -82,9 +82,10 @@ func (s *Store) Stats() Stats {
 // the first I/O error the log met, if any: after a failed write or fsync the
 // store never reports data as durable again.
 func (s *Store) Sync() error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.life.enter(); err != nil {
+		return err
 	}
+	defer s.life.exit()
 	if err := s.log.WaitDurable(s.log.Tail()); err != nil {
 		return s.ioFailure(err)
 	}

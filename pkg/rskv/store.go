@@ -68,10 +68,10 @@ type Store struct {
 	// themselves (rare when the log shifter keeps up).
 	inlineMaintenance atomic.Uint64
 
-	// truncMu is held shared by Scan for its whole run and exclusively by
-	// compaction while it moves the begin address, so a scan never finds the
-	// segment it is reading deleted.
-	truncMu sync.RWMutex
+	// life is the gate Close shuts and waits on (lifecycle.go).
+	life lifecycle
+	// scans defers compaction's truncation while Scans run (scan.go).
+	scans scanRegistry
 
 	bg background
 }
@@ -131,11 +131,14 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, errors.Wrapf(err, "rskv: lock %s", dir)
 	}
 	s := &Store{dir: dir, opts: o, fs: o.FS, lock: lock, em: epoch.New()}
+	s.life.init()
 	s.bg.pressure = make(chan struct{}, 1)
 	if !o.DisableReadPromotion {
 		s.promote = newPromoter(o.MemorySize)
 	}
 	if err := s.open(); err != nil {
+		s.closed.Store(true) // frees a ServiceFaults bound to s
+		s.life.cancel()
 		if s.log != nil {
 			_ = s.log.Close()
 		}
@@ -144,6 +147,8 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	if !o.DisableBackground {
 		if err := s.bg.tree.Start(); err != nil {
+			s.closed.Store(true)
+			s.life.cancel()
 			_ = s.bg.tree.Stop()
 			_ = s.log.Close()
 			_ = lock.Close()
@@ -195,22 +200,28 @@ func (s *Store) Close() error {
 	if s.closed.Load() {
 		return nil
 	}
-	// Mark the store closed and stop the services: a checkpoint or
-	// compaction in progress finishes or aborts cleanly, and none starts
-	// after.
+	// Mark the store closed (new operations get ErrClosed), cancel the
+	// long-running ones, and stop the services: a checkpoint or compaction
+	// in progress finishes or aborts cleanly, and none starts after.
 	s.bg.mu.Lock()
 	s.closed.Store(true)
+	s.life.cancel()
 	bgErr := s.stopBackground()
 	s.bg.mu.Unlock()
-	// Wait out every operation that was running when closed was set; later
-	// ones see it and return ErrClosed.
+	// Wait out the manual operations (Checkpoint, Compact, Sync...) that
+	// were admitted before: after this none of them touches the directory.
+	s.life.shutAndWait()
+	// Wait out every short operation that was running when closed was set;
+	// later ones see it and return ErrClosed.
 	s.em.BumpAndWait()
 	err := bgErr
+	s.opMu.Lock()
 	if s.closeCheckpointWorthIt() {
-		s.opMu.Lock()
-		_, err = s.checkpointLocked()
-		s.opMu.Unlock()
+		if _, cerr := s.checkpointLocked(); err == nil {
+			err = cerr
+		}
 	}
+	s.opMu.Unlock()
 	if serr := s.log.SyncAll(); err == nil {
 		err = serr
 	}
