@@ -94,11 +94,9 @@ func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
 		s.recovery.Removed = append(s.recovery.Removed, name)
 	}
 	for i := len(ids) - 1; i >= 0; i-- {
-		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i])
-		if err == nil && (meta.StoreID != s.geo.storeID || meta.Buckets != s.geo.buckets) {
-			err = errors.Newf("%s belongs to another store or index shape (store %x, %d buckets; want store %x, %d buckets)",
-				checkpoint.FileName(ids[i]), meta.StoreID, meta.Buckets, s.geo.storeID, s.geo.buckets)
-		}
+		// Read checks the header against the store's shape and the file's
+		// size before it allocates the index.
+		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i], checkpoint.Shape{StoreID: s.geo.storeID, Buckets: s.geo.buckets})
 		if err != nil {
 			s.recovery.SkippedCheckpoints = append(s.recovery.SkippedCheckpoints, err.Error())
 			s.opts.Logger.Warn("rskv: skipping checkpoint", "id", ids[i], "err", err)
