@@ -70,4 +70,3 @@ func TestForgedCheckpointIsSkippedWithoutLargeAllocation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "v", string(v))
 }
-
