@@ -33,12 +33,16 @@ func lifeValue(i, round int) []byte {
 }
 
 // fill writes keys 0..n-1 for rounds rounds; the last round's values win.
+// Each round is synced, which makes it read-only, so that the next round
+// appends rather than updating in place: the log spans many segments and
+// most of it is dead, work for a compaction.
 func fill(t *testing.T, s *rskv.Store, n, rounds int) {
 	t.Helper()
 	for r := 0; r < rounds; r++ {
 		for i := 0; i < n; i++ {
 			require.NoError(t, s.Put(lifeKey(i), lifeValue(i, r)))
 		}
+		require.NoError(t, s.Sync())
 	}
 }
 
@@ -53,7 +57,7 @@ type afterClose struct {
 func (a *afterClose) MaybeFail(c errorfs.Call) bool {
 	if c.Op == errorfs.OpWrite || c.Op == errorfs.OpSync || c.Op == errorfs.OpRead {
 		// Slow the disk a little, so that Close lands mid-operation.
-		time.Sleep(20 * time.Microsecond)
+		time.Sleep(10 * time.Microsecond)
 	}
 	if a.armed.Load() {
 		a.mu.Lock()
@@ -68,9 +72,9 @@ func (a *afterClose) MaybeFail(c errorfs.Call) bool {
 // touches the directory again, each returns nil or ErrClosed, and the store
 // reopens with every key's last value.
 func TestCloseWaitsForManualOperations(t *testing.T) {
-	iterations := 40
+	iterations := 20
 	if raceEnabled {
-		iterations = 15
+		iterations = 8
 	}
 	const n, rounds = 300, 4
 	for it := 0; it < iterations; it++ {

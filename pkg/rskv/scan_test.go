@@ -194,3 +194,47 @@ func TestSyncDuringSelectiveScanMakesProgress(t *testing.T) {
 	require.Less(t, readsAtSync.Load(), readsAtEnd,
 		"Sync returned only after the Scan had read the whole log (%d reads)", readsAtEnd)
 }
+
+// TestCloseFromScanCallbackWithDeferredTruncation: fn compacts (the
+// truncation waits for the Scan) and then closes the store. Scan returns
+// ErrClosed, the truncation is not applied after Close, and the next Open
+// finishes it from the STORE file: every key is there and the segments
+// below the committed begin are removed.
+func TestCloseFromScanCallbackWithDeferredTruncation(t *testing.T) {
+	const n, rounds = 300, 4
+	mem := vfs.NewMem()
+	rec := &afterClose{}
+	s, err := rskv.Open("db", lifeOptions(errorfs.Wrap(mem, rec)))
+	require.NoError(t, err)
+	fill(t, s, n, rounds)
+	var closeErr error
+	within(t, "Close from Scan's fn", func() {
+		err = s.Scan(nil, func(k, v []byte) bool {
+			if closeErr != nil || rec.armed.Load() {
+				return true // closed already: Scan stops at its next stretch
+			}
+			st, cerr := s.Compact()
+			require.NoError(t, cerr)
+			_, pending := s.ScanRegistryState()
+			require.Positive(t, pending, "%+v %+v", st, s.Stats())
+			closeErr = s.Close()
+			rec.armed.Store(true)
+			return true
+		})
+	})
+	require.NoError(t, closeErr)
+	require.ErrorIs(t, err, rskv.ErrClosed)
+	rec.mu.Lock()
+	require.Empty(t, rec.ops, "file operations after Close returned")
+	rec.mu.Unlock()
+
+	s, err = rskv.Open("db", lifeOptions(mem))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	require.NotEmpty(t, s.Stats().Recovery.Removed, "segments below the committed begin")
+	for i := 0; i < n; i++ {
+		v, err := s.Get(lifeKey(i))
+		require.NoError(t, err)
+		require.Equal(t, string(lifeValue(i, rounds-1)), string(v))
+	}
+}
