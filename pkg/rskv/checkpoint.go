@@ -108,7 +108,7 @@ func (s *Store) keyDeltas(from, to uint64) (int64, error) {
 	sc := s.log.NewScanner(from, to)
 	for {
 		g := s.em.Protect()
-		for i := 0; i < scanBatch*16; i++ {
+		for i := 0; i < scanWorkRecords; i++ {
 			it, ok, err := sc.Next()
 			if err != nil {
 				g.Release()
