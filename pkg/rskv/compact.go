@@ -33,8 +33,9 @@ import (
 // log. It runs alongside readers and writers and does not wait for Scans:
 // while one runs, the segment files below the new begin are deleted when
 // the last running Scan ends (BytesReclaimed then counts 0 for them).
-// Close stops a Compact in progress (it returns ErrClosed, having committed
-// nothing) and waits for it. It returns what it did; BytesReclaimed is 0 when there was
+// Close waits for a Compact in progress, which stops at its next batch (and
+// returns ErrClosed, having committed nothing) unless it is already
+// committing. It returns what it did; BytesReclaimed is 0 when there was
 // no whole segment behind the read-only region to compact.
 func (s *Store) Compact() (CompactStats, error) {
 	if err := s.life.enter(); err != nil {
