@@ -83,6 +83,17 @@ func (x *Index) WriteSnapshot(w io.Writer) (overflow int, written int64, err err
 	return int(n), written, nil
 }
 
+// SnapshotSize returns the least and the greatest size in bytes of a
+// snapshot of an index with the given numbers of buckets and overflow
+// buckets (all main buckets empty, all full). A reader checks a snapshot's
+// shape against the bytes it really has before LoadSnapshot allocates the
+// index, so that a damaged or forged shape cannot demand a huge allocation.
+func SnapshotSize(buckets, overflow int) (least, most int64) {
+	groups := (int64(buckets) + groupBuckets - 1) / groupBuckets
+	least = groups*8 + int64(overflow)*64
+	return least, least + int64(buckets)*64
+}
+
 // LoadSnapshot reads an index of the given shape written by WriteSnapshot.
 // Links to overflow buckets beyond the snapshot are dropped.
 func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {

@@ -457,6 +457,8 @@ func TestBackgroundCheckpointFailureIsReported(t *testing.T) {
 	fs := errorfs.Wrap(mem, errorfs.All(&broken, errorfs.Ops(errorfs.OpSync), errorfs.PathContains(".ckpt")))
 	o := smallOptions(rskv.SyncAlways, true, fs)
 	o.CheckpointInterval = time.Hour // only when triggered
+	faults := &rskv.ServiceFaults{}
+	o.ServiceFaults = faults
 	s, err := rskv.Open("db", o)
 	require.NoError(t, err)
 	// More log than the index is worth, so that Close takes a checkpoint.
@@ -464,7 +466,7 @@ func TestBackgroundCheckpointFailureIsReported(t *testing.T) {
 		require.NoError(t, s.Put([]byte(fmt.Sprintf("k%04d", i)), encodeValue("k", uint64(i+1), 0)))
 	}
 	broken.On()
-	require.NoError(t, s.TriggerService("checkpointer"))
+	require.NoError(t, faults.Trigger("checkpointer"))
 	lastError := func() string {
 		for _, st := range s.Services() {
 			if st.Name == "checkpointer" {

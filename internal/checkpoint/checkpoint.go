@@ -28,6 +28,10 @@ var kind = fileformat.CheckpointHeader
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// maxBuckets bounds a header's bucket count before anything else is checked
+// (the store's own limit is lower still).
+const maxBuckets = 1 << 40
+
 // ErrBad marks a checkpoint file that fails validation.
 var ErrBad = errors.New("rskv: bad checkpoint")
 
@@ -94,10 +98,13 @@ func decodeMeta(b []byte) (Meta, error) {
 		Overflow:   int(binary.LittleEndian.Uint64(b[88:])),
 		IndexBytes: int64(binary.LittleEndian.Uint64(b[96:])),
 	}
-	if m.Buckets <= 0 || m.Buckets&(m.Buckets-1) != 0 || m.Overflow < 0 || m.Overflow > 1<<32 || m.Start > m.End ||
-		m.IndexBytes < 0 || m.IndexBytes > int64(m.Buckets+m.Overflow)*64+int64(m.Buckets)/8+8 {
+	if m.Buckets <= 0 || m.Buckets > maxBuckets || m.Buckets&(m.Buckets-1) != 0 || m.Overflow < 0 || m.Overflow > 1<<32 || m.Start > m.End {
 		return Meta{}, errors.Wrapf(ErrBad, "impossible shape or positions (buckets %d, overflow %d, start %#x, end %#x)",
 			m.Buckets, m.Overflow, m.Start, m.End)
+	}
+	if least, most := hashidx.SnapshotSize(m.Buckets, m.Overflow); m.IndexBytes < least || m.IndexBytes > most {
+		return Meta{}, errors.Wrapf(ErrBad, "index of %d bytes cannot hold %d buckets and %d overflow buckets (%d to %d bytes)",
+			m.IndexBytes, m.Buckets, m.Overflow, least, most)
 	}
 	return m, nil
 }
@@ -176,9 +183,19 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Shape is what a reader expects of a checkpoint: the store it belongs to
+// and the size of its index. A zero field is not checked.
+type Shape struct {
+	StoreID uint64
+	Buckets int
+}
+
 // Read loads checkpoint id, verifying every checksum, and returns its meta
-// and index. Errors for a damaged file match ErrBad.
-func Read(fs vfs.FS, dir string, id uint64) (Meta, *hashidx.Index, error) {
+// and index. Errors for a damaged file, or one whose header does not match
+// want, match ErrBad. Nothing is allocated for the index until the header
+// has been checked against want and against the file's size, so a damaged
+// or forged header costs no more memory than the file is worth.
+func Read(fs vfs.FS, dir string, id uint64, want Shape) (Meta, *hashidx.Index, error) {
 	path := filepath.Join(dir, FileName(id))
 	f, err := fs.Open(path)
 	if err != nil {
@@ -200,6 +217,10 @@ func Read(fs vfs.FS, dir string, id uint64) (Meta, *hashidx.Index, error) {
 	m.Bytes = size
 	if m.ID != id {
 		return m, nil, errors.Wrapf(ErrBad, "%s: holds checkpoint %d", path, m.ID)
+	}
+	if (want.StoreID != 0 && m.StoreID != want.StoreID) || (want.Buckets != 0 && m.Buckets != want.Buckets) {
+		return m, nil, errors.Wrapf(ErrBad, "%s: belongs to another store or index shape (store %x, %d buckets; want store %x, %d buckets)",
+			path, m.StoreID, m.Buckets, want.StoreID, want.Buckets)
 	}
 	body := m.IndexBytes
 	if size != headerSize+body+12 {

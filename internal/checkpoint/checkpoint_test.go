@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func TestRoundTrip(t *testing.T) {
 		x, want := filledIndex(t, n)
 		m := write(t, fs, 3, x)
 		require.Equal(t, uint64(8192), m.End)
-		got, y, err := Read(fs, "db", 3)
+		got, y, err := Read(fs, "db", 3, Shape{})
 		require.NoError(t, err, "%d entries", n)
 		require.Equal(t, m.Start, got.Start)
 		require.Equal(t, m.End, got.End)
@@ -99,19 +100,19 @@ func TestDamageIsDetected(t *testing.T) {
 		i := rng.IntN(len(b))
 		b[i] ^= byte(1 + rng.IntN(255))
 		put(b)
-		_, _, err := Read(fs, "db", 1)
+		_, _, err := Read(fs, "db", 1, Shape{})
 		require.True(t, errors.Is(err, ErrBad), "flipped byte %d: %v", i, err)
 	}
 	for _, cut := range []int{0, 10, headerSize, len(good) - 1} {
 		put(good[:cut])
-		_, _, err := Read(fs, "db", 1)
+		_, _, err := Read(fs, "db", 1, Shape{})
 		require.True(t, errors.Is(err, ErrBad), "cut at %d: %v", cut, err)
 	}
 	put(append(bytes.Clone(good), 0))
-	_, _, err = Read(fs, "db", 1)
+	_, _, err = Read(fs, "db", 1, Shape{})
 	require.True(t, errors.Is(err, ErrBad), "a stray byte: %v", err)
 	put(good)
-	_, _, err = Read(fs, "db", 1)
+	_, _, err = Read(fs, "db", 1, Shape{})
 	require.NoError(t, err)
 }
 
@@ -160,4 +161,57 @@ func TestFailedPrepareLeavesNothing(t *testing.T) {
 	names, err := fs.List("db")
 	require.NoError(t, err)
 	require.Empty(t, names)
+}
+
+// forge writes checkpoint id with header m (checksummed, so it passes the
+// header check) followed by body and a trailer: a file shaped right.
+func forge(t *testing.T, fs vfs.FS, id uint64, m Meta, body []byte) {
+	t.Helper()
+	m.ID = id
+	m.IndexBytes = int64(len(body))
+	f, err := fs.Create(filepath.Join("db", FileName(id)))
+	require.NoError(t, err)
+	b := append(m.encode(), body...)
+	b = append(b, make([]byte, 12)...)
+	copy(b[len(b)-8:], endMagic)
+	_, err = f.WriteAt(b, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+// allocatedBy returns the bytes fn allocated.
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestForgedShapeIsRefusedBeforeAllocating: a header that claims a huge
+// index over a tiny body, or an index of another shape than the reader's,
+// is ErrBad without the index being allocated.
+func TestForgedShapeIsRefusedBeforeAllocating(t *testing.T) {
+	fs := newFS(t)
+	base := Meta{StoreID: 5, Time: time.Unix(100, 0), Start: 64, End: 128, Begin: 64}
+	huge := base
+	huge.Buckets = 1 << 26 // a 4 GiB index
+	forge(t, fs, 1, huge, make([]byte, 8))
+	var err error
+	n := allocatedBy(func() { _, _, err = Read(fs, "db", 1, Shape{}) })
+	require.ErrorIs(t, err, ErrBad)
+	require.Contains(t, err.Error(), "cannot hold")
+	require.Less(t, n, uint64(4<<20), "bytes allocated reading a forged header")
+
+	// A well-formed file of another shape: refused on the header alone.
+	other := base
+	other.Buckets = 1 << 20
+	least, _ := hashidx.SnapshotSize(other.Buckets, 0)
+	forge(t, fs, 2, other, make([]byte, least))
+	n = allocatedBy(func() { _, _, err = Read(fs, "db", 2, Shape{StoreID: 5, Buckets: 1024}) })
+	require.ErrorIs(t, err, ErrBad)
+	require.Contains(t, err.Error(), "another store or index shape")
+	require.Less(t, n, uint64(4<<20), "bytes allocated reading a foreign shape")
+	_, _, err = Read(fs, "db", 2, Shape{StoreID: 6})
+	require.ErrorIs(t, err, ErrBad)
 }

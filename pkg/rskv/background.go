@@ -2,6 +2,9 @@ package rskv
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,8 +16,9 @@ import (
 // The background services run under one supervision tree per store (see
 // package supervisor): the checkpointer, the collector, the log shifter and,
 // under SyncPeriodic, the syncer. They talk to the store only through the
-// narrow interfaces of package actors: the Store itself is the checkpoint
-// and compaction target, and logTarget below is the log's.
+// narrow interfaces of package actors, implemented by the unexported
+// adapters below (checkpointTarget, compactionTarget, logTarget), so that
+// none of that plumbing is part of the Store's API.
 
 // shifterFallback is how often the log shifter runs without being signalled:
 // page turns and writers finding memory full wake it sooner.
@@ -29,6 +33,22 @@ type background struct {
 	tree     *supervisor.Tree
 	byName   map[string]*actors.Actor
 	pressure chan struct{}
+}
+
+// checkpointTarget adapts the store to the checkpointer.
+type checkpointTarget struct{ s *Store }
+
+func (t checkpointTarget) TryCheckpoint(ctx context.Context) (bool, error) {
+	return t.s.tryCheckpoint(ctx)
+}
+
+// compactionTarget adapts the store to the collector.
+type compactionTarget struct{ s *Store }
+
+func (t compactionTarget) CompactionDue() bool { return t.s.compactionDue() }
+
+func (t compactionTarget) TryCompact(ctx context.Context) (bool, error) {
+	return t.s.tryCompact(ctx)
 }
 
 // logTarget adapts the hybrid log to the log shifter and the syncer.
@@ -67,9 +87,31 @@ func (s *Store) signalPressure() {
 	}
 }
 
+// serviceNames are the names of the background services, in tree order.
+var serviceNames = []string{
+	string(actors.Checkpointer), string(actors.Collector), string(actors.LogShifter), string(actors.Syncer),
+}
+
+// validateRestartPolicies refuses a RestartPolicies key that names no
+// service: a typo would otherwise silently keep the default policy.
+func validateRestartPolicies(p map[string]RestartPolicy) []string {
+	var problems []string
+	for name := range p {
+		if !slices.Contains(serviceNames, name) {
+			problems = append(problems, fmt.Sprintf("RestartPolicies names unknown service %q (known: %s)",
+				name, strings.Join(serviceNames, ", ")))
+		}
+	}
+	slices.Sort(problems)
+	return problems
+}
+
 // buildBackground creates the (stopped) supervision tree from the options.
 func (s *Store) buildBackground() error {
-	clk := actors.SystemClock{}
+	var clk actors.Clock = actors.SystemClock{}
+	if s.opts.clock != nil {
+		clk = s.opts.clock
+	}
 	var kids []supervisor.Child
 	s.bg.byName = map[string]*actors.Actor{}
 	add := func(a *actors.Actor, p supervisor.Policy) {
@@ -80,10 +122,10 @@ func (s *Store) buildBackground() error {
 		s.bg.byName[a.String()] = a
 	}
 	if s.opts.CheckpointInterval > 0 {
-		add(actors.NewCheckpointer(s, s.opts.CheckpointInterval, clk), supervisor.CheckpointerPolicy())
+		add(actors.NewCheckpointer(checkpointTarget{s}, s.opts.CheckpointInterval, clk), supervisor.CheckpointerPolicy())
 	}
 	if s.opts.GCInterval > 0 {
-		add(actors.NewCollector(s, s.opts.GCInterval, clk), supervisor.CollectorPolicy())
+		add(actors.NewCollector(compactionTarget{s}, s.opts.GCInterval, clk), supervisor.CollectorPolicy())
 	}
 	add(actors.NewLogShifter(logTarget{s}, shifterFallback, clk), supervisor.LogShifterPolicy())
 	if s.opts.SyncMode == SyncPeriodic {
@@ -92,6 +134,11 @@ func (s *Store) buildBackground() error {
 	tree, err := supervisor.New(supervisor.Config{Name: "rskv:" + s.dir, Children: kids, Logger: s.opts.Logger})
 	if err != nil {
 		return errors.Wrap(err, "rskv: build background services")
+	}
+	if f := s.opts.ServiceFaults; f != nil {
+		if err := f.bind(s); err != nil {
+			return err
+		}
 	}
 	s.bg.tree = tree
 	return nil
@@ -167,60 +214,6 @@ func (s *Store) Services() []ServiceStatus {
 	return out
 }
 
-// ServicesReport renders the supervision tree as text, for people.
+// ServicesReport renders the supervision tree as text, for people: one line
+// per service with its state, restarts, failures and last error.
 func (s *Store) ServicesReport() string { return s.bg.tree.String() }
-
-// ServiceFault is a fault that InjectServiceFault plants in a service.
-type ServiceFault int
-
-const (
-	// FaultError makes the service's next step return an error.
-	FaultError ServiceFault = iota + 1
-	// FaultPanic makes the service's next step panic.
-	FaultPanic
-	// FaultAlways makes every step fail until FaultClear.
-	FaultAlways
-	// FaultClear removes planted faults.
-	FaultClear
-)
-
-// ErrUnknownService is returned by InjectServiceFault and TriggerService
-// for a name that is not one of the store's services.
-var ErrUnknownService = errors.New("rskv: no such background service")
-
-// InjectServiceFault plants a fault in the named service ("checkpointer",
-// "collector", "log-shifter", "syncer"), for tests of the supervision: the
-// supervisor restarts the failed service, counts the restart, backs off per
-// the service's policy, and gives it up if it keeps failing, while the
-// store keeps serving. The fault fires on the service's next step; call
-// TriggerService to run one now.
-func (s *Store) InjectServiceFault(service string, f ServiceFault) error {
-	a := s.bg.byName[service]
-	if a == nil {
-		return errors.Wrapf(ErrUnknownService, "%q", service)
-	}
-	switch f {
-	case FaultError:
-		a.FailNext(errors.Newf("injected fault in %s", service))
-	case FaultPanic:
-		a.PanicNext("injected panic in " + service)
-	case FaultAlways:
-		a.FailAlways(errors.Newf("injected persistent fault in %s", service))
-	case FaultClear:
-		a.ClearFaults()
-	default:
-		return errors.Newf("rskv: unknown fault %d", int(f))
-	}
-	return nil
-}
-
-// TriggerService asks the named service to run a step now rather than at
-// its next tick.
-func (s *Store) TriggerService(service string) error {
-	a := s.bg.byName[service]
-	if a == nil {
-		return errors.Wrapf(ErrUnknownService, "%q", service)
-	}
-	a.Trigger()
-	return nil
-}

@@ -18,21 +18,23 @@ func (s *Store) Checkpoint() (CheckpointInfo, error) {
 	if err := s.writable(); err != nil {
 		return CheckpointInfo{}, err
 	}
-	if s.closed.Load() {
-		return CheckpointInfo{}, ErrClosed
+	if err := s.life.enter(); err != nil {
+		return CheckpointInfo{}, err
 	}
+	defer s.life.exit()
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	return s.checkpointLocked()
 }
 
-// TryCheckpoint is the checkpointer service's entry point: it takes a
-// checkpoint unless a manual Checkpoint or Compact is running, in which case
-// it reports skipped at once.
-func (s *Store) TryCheckpoint(ctx context.Context) (skipped bool, err error) {
-	if s.closed.Load() || s.opts.ReadOnly {
+// tryCheckpoint is the checkpointer service's step (through
+// checkpointTarget): it takes a checkpoint unless a manual Checkpoint or
+// Compact is running, in which case it reports skipped at once.
+func (s *Store) tryCheckpoint(ctx context.Context) (skipped bool, err error) {
+	if s.opts.ReadOnly || s.life.enter() != nil {
 		return true, nil
 	}
+	defer s.life.exit()
 	if !s.opMu.TryLock() {
 		return true, nil
 	}
@@ -69,7 +71,7 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 		id = max(id, i+1)
 	}
 	m := checkpoint.Meta{
-		StoreID:   s.man.StoreID,
+		StoreID:   s.geo.storeID,
 		ID:        id,
 		Time:      time.Now(),
 		Start:     start,
@@ -109,7 +111,7 @@ func (s *Store) keyDeltas(from, to uint64) (int64, error) {
 	sc := s.log.NewScanner(from, to)
 	for {
 		g := s.em.Protect()
-		for i := 0; i < scanBatch*16; i++ {
+		for i := 0; i < scanWorkRecords; i++ {
 			it, ok, err := sc.Next()
 			if err != nil {
 				g.Release()
@@ -155,23 +157,25 @@ func (s *Store) pruneCheckpoints() error {
 
 // Checkpoints lists the checkpoints on disk, oldest first.
 func (s *Store) Checkpoints() ([]CheckpointInfo, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.life.enter(); err != nil {
+		return nil, err
 	}
+	defer s.life.exit()
 	metas, _, err := checkpoint.List(s.fs, s.dir)
 	if err != nil {
 		return nil, errors.Wrap(err, "rskv: list checkpoints")
 	}
 	out := make([]CheckpointInfo, 0, len(metas))
 	for _, m := range metas {
-		if m.StoreID == s.man.StoreID {
+		if m.StoreID == s.geo.storeID {
 			out = append(out, infoOf(m))
 		}
 	}
 	return out, nil
 }
 
-// closeCheckpointWorthIt says whether Close should take a checkpoint: when
+// closeCheckpointWorthIt says whether Close should take a checkpoint (s.opMu
+// is held: it reads keySumAt and lastCheckpoint): when
 // replaying the log written since the last one would cost more than writing
 // the index (both are sequential I/O, so bytes compare fairly).
 func (s *Store) closeCheckpointWorthIt() bool {

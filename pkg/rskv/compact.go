@@ -30,37 +30,57 @@ import (
 //  5. Clear index entries that now point below begin.
 
 // Compact reclaims the space of dead records in the oldest segments of the
-// log. It runs alongside readers and writers; a Scan in progress delays only
-// its final step. It returns what it did; BytesReclaimed is 0 when there was
+// log. It runs alongside readers and writers and does not wait for Scans:
+// while one runs, the segment files below the new begin are deleted when
+// the last running Scan ends (BytesReclaimed then counts 0 for them).
+// Close waits for a Compact in progress, which stops at its next batch (and
+// returns ErrClosed, having committed nothing) unless it is already
+// committing. It returns what it did; BytesReclaimed is 0 when there was
 // no whole segment behind the read-only region to compact.
 func (s *Store) Compact() (CompactStats, error) {
 	if err := s.writable(); err != nil {
 		return CompactStats{}, err
 	}
-	if s.closed.Load() {
-		return CompactStats{}, ErrClosed
+	if err := s.life.enter(); err != nil {
+		return CompactStats{}, err
 	}
+	defer s.life.exit()
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
-	return s.compactLocked(context.Background())
+	if s.scans.truncationPending() {
+		return CompactStats{BeginBefore: s.log.Begin(), BeginAfter: s.log.Begin()}, nil
+	}
+	st, err := s.compactLocked(s.life.ctx)
+	if err != nil && s.life.ctx.Err() != nil {
+		err = errors.Wrap(ErrClosed, "compaction stopped by Close")
+	}
+	return st, err
 }
 
-// TryCompact is the collector service's entry point: it compacts unless a
-// manual Checkpoint or Compact is running, in which case it reports skipped.
-func (s *Store) TryCompact(ctx context.Context) (skipped bool, err error) {
-	if s.closed.Load() || s.opts.ReadOnly || !s.opMu.TryLock() {
+// tryCompact is the collector service's step (through compactionTarget): it
+// compacts unless a manual Checkpoint or Compact is running, in which case
+// it reports skipped.
+func (s *Store) tryCompact(ctx context.Context) (skipped bool, err error) {
+	if s.opts.ReadOnly || s.life.enter() != nil {
+		return true, nil
+	}
+	defer s.life.exit()
+	if !s.opMu.TryLock() {
 		return true, nil
 	}
 	defer s.opMu.Unlock()
+	if s.scans.truncationPending() {
+		return true, nil
+	}
 	_, err = s.compactLocked(ctx)
 	return false, err
 }
 
-// CompactionDue reports whether enough of the log is dead for compaction to
+// compactionDue reports whether enough of the log is dead for compaction to
 // pay: at least GCMinBytes and at least GCDeadFraction of the disk bytes,
 // with a whole segment behind the read-only region to give back.
-func (s *Store) CompactionDue() bool {
-	if s.closed.Load() || s.log.Err() != nil {
+func (s *Store) compactionDue() bool {
+	if s.closed.Load() || s.log.Err() != nil || s.scans.truncationPending() {
 		return false
 	}
 	dead, disk := s.dead.sum(), s.log.DiskBytes()
@@ -74,14 +94,14 @@ func (s *Store) gcMinBytes() int64 {
 	if s.opts.GCMinBytes > 0 {
 		return s.opts.GCMinBytes
 	}
-	return 2 << s.man.SegmentBits
+	return 2 << s.geo.segmentBits
 }
 
 // compactUntil is the end of the range a compaction would take: the last
 // segment boundary at or below the safe read-only and flushed addresses.
 func (s *Store) compactUntil() uint64 {
 	limit := min(s.log.SafeReadOnly(), s.log.Flushed())
-	return limit &^ (1<<s.man.SegmentBits - 1)
+	return limit &^ (1<<s.geo.segmentBits - 1)
 }
 
 // compactLocked runs one compaction; s.opMu is held.
@@ -145,10 +165,9 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 	if err := s.commitBegin(until, keyDelta); err != nil {
 		return st, err
 	}
-	// A Scan reads below begin only under truncMu: let it finish first.
-	s.truncMu.Lock()
-	freed, err := s.log.ShiftBegin(until)
-	s.truncMu.Unlock()
+	// Running Scans may still read below until: truncate defers the shift
+	// (and the index clean-up) to the last of them.
+	freed, err := s.truncate(until)
 	st.BytesReclaimed = freed
 	if err != nil {
 		return st, s.ioFailure(err)
@@ -156,7 +175,6 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 	if s.keySumAt < until {
 		s.keySumAt, s.keySum = until, s.keySum+sumDelta
 	}
-	s.clearEntriesBelow(until)
 	s.dead.add(0, -max(0, int64(until-begin)-moved))
 	if d := s.dead.sum(); d < 0 {
 		s.dead.add(0, -d)

@@ -29,7 +29,16 @@
 // under that record's own lock; other writes append. RMW is atomic per key:
 // its function may run more than once when writers race, so it must be
 // pure, must not keep the old value it is given, and must not call the
-// Store. Scan sees the store as it was when it started.
+// Store. Scan sees the store as it was when it started; its callback runs
+// with nothing held and may call the Store, Scan and Compact included.
+//
+// # Lifecycle
+//
+// Close stops the services, waits for every operation started before it
+// (a manual Checkpoint, Compact, Sync or Scan in progress finishes or stops
+// cleanly), makes all data durable and releases the directory: when Close
+// returns, nothing started before it touches the directory again. Every
+// later call returns ErrClosed.
 //
 // # Durability
 //
@@ -48,10 +57,20 @@
 //
 // The checkpointer, the collector (compaction), the log shifter and, under
 // SyncPeriodic, the syncer run under one supervision tree per store
-// (BackgroundStats, Services). They are not needed for correctness: with
-// DisableBackground, or after StopBackground, writers flush and evict
-// inline when memory is full, and Checkpoint and Compact can be called by
-// hand.
+// (BackgroundStats; Services and ServicesReport show the tree). They are
+// not needed for correctness: with DisableBackground, or after
+// StopBackground, writers flush and evict inline when memory is full, and
+// Checkpoint and Compact can be called by hand.
+//
+// # Fault injection
+//
+// Programs that embed rskv can test their handling of its failures through
+// two documented hooks, both in Options. The storage side is Options.FS:
+// wrap the file system with package log/vfs/errorfs to fail, tear or count
+// file operations, and use vfs.NewMem and its CrashClone for power loss. The
+// service side is Options.ServiceFaults: a ServiceFaults makes a background
+// service's steps fail or panic, to watch the supervisor restart it, back it
+// off and give it up while the store keeps serving.
 //
 // # Read-only opens
 //

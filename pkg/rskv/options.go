@@ -5,11 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/bits"
 	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/actors"
 	"github.com/rskv-go/rskv/log/vfs"
 	"github.com/rskv-go/rskv/supervisor"
 )
@@ -20,15 +20,18 @@ import (
 type Options struct {
 	// MemorySize is the number of bytes of log kept in memory: the mutable
 	// region, where updates happen in place, plus the read-only region that
-	// is waiting to be flushed or still serves reads. Default 1 GiB. It must
-	// hold at least MinPages pages. The hash index is sized separately (see
-	// IndexBuckets).
+	// is waiting to be flushed or still serves reads. Default 1 GiB. It is
+	// chosen at every open and must hold at least MinPages pages of the
+	// store's PageSize. The hash index is sized separately (see IndexBuckets).
 	MemorySize int64
 	// PageSize is the size of a log page in bytes: a power of two from 4 KiB
-	// to 1 GiB. A record (header, key and value) must fit in one page. Default:
-	// MemorySize/32 rounded down to a power of two, clamped to [64 KiB, 32 MiB]
-	// but never more than MemorySize/MinPages. Fixed when the store is created;
-	// zero on reopen means "as created".
+	// to 1 GiB. A record (header, key and value) must fit in one page, so
+	// this bounds the value size. Default 4 MiB; a MemorySize under 128 MiB
+	// gets MemorySize/32 (at least 64 KiB, at most MemorySize/MinPages) so it
+	// keeps enough pages to flush while writing. The page size is
+	// fixed when the store is created (zero on reopen means "as created"),
+	// while MemorySize is chosen anew at every open and only has to hold
+	// MinPages pages, so a default store reopens with as little as 16 MiB.
 	PageSize int64
 	// MutableFraction is the share of MemorySize that is mutable, in (0, 1].
 	// Default 0.9.
@@ -94,8 +97,8 @@ type Options struct {
 	// second-hit filter so that one-off reads do not churn the log).
 	DisableReadPromotion bool
 	// RestartPolicies overrides the restart policy of background services by
-	// name ("checkpointer", "collector", "log-shifter", "syncer"); zero
-	// fields of a policy keep supervisor.DefaultPolicy's values. The
+	// name ("checkpointer", "collector", "log-shifter", "syncer"; any other
+	// name is ErrInvalidOptions); zero fields of a policy keep supervisor.DefaultPolicy's values. The
 	// built-in policies (supervisor.CheckpointerPolicy and its siblings)
 	// suit production; tests use this to see a give-up within seconds.
 	RestartPolicies map[string]RestartPolicy
@@ -107,17 +110,21 @@ type Options struct {
 	// memory (a torn tail is not read, not cut); no background service runs.
 	// A directory holding no store is an error matching fs.ErrNotExist.
 	ReadOnly bool
+	// ServiceFaults, if set, lets the caller plant failures in the
+	// background services of the opened store: the service side of fault
+	// injection, as FS (with log/vfs/errorfs) is the storage side. See
+	// ServiceFaults.
+	ServiceFaults *ServiceFaults
 
 	syncModeSet bool
+	// clock drives the services' timers; nil: the system clock. Only
+	// in-package tests set it (export_test.go), to step time by hand.
+	clock actors.Clock
 }
 
 // RestartPolicy is how the supervisor treats a failing background service:
 // backoff after repeated failures, stop timeout, and when to give it up.
 type RestartPolicy = supervisor.Policy
-
-// MinPages is the least number of log pages MemorySize must hold: one being
-// filled, one being flushed, and room for the regions between.
-const MinPages = 4
 
 // SetSyncMode sets SyncMode so that every mode, including SyncNone (the zero
 // value), is taken as chosen rather than as "default".
@@ -135,34 +142,12 @@ const (
 	defaultGCEvery         = 10 * time.Second
 	defaultKeepCheckpoints = 3
 	defaultGCDeadFraction  = 0.5
-
-	minPageSize     = 4 << 10
-	maxPageSize     = 1 << 30
-	minBuckets      = 1 << 10
-	maxBuckets      = 1 << 26
-	maxSegmentSize  = 1 << 40
-	defaultMaxSeg   = 256 << 20
-	defaultMinPage  = 64 << 10
-	defaultMaxPage  = 32 << 20
-	defaultPageFrac = 32
 )
-
-// floorPow2 returns the largest power of two <= n (n > 0).
-func floorPow2(n int64) int64 {
-	if n <= 1 {
-		return 1
-	}
-	return 1 << (63 - bits.LeadingZeros64(uint64(n)))
-}
-
-func isPow2(n int64) bool { return n > 0 && n&(n-1) == 0 }
-
-func clamp(v, lo, hi int64) int64 { return max(lo, min(v, hi)) }
 
 // withDefaults returns a copy of o (nil: all defaults) with every zero field
 // replaced by its default. Shape fields (PageSize, SegmentSize, IndexBuckets)
-// stay zero here when unset: their defaults depend on MemorySize and, on
-// reopen, on what the store was created with; see resolveShape.
+// stay zero here when unset: on reopen zero means "as created", and for a
+// new store loadManifest (geometry.go) fills in their defaults.
 func (o *Options) withDefaults() Options {
 	var c Options
 	if o != nil {
@@ -199,21 +184,6 @@ func (o *Options) withDefaults() Options {
 		c.FS = vfs.Default
 	}
 	return c
-}
-
-// defaultPageSize is the page size a new store of this memory size gets.
-func defaultPageSize(memorySize int64) int64 {
-	p := clamp(floorPow2(memorySize/defaultPageFrac), defaultMinPage, defaultMaxPage)
-	// Small memories still need MinPages frames.
-	return max(minPageSize, min(p, floorPow2(memorySize/MinPages)))
-}
-
-func defaultSegmentSize(memorySize, pageSize int64) int64 {
-	return clamp(floorPow2(memorySize/4), pageSize, max(pageSize, defaultMaxSeg))
-}
-
-func defaultIndexBuckets(memorySize int64) int64 {
-	return clamp(floorPow2(memorySize/512), minBuckets, maxBuckets)
 }
 
 // validate reports every out-of-range field at once, as one error marked
@@ -258,6 +228,7 @@ func (o *Options) validate() error {
 	if o.GCMinBytes < 0 {
 		add("GCMinBytes %d is negative (allowed: >= 0, 0 for the default of two segments)", o.GCMinBytes)
 	}
+	problems = append(problems, validateRestartPolicies(o.RestartPolicies)...)
 	if len(problems) == 0 {
 		return nil
 	}

@@ -65,7 +65,9 @@ func errNoStoreReadOnly(dir string, cause error) error {
 func (s *Store) closeReadOnly() error {
 	s.bg.mu.Lock()
 	s.closed.Store(true)
+	s.life.cancel()
 	s.bg.mu.Unlock()
+	s.life.shutAndWait()
 	s.em.BumpAndWait()
 	err := s.log.Close()
 	if lerr := s.lock.Close(); err == nil {

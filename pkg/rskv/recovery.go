@@ -45,7 +45,7 @@ func (s *Store) recover() error {
 		// starts from begin.
 	} else {
 		var err error
-		if s.index, err = hashidx.New(s.buckets); err != nil {
+		if s.index, err = hashidx.New(s.geo.buckets); err != nil {
 			return err
 		}
 	}
@@ -105,11 +105,9 @@ func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
 		s.recovery.Removed = append(s.recovery.Removed, name)
 	}
 	for i := len(ids) - 1; i >= 0; i-- {
-		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i])
-		if err == nil && (meta.StoreID != s.man.StoreID || meta.Buckets != s.buckets) {
-			err = errors.Newf("%s belongs to another store or index shape (store %x, %d buckets; want store %x, %d buckets)",
-				checkpoint.FileName(ids[i]), meta.StoreID, meta.Buckets, s.man.StoreID, s.buckets)
-		}
+		// Read checks the header against the store's shape and the file's
+		// size before it allocates the index.
+		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i], checkpoint.Shape{StoreID: s.geo.storeID, Buckets: s.geo.buckets})
 		if err != nil {
 			s.recovery.SkippedCheckpoints = append(s.recovery.SkippedCheckpoints, err.Error())
 			s.opts.Logger.Warn("rskv: skipping checkpoint", "id", ids[i], "err", err)

@@ -5,9 +5,17 @@ package rskv
 type Stats struct {
 	// Keys is the number of live keys (as Len).
 	Keys int
-	// The log's address space: begin <= head <= read-only <= tail, and
-	// flushed between head and tail. Below head is on disk only; from
-	// read-only up is mutable.
+	// The log's address space. The store keeps
+	//
+	//	HeadAddress <= FlushedAddress <= ReadOnlyAddress <= TailAddress
+	//	DurableAddress <= FlushedAddress
+	//
+	// and BeginAddress <= HeadAddress once the store has evicted anything
+	// (the head is page aligned, so on a new or small store it may sit
+	// below BeginAddress; nothing below BeginAddress is ever read). Records
+	// below HeadAddress are on disk only, those from ReadOnlyAddress up are
+	// mutable in memory. Each field is read atomically but the set is not
+	// one snapshot: under concurrent writes compare them with care.
 	BeginAddress, HeadAddress, ReadOnlyAddress, TailAddress, FlushedAddress uint64
 	// DurableAddress is the address below which the log is synced.
 	DurableAddress uint64
@@ -82,9 +90,10 @@ func (s *Store) Stats() Stats {
 // the first I/O error the log met, if any: after a failed write or fsync the
 // store never reports data as durable again.
 func (s *Store) Sync() error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.life.enter(); err != nil {
+		return err
 	}
+	defer s.life.exit()
 	if s.opts.ReadOnly {
 		return nil // nothing was written: all of it is durable
 	}

@@ -1,13 +1,8 @@
 package rskv
 
 import (
-	"fmt"
 	"io"
-	"io/fs"
-	"math/bits"
-	"math/rand/v2"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +34,9 @@ type Store struct {
 	dir     string
 	opts    Options
 	fs      vfs.FS
+	// geo is the store's shape, set by Open and never changed: read it,
+	// not man, for page and segment sizes, index size and store id.
+	geo geometry
 
 	// keys and dead are striped by key hash so that no single counter is
 	// touched by every write; each stripe has its own cache line.
@@ -55,7 +53,6 @@ type Store struct {
 	man        manifest.Manifest
 
 	recovery RecoveryInfo
-	buckets  int // index size from the manifest
 
 	// opMu is held by manual operations (Checkpoint, Compact); the
 	// background services only TryLock it, and skip their turn if it is
@@ -72,10 +69,10 @@ type Store struct {
 	// themselves (rare when the log shifter keeps up).
 	inlineMaintenance atomic.Uint64
 
-	// truncMu is held shared by Scan for its whole run and exclusively by
-	// compaction while it moves the begin address, so a scan never finds the
-	// segment it is reading deleted.
-	truncMu sync.RWMutex
+	// life is the gate Close shuts and waits on (lifecycle.go).
+	life lifecycle
+	// scans defers compaction's truncation while Scans run (scan.go).
+	scans scanRegistry
 
 	bg background
 }
@@ -104,13 +101,6 @@ type RecoveryInfo struct {
 	SkippedCheckpoints []string
 	// Duration is the time recovery took.
 	Duration time.Duration
-}
-
-// geometry is the resolved shape of a store.
-type geometry struct {
-	pageBits, segmentBits uint
-	buckets               int64
-	frames, mutable       int
 }
 
 // Open opens (creating if needed) the store in dir and recovers its contents.
@@ -151,12 +141,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 	}
 	s := &Store{dir: dir, opts: o, fs: o.FS, lock: lock, em: epoch.New()}
+	s.life.init()
 	s.bg.pressure = make(chan struct{}, 1)
 	// Promotion copies records to the tail: a write, so never read-only.
 	if !o.DisableReadPromotion && !o.ReadOnly {
 		s.promote = newPromoter(o.MemorySize)
 	}
 	if err := s.open(); err != nil {
+		s.closed.Store(true) // frees a ServiceFaults bound to s
+		s.life.cancel()
 		if s.log != nil {
 			_ = s.log.Close()
 		}
@@ -165,6 +158,8 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	if !o.DisableBackground && !o.ReadOnly {
 		if err := s.bg.tree.Start(); err != nil {
+			s.closed.Store(true)
+			s.life.cancel()
 			_ = s.bg.tree.Stop()
 			_ = s.log.Close()
 			_ = lock.Close()
@@ -187,9 +182,9 @@ func (s *Store) open() error {
 		return err
 	}
 	s.man = man
-	s.buckets = int(g.buckets)
+	s.geo = g
 	s.log, err = hlog.Open(hlog.Config{
-		FS: s.fs, Dir: s.dir, StoreID: man.StoreID,
+		FS: s.fs, Dir: s.dir, StoreID: g.storeID,
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable,
 		Epoch: s.em, Logger: s.opts.Logger,
@@ -208,115 +203,6 @@ func (s *Store) open() error {
 	return s.buildBackground()
 }
 
-// loadManifest reads the STORE file, or creates it for a new store.
-func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
-	man, err := manifest.Read(s.fs, s.dir)
-	switch {
-	case err == nil:
-		if man.HashFunction != manifest.HashXXH64 {
-			return man, false, hlog.MarkCorruption(errors.Newf("rskv: %s: unknown hash function %d", s.dir, man.HashFunction))
-		}
-		return man, false, nil
-	case errors.Is(err, manifest.ErrBadManifest):
-		return man, false, hlog.MarkCorruption(errors.Wrapf(err, "rskv: %s", s.dir))
-	case !errors.Is(err, fs.ErrNotExist):
-		return man, false, errors.Wrapf(err, "rskv: read %s", manifest.FileName)
-	case s.opts.ReadOnly:
-		return man, false, errNoStoreReadOnly(s.dir, err)
-	}
-	// A new store. Refuse a directory that holds log segments but no STORE
-	// file: that is a damaged store, not an empty one.
-	names, err := s.fs.List(s.dir)
-	if err != nil {
-		return man, false, errors.Wrapf(err, "rskv: list %s", s.dir)
-	}
-	for _, n := range names {
-		if strings.HasSuffix(n, fileformat.Segment.Suffix) {
-			return man, false, hlog.MarkCorruption(errors.Newf(
-				"rskv: %s holds log segments (%s) but no %s file", s.dir, n, manifest.FileName))
-		}
-	}
-	pageSize := s.opts.PageSize
-	if pageSize == 0 {
-		pageSize = defaultPageSize(s.opts.MemorySize)
-	}
-	segSize := s.opts.SegmentSize
-	if segSize == 0 {
-		segSize = defaultSegmentSize(s.opts.MemorySize, pageSize)
-	}
-	buckets := s.opts.IndexBuckets
-	if buckets == 0 {
-		buckets = defaultIndexBuckets(s.opts.MemorySize)
-	}
-	// Check the shape as resolved from defaults before it is fixed on disk:
-	// validate sees only the fields the caller set.
-	var problems []string
-	if segSize < pageSize {
-		problems = append(problems, fmt.Sprintf("SegmentSize %d is smaller than the PageSize %d (allowed: SegmentSize >= PageSize)", segSize, pageSize))
-	}
-	if s.opts.MemorySize < MinPages*pageSize {
-		problems = append(problems, fmt.Sprintf("MemorySize %d holds fewer than %d pages of PageSize %d", s.opts.MemorySize, MinPages, pageSize))
-	}
-	if len(problems) > 0 {
-		return man, false, errors.Wrapf(ErrInvalidOptions, "%s", joinProblems(problems))
-	}
-	man = manifest.Manifest{
-		StoreID:      rand.Uint64() | 1,
-		PageBits:     uint32(bits.TrailingZeros64(uint64(pageSize))),
-		SegmentBits:  uint32(bits.TrailingZeros64(uint64(segSize))),
-		IndexBuckets: uint64(buckets),
-		HashFunction: manifest.HashXXH64,
-		Begin:        hlog.FirstAddress,
-	}
-	if err := manifest.Write(s.fs, s.dir, man); err != nil {
-		return man, false, errors.Wrap(err, "rskv: create store")
-	}
-	return man, true, nil
-}
-
-// resolveGeometry checks the options against the store's fixed shape and
-// derives the memory budget in pages.
-func (s *Store) resolveGeometry(man manifest.Manifest) (geometry, error) {
-	g := geometry{pageBits: uint(man.PageBits), segmentBits: uint(man.SegmentBits), buckets: int64(man.IndexBuckets)}
-	pageSize := int64(1) << g.pageBits
-	var problems []string
-	check := func(name string, asked, have int64) {
-		if asked != 0 && asked != have {
-			problems = append(problems, name+" differs from the store's (fixed when it was created)")
-		}
-	}
-	check("PageSize", s.opts.PageSize, pageSize)
-	check("SegmentSize", s.opts.SegmentSize, int64(1)<<g.segmentBits)
-	check("IndexBuckets", s.opts.IndexBuckets, g.buckets)
-	if g.pageBits < 12 || g.pageBits > 30 || g.segmentBits < g.pageBits || g.segmentBits > 40 ||
-		!isPow2(g.buckets) || g.buckets < minBuckets || g.buckets > maxBuckets {
-		return g, hlog.MarkCorruption(errors.Newf("rskv: %s: STORE file has an impossible geometry (page bits %d, segment bits %d, buckets %d)",
-			s.dir, g.pageBits, g.segmentBits, g.buckets))
-	}
-	if s.opts.MemorySize < MinPages*pageSize {
-		problems = append(problems, "MemorySize holds fewer than 4 pages of the store's page size")
-	}
-	if len(problems) > 0 {
-		return g, errors.Wrapf(ErrInvalidOptions, "%s (store: PageSize %d, SegmentSize %d, IndexBuckets %d; asked: PageSize %d, SegmentSize %d, IndexBuckets %d, MemorySize %d)",
-			joinProblems(problems), pageSize, int64(1)<<g.segmentBits, g.buckets,
-			s.opts.PageSize, s.opts.SegmentSize, s.opts.IndexBuckets, s.opts.MemorySize)
-	}
-	g.frames = int(s.opts.MemorySize / pageSize)
-	g.mutable = min(max(1, int(float64(g.frames)*s.opts.MutableFraction)), g.frames-1)
-	return g, nil
-}
-
-func joinProblems(p []string) string {
-	out := ""
-	for i, s := range p {
-		if i > 0 {
-			out += "; "
-		}
-		out += s
-	}
-	return out
-}
-
 // Close stops the background services, makes every write durable, and
 // releases the directory. It is idempotent: later calls return nil. Every
 // other method returns ErrClosed afterwards.
@@ -329,22 +215,28 @@ func (s *Store) Close() error {
 	if s.opts.ReadOnly {
 		return s.closeReadOnly()
 	}
-	// Mark the store closed and stop the services: a checkpoint or
-	// compaction in progress finishes or aborts cleanly, and none starts
-	// after.
+	// Mark the store closed (new operations get ErrClosed), cancel the
+	// long-running ones, and stop the services: a checkpoint or compaction
+	// in progress finishes or aborts cleanly, and none starts after.
 	s.bg.mu.Lock()
 	s.closed.Store(true)
+	s.life.cancel()
 	bgErr := s.stopBackground()
 	s.bg.mu.Unlock()
-	// Wait out every operation that was running when closed was set; later
-	// ones see it and return ErrClosed.
+	// Wait out the manual operations (Checkpoint, Compact, Sync...) that
+	// were admitted before: after this none of them touches the directory.
+	s.life.shutAndWait()
+	// Wait out every short operation that was running when closed was set;
+	// later ones see it and return ErrClosed.
 	s.em.BumpAndWait()
 	err := bgErr
+	s.opMu.Lock()
 	if s.closeCheckpointWorthIt() {
-		s.opMu.Lock()
-		_, err = s.checkpointLocked()
-		s.opMu.Unlock()
+		if _, cerr := s.checkpointLocked(); err == nil {
+			err = cerr
+		}
 	}
+	s.opMu.Unlock()
 	if serr := s.log.SyncAll(); err == nil {
 		err = serr
 	}

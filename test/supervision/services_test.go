@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/pkg/rskv"
 	"github.com/stretchr/testify/require"
 )
@@ -71,9 +72,11 @@ func TestCollectorCompactsDeadSpace(t *testing.T) {
 func TestInjectedPanicIsRestarted(t *testing.T) {
 	o := smallOptions()
 	o.CheckpointInterval = time.Hour // run only when triggered
+	faults := &rskv.ServiceFaults{}
+	o.ServiceFaults = faults
 	s := open(t, o)
-	require.NoError(t, s.InjectServiceFault("checkpointer", rskv.FaultPanic))
-	require.NoError(t, s.TriggerService("checkpointer"))
+	require.NoError(t, faults.PanicNext("checkpointer", "injected panic"))
+	require.NoError(t, faults.Trigger("checkpointer"))
 	eventually(t, "the checkpointer's restart", func() bool {
 		st := service(t, s, "checkpointer")
 		return st.Restarts >= 1 && st.Running
@@ -90,14 +93,17 @@ func TestInjectedPanicIsRestarted(t *testing.T) {
 	}
 	require.NoError(t, s.Put(key(1), value(1, 1, 16)))
 	// After the restart it works again: a triggered run takes a checkpoint.
-	require.NoError(t, s.TriggerService("checkpointer"))
+	require.NoError(t, faults.Trigger("checkpointer"))
 	eventually(t, "a checkpoint after the restart", func() bool { return s.Stats().Checkpoints > 0 })
 }
 
 func TestInjectedErrorIsRestarted(t *testing.T) {
-	s := open(t, smallOptions())
-	require.NoError(t, s.InjectServiceFault("log-shifter", rskv.FaultError))
-	require.NoError(t, s.TriggerService("log-shifter"))
+	o := smallOptions()
+	faults := &rskv.ServiceFaults{}
+	o.ServiceFaults = faults
+	s := open(t, o)
+	require.NoError(t, faults.FailNext("log-shifter", nil))
+	require.NoError(t, faults.Trigger("log-shifter"))
 	eventually(t, "the log shifter's restart", func() bool {
 		st := service(t, s, "log-shifter")
 		return st.Restarts >= 1 && st.Running
@@ -117,10 +123,12 @@ func TestPersistentFailureIsGivenUp(t *testing.T) {
 		// Back off for a moment only, give up after 3 failures.
 		"collector": {FailureThreshold: 1, FailureBackoff: time.Millisecond, MaxRestarts: 3, RestartWindow: time.Hour},
 	}
+	faults := &rskv.ServiceFaults{}
+	o.ServiceFaults = faults
 	s := open(t, o)
-	require.NoError(t, s.InjectServiceFault("collector", rskv.FaultAlways))
+	require.NoError(t, faults.FailAlways("collector", errors.New("injected persistent fault")))
 	eventually(t, "the collector to be given up", func() bool {
-		_ = s.TriggerService("collector")
+		_ = faults.Trigger("collector")
 		return service(t, s, "collector").GivenUp
 	})
 	st := service(t, s, "collector")
@@ -137,7 +145,7 @@ func TestPersistentFailureIsGivenUp(t *testing.T) {
 	require.NoError(t, err)
 
 	// Starting the tree again gives it a fresh chance.
-	require.NoError(t, s.InjectServiceFault("collector", rskv.FaultClear))
+	require.NoError(t, faults.Clear("collector"))
 	require.NoError(t, s.StopBackground())
 	require.NoError(t, s.StartBackground())
 	require.True(t, service(t, s, "collector").Running)

@@ -1,0 +1,21 @@
+package rskv
+
+import "github.com/rskv-go/rskv/actors"
+
+// SetClock makes the store opened with o drive its background services'
+// timers from c (a fake clock from actors/actorstest), so that tests step
+// time by hand instead of waiting for it. Only in-package tests reach it.
+func SetClock(o *Options, c actors.Clock) *Options {
+	o.clock = c
+	return o
+}
+
+// ScanRegistryState reports the running Scans and the deferred truncation.
+func (s *Store) ScanRegistryState() (active int, pending uint64) {
+	s.scans.mu.Lock()
+	defer s.scans.mu.Unlock()
+	return s.scans.active, s.scans.pending
+}
+
+// CompactionDueForTest is the collector's check, for tests.
+func (s *Store) CompactionDueForTest() bool { return s.compactionDue() }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package rskv_test
+
+const raceEnabled = false
