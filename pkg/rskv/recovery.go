@@ -71,7 +71,10 @@ func (s *Store) recover() error {
 		// The checkpoint knows how much was dead, not where: spread it.
 		s.dead.spread(begin, max(begin, min(cp.Start, rep.End)), cp.DeadBytes)
 	}
-	s.deadExactFrom = rep.End
+	s.deadExactFrom = rep.End // counted from here on; below, replayed guesses
+	if s.recovery.Created {
+		s.deadExactFrom = 0
+	}
 	s.keySumAt, s.keySum = rep.End, keys
 	return nil
 }
