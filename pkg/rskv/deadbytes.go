@@ -176,13 +176,11 @@ func (d *deadBytes) spread(from, to uint64, n int64) {
 // behind, as the write that made it counted them: a record that did not
 // make its key live superseded a version, most likely the one its chain
 // link points at (unless that is another key of the same tag), about as
-// large as itself; a tombstone is dead itself. compaction checks these
-// guesses before it acts on them (segmentPays).
+// large as itself; a tombstone is dead itself. (Invalid records are not
+// replayed and go uncounted.) Compaction checks these guesses by reading a
+// segment before it acts on them (segmentPays).
 func (s *Store) noteReplayedDead(h uint64, rec hlog.DiskRecord) {
-	if rec.Info&(hlog.FlagInvalid|hlog.FlagNewKey) != 0 {
-		if rec.Info&hlog.FlagInvalid != 0 {
-			s.dead.add(rec.Address, h, int64(rec.Size))
-		}
+	if rec.Info&hlog.FlagNewKey != 0 {
 		return
 	}
 	if prev := rec.Prev(); prev >= s.man.Begin && prev != 0 {

@@ -20,6 +20,12 @@ import (
 // live, so this costs a small share of extra appends. When the live data
 // is larger than half of memory it does nothing: copying would only churn,
 // and read promotion brings back what is hot.
+//
+// Compaction never takes pages above the head (compact.go), so the two do
+// not do the same work: the residency copy handles a page once, as it
+// leaves memory, and the originals it copies are counted dead in their
+// segment; compaction later finds that segment mostly dead and deletes it,
+// copying only what the residency copy left on disk on purpose.
 
 // beforeEvict is the log's hook, called under its maintenance lock before
 // the pages in [from, to) are evicted. It must not wait for room in memory.
