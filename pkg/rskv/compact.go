@@ -12,14 +12,23 @@ import (
 )
 
 // Compaction reclaims the oldest part of the log, [begin, until), where
-// until is a segment boundary in the flushed, read-only region:
+// until is a segment boundary below the head:
 //
+//  0. Choose until. Segments are taken in address order from begin, as long
+//     as each pays: its dead bytes (deadbytes.go) are at least
+//     GCDeadFraction of a segment. Compaction stops at the first segment
+//     that does not pay, since begin only moves forward and a segment can
+//     only be deleted with every segment below it: it compacts a prefix of
+//     the log. A fully live segment is never rewritten (the price: a long
+//     run of live data at the front of the log holds back the dead space
+//     behind it until its keys are overwritten). A segment whose estimate
+//     was replayed at Open rather than counted is first read to measure it.
 //  1. Scan the range. A record that is still its key's newest version is
-//     copied to the tail with a conditional insert: the copy is linked only
-//     if the index still leads to the original, so an update that lands
-//     meanwhile is never overwritten by the older copy. A newest version
-//     that is a tombstone is dropped: every older version of its key lies
-//     in the range too.
+//     copied to the tail with the conditional append: the copy is linked
+//     only if the index still leads to the original, so an update that
+//     lands meanwhile is never overwritten by the older copy. A newest
+//     version that is a tombstone is dropped: every older version of its
+//     key lies in the range too.
 //  2. Sync the log, so the copies are durable.
 //  3. Write the manifest with begin = until (and the live-key changes of
 //     the dropped records folded into KeyBase). This is the commit point: a
@@ -27,7 +36,15 @@ import (
 //     after it leaves segments below begin, which recovery deletes.
 //  4. Move the log's begin address and delete the segment files below it,
 //     once no reader can be in them (epoch).
-//  5. Clear index entries that now point below begin.
+//  5. Clear index entries that now point below begin, and empty ones.
+//
+// Compaction takes only segments below the head, never pages still in
+// memory: the residency copy (residency.go) already copies the live records
+// of every page it evicts while the live data fits in memory, so by the time
+// a segment is below the head its live records are either copied (and the
+// originals counted dead, which is what makes the segment pay) or meant to
+// stay on disk. Compacting in memory as well would walk and copy the same
+// records twice, once in each.
 
 // Compact reclaims the space of dead records in the oldest segments of the
 // log. It runs alongside readers and writers and does not wait for Scans:
@@ -76,32 +93,118 @@ func (s *Store) tryCompact(ctx context.Context) (skipped bool, err error) {
 	return false, err
 }
 
-// compactionDue reports whether enough of the log is dead for compaction to
-// pay: at least GCMinBytes and at least GCDeadFraction of the disk bytes,
-// with a whole segment behind the read-only region to give back.
+// compactionDue reports whether compaction would free enough to pay: the
+// segments from begin that each pay (see step 0 above), whole and below the
+// head, hold at least GCMinBytes dead bytes.
 func (s *Store) compactionDue() bool {
 	if s.closed.Load() || s.log.Err() != nil || s.scans.truncationPending() {
 		return false
 	}
-	dead, disk := s.dead.sum(), s.log.DiskBytes()
-	if dead < s.gcMinBytes() || float64(dead) < s.opts.GCDeadFraction*float64(disk) {
-		return false
+	dead := s.reclaimable()
+	return dead > 0 && dead >= s.gcMinBytes()
+}
+
+// reclaimable is the dead bytes of the segments a compaction would take
+// now: the whole segments from begin, below the head, that each pay.
+func (s *Store) reclaimable() int64 {
+	var dead int64
+	begin, limit := s.log.Begin(), s.compactLimit()
+	for seg := begin >> s.dead.segBits; (seg+1)<<s.dead.segBits <= limit; seg++ {
+		d := s.dead.segment(seg)
+		if d < s.payThreshold() {
+			break
+		}
+		dead += d
 	}
-	return s.compactUntil() > s.log.Begin()
+	return dead
 }
 
 func (s *Store) gcMinBytes() int64 {
 	if s.opts.GCMinBytes > 0 {
 		return s.opts.GCMinBytes
 	}
-	return 2 << s.geo.segmentBits
+	return 2 << s.dead.segBits
 }
 
-// compactUntil is the end of the range a compaction would take: the last
-// segment boundary at or below the safe read-only and flushed addresses.
-func (s *Store) compactUntil() uint64 {
-	limit := min(s.log.SafeReadOnly(), s.log.Flushed())
-	return limit &^ (1<<s.geo.segmentBits - 1)
+// payThreshold is the dead bytes a segment must hold to be worth compacting.
+func (s *Store) payThreshold() int64 {
+	return max(1, int64(s.opts.GCDeadFraction*float64(int64(1)<<s.dead.segBits)))
+}
+
+// compactLimit is the end of the region compaction may take: the last
+// segment boundary at or below the head (see above for why not higher).
+func (s *Store) compactLimit() uint64 {
+	return s.log.Head() &^ (1<<s.dead.segBits - 1)
+}
+
+// segmentPays decides whether the segment [from, to) is worth compacting.
+// An estimate counted in this open (at or above deadExactFrom) is trusted;
+// one replayed at Open is checked by reading the segment, and replaced by
+// what was measured.
+func (s *Store) segmentPays(ctx context.Context, from, to uint64, st *CompactStats) (bool, error) {
+	seg := from >> s.dead.segBits
+	if from >= s.deadExactFrom {
+		return s.dead.segment(seg) >= s.payThreshold(), nil
+	}
+	var live int64
+	err := s.scanRange(ctx, from, to, "measure", func(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, error) {
+		st.RecordsScanned++
+		if it.Info&(hlog.FlagInvalid|hlog.FlagTombstone) != 0 {
+			return g, nil
+		}
+		newest, err := s.isNewest(g, it.Key, it.Address, buf)
+		if err != nil {
+			g.Release()
+			return nil, err
+		}
+		if newest {
+			live += int64(it.Size)
+		}
+		return g, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	dead := int64(to-from) - live
+	s.dead.set(seg, dead)
+	return dead >= s.payThreshold(), nil
+}
+
+// scanRange calls fn for each record of [from, to) under epoch protection,
+// re-protecting every scanBatch records so that maintenance is never held
+// up for long. fn returns the handle to go on with (it may release and
+// re-protect); on error it has released it.
+func (s *Store) scanRange(ctx context.Context, from, to uint64, what string,
+	fn func(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, error)) error {
+	sc := s.log.NewScanner(from, to)
+	buf := getBuf()
+	defer putBuf(buf)
+	for {
+		if err := ctx.Err(); err != nil {
+			// Nothing is committed until the manifest is written: stopping
+			// here leaves only harmless copies behind.
+			return errors.Wrap(err, "rskv: compaction interrupted")
+		}
+		g, err := s.protect()
+		if err != nil {
+			return err
+		}
+		for i := 0; i < scanBatch; i++ {
+			it, ok, err := sc.Next()
+			if err != nil {
+				g.Release()
+				return errors.Wrapf(err, "rskv: compaction %s", what)
+			}
+			if !ok {
+				g.Release()
+				return nil
+			}
+			if g, err = fn(g, it, buf); err != nil {
+				return err
+			}
+		}
+		g.Release()
+	}
 }
 
 // compactLocked runs one compaction; s.opMu is held.
@@ -112,52 +215,46 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 	if err := s.log.Err(); err != nil {
 		return st, s.ioFailure(err)
 	}
-	until := s.compactUntil()
-	if until <= begin {
-		st.Duration = time.Since(started)
-		return st, nil
-	}
 	var keyDelta, sumDelta int64 // all records below until; those at or above keySumAt
-	var moved int64
-	sc := s.log.NewScanner(begin, until)
-	buf := getBuf()
-	defer putBuf(buf)
-	for done := false; !done; {
-		if err := ctx.Err(); err != nil {
-			// Nothing is committed until the manifest is written: stopping
-			// here leaves only harmless copies behind.
-			return st, errors.Wrap(err, "rskv: compaction interrupted")
+	until, limit := begin, s.compactLimit()
+	segSize := uint64(1) << s.dead.segBits
+	for {
+		end := (until &^ (segSize - 1)) + segSize
+		if end > limit {
+			break
 		}
-		g := s.em.Protect()
-		for i := 0; i < scanBatch; i++ {
-			it, ok, err := sc.Next()
-			if err != nil {
-				g.Release()
-				return st, errors.Wrap(err, "rskv: compaction scan")
-			}
-			if !ok {
-				done = true
-				break
-			}
+		pays, err := s.segmentPays(ctx, until, end, &st)
+		if err != nil {
+			return st, err
+		}
+		if !pays {
+			break
+		}
+		err = s.scanRange(ctx, until, end, "scan", func(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, error) {
 			st.RecordsScanned++
 			d := keyDeltaOf(it.Info)
 			keyDelta += d
 			if it.Address >= s.keySumAt {
 				sumDelta += d
 			}
-			if it.Info&hlog.FlagInvalid != 0 || it.Tombstone() {
-				continue // tombstones: see step 1
+			if it.Info&(hlog.FlagInvalid|hlog.FlagTombstone) != 0 {
+				return g, nil // tombstones: see step 1
 			}
-			var copied bool
-			if g, copied, err = s.copyIfNewest(g, it, buf); err != nil {
-				return st, err // g released
-			}
+			g, copied, err := s.copyIfNewest(g, it, buf)
 			if copied {
 				st.RecordsMoved++
-				moved += int64(it.Size)
+				st.BytesCopied += int64(it.Size)
 			}
+			return g, err
+		})
+		if err != nil {
+			return st, err
 		}
-		g.Release()
+		until = end
+	}
+	if until == begin {
+		st.Duration = time.Since(started)
+		return st, nil
 	}
 	if err := s.log.SyncAll(); err != nil {
 		return st, s.ioFailure(err)
@@ -168,6 +265,7 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 	// Running Scans may still read below until: truncate defers the shift
 	// (and the index clean-up) to the last of them.
 	freed, err := s.truncate(until)
+	st.BytesFreed = freed
 	st.BytesReclaimed = freed
 	if err != nil {
 		return st, s.ioFailure(err)
@@ -175,15 +273,12 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 	if s.keySumAt < until {
 		s.keySumAt, s.keySum = until, s.keySum+sumDelta
 	}
-	s.dead.add(0, -max(0, int64(until-begin)-moved))
-	if d := s.dead.sum(); d < 0 {
-		s.dead.add(0, -d)
-	}
+	s.dead.dropBelow(until)
 	s.compactions.Add(1)
 	st.BeginAfter = until
 	st.Duration = time.Since(started)
 	s.opts.Logger.Info("rskv: compacted", "from", begin, "to", until, "scanned", st.RecordsScanned,
-		"moved", st.RecordsMoved, "reclaimed", st.BytesReclaimed, "took", st.Duration)
+		"moved", st.RecordsMoved, "copied", st.BytesCopied, "freed", st.BytesFreed, "took", st.Duration)
 	return st, nil
 }
 
@@ -201,7 +296,7 @@ func (s *Store) copyIfNewest(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*e
 			return g, false, nil
 		}
 		if e.Address() != it.Address {
-			w, err := s.lookup(g, it.Key, e.Address(), buf, false)
+			w, err := s.findVersion(g, it.Key, e.Address(), noLimit, buf, false)
 			if err != nil {
 				g.Release()
 				return nil, false, err
@@ -210,23 +305,19 @@ func (s *Store) copyIfNewest(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*e
 				return g, false, nil // superseded: dead
 			}
 		}
-		size := hlog.RecordSize(len(it.Key), len(it.Value))
-		addr, err := s.allocate(g, size)
-		if err != nil {
-			if err == errRetry {
-				if g, err = s.protect(); err != nil {
-					return nil, false, err
-				}
-				continue
+		_, err := s.appendVersion(g, mayWait, h, slot, e, it.Key, it.Value, hlog.FlagCopy, it.Address, it.Size)
+		switch err {
+		case nil:
+			return g, true, nil
+		case errLost:
+			continue // the chain changed under us: look again
+		case errRetry:
+			if g, err = s.protect(); err != nil {
+				return nil, false, err
 			}
+		default:
 			return nil, false, err
 		}
-		r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), hlog.FlagCopy), it.Key, it.Value, 0)
-		if hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, e.Tag())) {
-			return g, true, nil
-		}
-		// The chain changed under us: mark the copy dead and look again.
-		r.MarkInvalid()
 	}
 }
 
@@ -245,11 +336,14 @@ func (s *Store) commitBegin(until uint64, keyDelta int64) error {
 }
 
 // clearEntriesBelow empties index entries that point below begin: their
-// chains hold nothing any more. A writer racing on such an entry either
-// wins (and the clear fails) or retries on a fresh entry.
+// chains hold nothing any more. It also clears entries with no chain at all
+// (address 0), which a failed upsert may leave behind if it stopped before
+// dropping its own (a checkpoint taken meanwhile keeps them, too). A writer
+// racing on such an entry either wins (and the clear fails) or retries on
+// a fresh entry.
 func (s *Store) clearEntriesBelow(begin uint64) {
 	s.index.Range(func(slot hashidx.Slot, e hashidx.Entry) bool {
-		if a := e.Address(); a != 0 && a < begin {
+		if a := e.Address(); a < begin {
 			hashidx.CompareAndSwap(slot, e, 0)
 		}
 		return true

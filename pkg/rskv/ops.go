@@ -7,7 +7,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/epoch"
 	hlog "github.com/rskv-go/rskv/log"
 )
@@ -94,51 +93,6 @@ func (s *Store) beginWrite(attempt, counter int) (*epoch.Handle, error) {
 	return g, nil
 }
 
-// where says where a lookup found a key's newest record.
-type where struct {
-	addr  uint64 // 0: the key has no record
-	inMem bool
-	mem   hlog.MemRecord
-	tomb  bool
-	size  uint64
-	value []byte // for records read from disk, when asked for: aliases the scratch buffer
-}
-
-func (w *where) live() bool { return w.addr != 0 && !w.tomb }
-
-// lookup walks the hash chain from addr for key: through memory down to the
-// head, then on disk down to the begin address. It must run under g. With
-// wantValue, a record found on disk has its value copied into *buf.
-func (s *Store) lookup(g *epoch.Handle, key []byte, addr uint64, buf *[]byte, wantValue bool) (where, error) {
-	begin, head := s.log.Begin(), s.log.Head()
-	for addr >= begin && addr >= head {
-		r := s.log.Mem(addr)
-		if r.KeyEquals(key) {
-			return where{addr: addr, inMem: true, mem: r, tomb: r.Tombstone(), size: r.Size()}, nil
-		}
-		addr = r.Prev()
-	}
-	for addr >= begin && addr != 0 {
-		g.Count(cntDiskRead)
-		rec, b, err := s.log.ReadRecord(addr, *buf)
-		*buf = b
-		if err != nil {
-			return where{}, errors.Wrapf(err, "rskv: read key chain")
-		}
-		if string(rec.Key) == string(key) {
-			w := where{addr: addr, tomb: rec.Tombstone(), size: rec.Size}
-			if wantValue {
-				// The value sits inside *buf; move it to the front so that
-				// the caller can reuse the buffer's tail.
-				w.value = append((*buf)[:0], rec.Value...)
-			}
-			return w, nil
-		}
-		addr = rec.Prev()
-	}
-	return where{}, nil
-}
-
 // Get returns a copy of key's value, or ErrNotFound.
 func (s *Store) Get(key []byte) ([]byte, error) {
 	v, err := s.AppendValue(nil, key)
@@ -169,30 +123,23 @@ func (s *Store) AppendValue(dst, key []byte) ([]byte, error) {
 		g.Release()
 		return dst, ErrNotFound
 	}
-	// The in-memory walk is inlined here (rather than calling lookup) to keep
-	// the hot path free of the disk machinery.
-	addr := e.Address()
-	begin, head := s.log.Begin(), s.log.Head()
-	for addr >= begin && addr >= head {
-		r := s.log.Mem(addr)
-		if r.KeyEquals(key) {
-			if r.Tombstone() {
-				g.Release()
-				return dst, ErrNotFound
-			}
-			dst = r.AppendValue(dst, addr < s.log.SafeReadOnly())
+	addr, r, inMem := s.walkMem(key, e.Address(), noLimit)
+	if inMem {
+		if r.Tombstone() {
 			g.Release()
-			return dst, nil
+			return dst, ErrNotFound
 		}
-		addr = r.Prev()
+		dst = r.AppendValue(dst, addr < s.log.SafeReadOnly())
+		g.Release()
+		return dst, nil
 	}
-	if addr < begin || addr == 0 {
+	if addr < s.log.Begin() || addr == 0 {
 		g.Release()
 		return dst, ErrNotFound
 	}
 	// w.value aliases the handle's scratch buffer: copy it out before the
 	// handle goes back to the pool.
-	w, err := s.lookup(g, key, addr, &g.Scratch, true)
+	w, err := s.findOnDisk(g, key, addr, noLimit, &g.Scratch, true)
 	if err == nil {
 		if w.live() {
 			dst = append(dst, w.value...)
@@ -221,7 +168,7 @@ func (s *Store) Has(key []byte) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	w, err := s.lookup(g, key, e.Address(), &g.Scratch, false)
+	w, err := s.findVersion(g, key, e.Address(), noLimit, &g.Scratch, false)
 	return w.live(), err
 }
 
@@ -257,7 +204,7 @@ func (s *Store) Delete(key []byte) error {
 			g.Release()
 			return nil
 		}
-		w, err := s.lookup(g, key, e.Address(), &g.Scratch, false)
+		w, err := s.findVersion(g, key, e.Address(), noLimit, &g.Scratch, false)
 		if err != nil || !w.live() {
 			g.Release()
 			if err == nil && w.addr != 0 {
@@ -273,26 +220,20 @@ func (s *Store) Delete(key []byte) error {
 			// land on it after the tombstone.
 			w.mem.Seal()
 		}
-		size := hlog.RecordSize(len(key), 0)
-		addr, err := s.allocate(g, size)
-		if err != nil {
-			if err == errRetry {
-				continue
-			}
-			return err
-		}
-		r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), hlog.FlagTombstone|hlog.FlagDelKey), key, nil, 0)
-		if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, e.Tag())) {
-			r.MarkInvalid()
-			s.dead.add(h, int64(size))
+		end, err := s.appendVersion(g, mayWait, h, slot, e, key, nil, hlog.FlagTombstone|hlog.FlagDelKey, w.addr, w.size)
+		switch err {
+		case nil:
+		case errRetry:
+			continue
+		case errLost:
 			g.Count(cntRetry)
 			g.Release()
 			continue
+		default:
+			return err
 		}
-		s.keys.add(h, -1)
-		s.dead.add(h, int64(w.size+size))
 		g.Release()
-		return s.waitDurable(addr + size)
+		return s.waitDurable(end)
 	}
 }
 
@@ -334,133 +275,99 @@ func sharesMemory(a, b []byte) bool {
 	return a0 < b0+uintptr(cap(b)) && b0 < a0+uintptr(cap(a))
 }
 
-// errRetry tells an operation to start over: allocate released its
-// protection to make room in memory.
-var errRetry = errors.New("rskv: retry operation")
-
-// allocate reserves size bytes at the tail. On any error it has released g;
-// errRetry means the caller must re-protect and start its operation again,
-// since what it looked up may have changed.
-func (s *Store) allocate(g *epoch.Handle, size uint64) (uint64, error) {
-	for {
-		if addr, ok := s.log.Allocate(size); ok {
-			return addr, nil
-		}
-		err := s.log.TurnPage(size)
-		if err == nil {
-			continue
-		}
-		g.Release()
-		if !hlog.NeedsRoom(err) {
-			return 0, err
-		}
-		// Memory is full: flush and evict inline. This must happen
-		// unprotected, since it waits for every protected section to end.
-		s.inlineMaintenance.Add(1)
-		s.signalPressure()
-		if err := s.log.MakeRoom(); err != nil {
-			if s.closed.Load() {
-				return 0, ErrClosed
-			}
-			return 0, s.ioFailure(err)
-		}
-		return 0, errRetry
-	}
-}
-
 // upsert is Put and RMW. update computes the new value from the old (Put
 // ignores the old value, so readOld is false and no old value is fetched
 // from disk).
 func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int) error {
-	tag := hashidx.TagOf(h)
 	for attempt := 0; ; attempt++ {
-		g, err := s.beginWrite(attempt, counter)
-		if err != nil {
+		if done, err := s.upsertOnce(attempt, key, h, update, readOld, counter); done {
 			return err
 		}
-		slot, e := s.index.FindOrCreate(h)
-		buf := &g.Scratch // valid until g is released
-		w, err := s.lookup(g, key, e.Address(), buf, readOld)
-		if err != nil {
-			g.Release()
-			return err
-		}
-		found := w.live()
-
-		var value []byte
-		computed := false
-		if found && w.inMem && w.addr >= s.log.SafeReadOnly() {
-			r := w.mem
-			if r.Lock() {
-				if readOld {
-					*buf = r.LockedValue((*buf)[:0])
-				}
-				if w.addr >= s.log.ReadOnly() {
-					value = update(*buf, true)
-					computed = true
-					if r.UpdateLocked(value) {
-						r.Unlock()
-						g.Count(cntInPlace)
-						g.Release()
-						return s.waitDurable(w.addr + w.size)
-					}
-				}
-				// Read-only, or the new value does not fit: freeze this
-				// version and append a new one.
-				r.UnlockSealed()
-			} else if readOld {
-				// Sealed: frozen by a concurrent writer whose new version is
-				// not (yet) linked; its value is stable.
-				*buf = r.AppendValue((*buf)[:0], false)
-			}
-		} else if found && readOld && w.inMem {
-			*buf = w.mem.AppendValue((*buf)[:0], true)
-		} else if found && readOld {
-			*buf = w.value
-		}
-		if !computed {
-			if found {
-				value = update(*buf, true)
-			} else {
-				value = update(nil, false)
-			}
-		}
-		if readOld {
-			// RMW's fn chose the value: check it here, as Put did up front.
-			if err := s.checkRecord(key, len(value)); err != nil {
-				g.Release()
-				return err
-			}
-		}
-		size := hlog.RecordSize(len(key), len(value))
-		addr, err := s.allocate(g, size)
-		if err != nil {
-			if err == errRetry {
-				continue
-			}
-			return err
-		}
-		flags := uint64(0)
-		if !found {
-			flags = hlog.FlagNewKey
-		}
-		r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), flags), key, value, 0)
-		if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, tag)) {
-			r.MarkInvalid()
-			s.dead.add(h, int64(size))
-			g.Count(cntRetry)
-			g.Release()
-			continue
-		}
-		g.Count(cntAppend)
-		if found {
-			s.dead.add(h, int64(w.size))
-		} else {
-			s.keys.add(h, 1)
-		}
-		g.Release()
-		return s.waitDurable(addr + size)
 	}
+}
+
+// upsertOnce is one attempt of upsert; done false means start over.
+func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int) (done bool, _ error) {
+	g, err := s.beginWrite(attempt, counter)
+	if err != nil {
+		return true, err
+	}
+	slot, e := s.index.FindOrCreate(h)
+	buf := &g.Scratch // valid until g is released
+	w, err := s.findVersion(g, key, e.Address(), noLimit, buf, readOld)
+	if err != nil {
+		s.dropEmptyEntry(slot, e)
+		g.Release()
+		return true, err
+	}
+	found := w.live()
+
+	var value []byte
+	computed := false
+	if found && w.inMem && w.addr >= s.log.SafeReadOnly() {
+		r := w.mem
+		if r.Lock() {
+			if readOld {
+				*buf = r.LockedValue((*buf)[:0])
+			}
+			if w.addr >= s.log.ReadOnly() {
+				value = s.runUpdate(g, slot, e, r, true, update, *buf, true)
+				computed = true
+				if r.UpdateLocked(value) {
+					r.Unlock()
+					g.Count(cntInPlace)
+					g.Release()
+					return true, s.waitDurable(w.addr + w.size)
+				}
+			}
+			// Read-only, or the new value does not fit: freeze this
+			// version and append a new one.
+			r.UnlockSealed()
+		} else if readOld {
+			// Sealed: frozen by a concurrent writer whose new version is
+			// not (yet) linked; its value is stable.
+			*buf = r.AppendValue((*buf)[:0], false)
+		}
+	} else if found && readOld && w.inMem {
+		*buf = w.mem.AppendValue((*buf)[:0], true)
+	} else if found && readOld {
+		*buf = w.value
+	}
+	if !computed {
+		if found {
+			value = s.runUpdate(g, slot, e, hlog.MemRecord{}, false, update, *buf, true)
+		} else {
+			value = s.runUpdate(g, slot, e, hlog.MemRecord{}, false, update, nil, false)
+		}
+	}
+	if readOld {
+		// RMW's fn chose the value: check it here, as Put did up front.
+		if err := s.checkRecord(key, len(value)); err != nil {
+			s.dropEmptyEntry(slot, e)
+			g.Release()
+			return true, err
+		}
+	}
+	flags, oldAddr := uint64(0), w.addr
+	if !found {
+		flags, oldAddr = hlog.FlagNewKey, 0 // a tombstone was counted dead when written
+	}
+	end, err := s.appendVersion(g, mayWait, h, slot, e, key, value, flags, oldAddr, w.size)
+	switch err {
+	case nil:
+	case errRetry:
+		return false, nil
+	case errLost:
+		g.Count(cntRetry)
+		g.Release()
+		return false, nil
+	default:
+		s.dropEmptyEntry(slot, e)
+		return true, err
+	}
+	g.Count(cntAppend)
+	g.Release()
+	return true, s.waitDurable(end)
 }
 
 // waitDurable makes a write durable before it is acknowledged, in

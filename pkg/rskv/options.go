@@ -70,12 +70,15 @@ type Options struct {
 	// CheckpointsToKeep is how many checkpoints are kept on disk; older ones
 	// are pruned. Default 3.
 	CheckpointsToKeep int
-	// GCDeadFraction is the share of the log's disk bytes that must be dead
-	// (overwritten or deleted) before the collector compacts. In (0, 1];
-	// default 0.5, which keeps the log within about twice its live data.
+	// GCDeadFraction is the share of a segment's bytes that must be dead
+	// (overwritten or deleted) for compaction to take it; compaction takes
+	// the oldest segments while each does, and never a fully live one. In
+	// (0, 1]; default 0.5, which keeps the log within about twice its live
+	// data.
 	GCDeadFraction float64
-	// GCMinBytes is the least number of dead bytes worth a compaction.
-	// Default two segments.
+	// GCMinBytes is the least number of dead bytes, in the segments
+	// compaction would take, for the collector to run it. Default two
+	// segments.
 	GCMinBytes int64
 	// Logger receives the store's log lines. Default: discarded.
 	Logger *slog.Logger

@@ -62,17 +62,8 @@ func (s *Store) maybePromote(g *epoch.Handle, key []byte, h uint64, slot hashidx
 	if hashidx.Load(slot) != e {
 		return // the key (or its chain) changed since the read
 	}
-	size := hlog.RecordSize(len(key), len(w.value))
-	addr, ok := s.tryAllocate(size)
-	if !ok {
-		return // memory is full: reads do not make room
+	if _, err := s.appendVersion(g, mustNotWait, h, slot, e, key, w.value, hlog.FlagCopy, w.addr, w.size); err != nil {
+		return // memory is full (reads do not make room), or the key changed
 	}
-	r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), hlog.FlagCopy), key, w.value, 0)
-	if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, e.Tag())) {
-		r.MarkInvalid()
-		s.dead.add(h, int64(size))
-		return
-	}
-	s.dead.add(h, int64(w.size))
 	g.Count(cntPromoted)
 }

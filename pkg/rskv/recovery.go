@@ -28,7 +28,8 @@ func (s *Store) recover() error {
 		s.opts.Logger.Debug("rskv: recovering read-only, in memory", "dir", s.dir)
 	}
 	begin := s.man.Begin
-	from, keys, dead, hint := begin, s.man.KeyBase, int64(0), uint64(0)
+	from, keys, hint := begin, s.man.KeyBase, uint64(0)
+	s.dead.init(uint(s.man.SegmentBits), begin)
 	cp, err := s.loadCheckpoint()
 	if err != nil {
 		return err
@@ -36,7 +37,6 @@ func (s *Store) recover() error {
 	if cp != nil {
 		s.recovery.CheckpointID = cp.ID
 		hint = cp.End
-		dead = cp.DeadBytes
 		if cp.Start >= begin {
 			from, keys = cp.Start, cp.KeySum
 		}
@@ -58,12 +58,7 @@ func (s *Store) recover() error {
 			}
 		}
 		keys += keyDelta(rec.Info)
-		switch {
-		case rec.Info&hlog.FlagDelKey != 0:
-			dead += int64(rec.Size) * 2 // the tombstone and what it deleted
-		case rec.Info&(hlog.FlagNewKey|hlog.FlagCopy) == 0:
-			dead += int64(rec.Size) // an update: about one record's worth died
-		}
+		s.noteReplayedDead(h, rec)
 		return nil
 	})
 	s.recovery.From, s.recovery.To = rep.From, rep.End
@@ -80,7 +75,14 @@ func (s *Store) recover() error {
 		s.log.EnableMmap()
 	}
 	s.keys.reset(keys)
-	s.dead.reset(dead)
+	if cp != nil {
+		// The checkpoint knows how much was dead, not where: spread it.
+		s.dead.spread(begin, max(begin, min(cp.Start, rep.End)), cp.DeadBytes)
+	}
+	s.deadExactFrom = rep.End // counted from here on; below, replayed guesses
+	if s.recovery.Created {
+		s.deadExactFrom = 0
+	}
 	s.keySumAt, s.keySum = rep.End, keys
 	return nil
 }

@@ -1,7 +1,7 @@
 package rskv
 
 import (
-	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/epoch"
 	hlog "github.com/rskv-go/rskv/log"
 )
 
@@ -20,6 +20,12 @@ import (
 // live, so this costs a small share of extra appends. When the live data
 // is larger than half of memory it does nothing: copying would only churn,
 // and read promotion brings back what is hot.
+//
+// Compaction never takes pages above the head (compact.go), so the two do
+// not do the same work: the residency copy handles a page once, as it
+// leaves memory, and the originals it copies are counted dead in their
+// segment; compaction later finds that segment mostly dead and deletes it,
+// copying only what the residency copy left on disk on purpose.
 
 // beforeEvict is the log's hook, called under its maintenance lock before
 // the pages in [from, to) are evicted. It must not wait for room in memory.
@@ -29,6 +35,8 @@ func (s *Store) beforeEvict(from, to uint64) {
 	}
 	g := s.em.Protect()
 	defer func() { g.Release() }()
+	buf := getBuf()
+	defer putBuf(buf)
 	sc := s.log.NewScanner(max(from, s.log.Begin()), to)
 	for {
 		it, ok, err := sc.Next()
@@ -38,7 +46,7 @@ func (s *Store) beforeEvict(from, to uint64) {
 		if it.Info&(hlog.FlagInvalid|hlog.FlagTombstone) != 0 {
 			continue
 		}
-		if !s.copyLive(g, it) {
+		if !s.copyLive(g, it, buf) {
 			return // no room in memory without waiting: evict the rest as is
 		}
 	}
@@ -55,50 +63,24 @@ func (s *Store) liveFitsInMemory() bool {
 // copyLive copies the record it to the tail if it is still its key's newest
 // version, linking the copy only if the index still leads to it. It returns
 // false if the tail has no room without waiting.
-func (s *Store) copyLive(g interface{ Count(int) }, it hlog.ScanItem) bool {
+func (s *Store) copyLive(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) bool {
 	h := hashKey(it.Key)
 	slot, e, ok := s.index.Find(h)
 	if !ok {
 		return true
 	}
 	if e.Address() != it.Address {
-		// Newer versions of the key lie above it, in memory: walk there.
-		a := e.Address()
-		for a > it.Address {
-			r := s.log.Mem(a)
-			if r.KeyEquals(it.Key) {
-				return true // superseded: dead
-			}
-			a = r.Prev()
-		}
-		if a != it.Address {
-			return true
+		// Newer versions of the key lie above it, in memory.
+		if w, err := s.findVersion(g, it.Key, e.Address(), noLimit, buf, false); err != nil || w.addr != it.Address {
+			return true // superseded: dead
 		}
 	}
-	size := hlog.RecordSize(len(it.Key), len(it.Value))
-	addr, ok := s.tryAllocate(size)
-	if !ok {
+	_, err := s.appendVersion(g, mustNotWait, h, slot, e, it.Key, it.Value, hlog.FlagCopy, it.Address, it.Size)
+	switch err {
+	case nil:
+		g.Count(cntKeptResident)
+	case errNoRoom:
 		return false
 	}
-	r := s.log.NewRecord(addr, hlog.MakeInfo(e.Address(), hlog.FlagCopy), it.Key, it.Value, 0)
-	if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, e.Tag())) {
-		r.MarkInvalid() // the key changed meanwhile: its newer version stays
-		s.dead.add(h, int64(size))
-		return true
-	}
-	s.dead.add(h, int64(it.Size))
-	g.Count(cntKeptResident)
-	return true
-}
-
-// tryAllocate reserves size bytes at the tail without ever waiting for
-// room: it fails if the tail page is full and no frame is free.
-func (s *Store) tryAllocate(size uint64) (uint64, bool) {
-	if addr, ok := s.log.Allocate(size); ok {
-		return addr, true
-	}
-	if s.log.TurnPage(size) != nil {
-		return 0, false
-	}
-	return s.log.Allocate(size)
+	return true // errLost: the key changed meanwhile, its newer version stays
 }

@@ -3,8 +3,6 @@ package rskv
 import (
 	"bytes"
 	"sync"
-
-	"github.com/rskv-go/rskv/internal/epoch"
 )
 
 // Len returns the number of live keys. It is exact when no write is in
@@ -78,7 +76,7 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 			if it.Info&(hlogInvalid|hlogTombstone) != 0 || !bytes.HasPrefix(it.Key, prefix) {
 				continue
 			}
-			live, err := s.newestBelow(g, it.Key, it.Address, end, buf)
+			live, err := s.isNewestBelow(g, it.Key, it.Address, end, buf)
 			if err != nil {
 				g.Release()
 				return err
@@ -181,39 +179,4 @@ func (s *Store) applyTruncate(until uint64) (int64, error) {
 	}
 	s.clearEntriesBelow(until)
 	return freed, nil
-}
-
-// newestBelow reports whether the record at addr is key's newest record
-// below end: the version a snapshot taken at end would hold.
-func (s *Store) newestBelow(g *epoch.Handle, key []byte, addr, end uint64, buf *[]byte) (bool, error) {
-	_, e, ok := s.index.Find(hashKey(key))
-	if !ok {
-		return false, nil
-	}
-	a := e.Address()
-	// Skip records newer than the snapshot without reading them.
-	begin, head := s.log.Begin(), s.log.Head()
-	for a >= end {
-		if a >= head {
-			a = s.log.Mem(a).Prev()
-			continue
-		}
-		rec, b, err := s.log.ReadRecord(a, *buf)
-		*buf = b
-		if err != nil {
-			return false, err
-		}
-		a = rec.Prev()
-	}
-	if a == addr {
-		return true, nil // the common case: no newer record for this chain
-	}
-	if a < begin || a == 0 {
-		return false, nil
-	}
-	w, err := s.lookup(g, key, a, buf, false)
-	if err != nil {
-		return false, err
-	}
-	return w.addr == addr, nil
 }

@@ -25,6 +25,11 @@ type Stats struct {
 	// DeadBytes estimates the log bytes held by overwritten or deleted
 	// records: what a compaction could reclaim.
 	DeadBytes int64
+	// ReclaimableBytes is the part of DeadBytes a compaction would free
+	// now: the dead bytes of the whole segments from the begin address,
+	// below the head, that each hold enough dead data to pay (see Compact).
+	// The collector compacts when it reaches GCMinBytes.
+	ReclaimableBytes int64
 
 	// Operation counters.
 	Gets, Puts, Deletes, RMWs uint64
@@ -59,17 +64,18 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	l := s.log
 	st := Stats{
-		Keys:            s.Len(),
-		BeginAddress:    l.Begin(),
-		HeadAddress:     l.Head(),
-		ReadOnlyAddress: l.ReadOnly(),
-		TailAddress:     l.Tail(),
-		FlushedAddress:  l.Flushed(),
-		DurableAddress:  l.Durable(),
-		DiskBytes:       l.DiskBytes(),
-		DeadBytes:       max(0, s.dead.sum()),
-		IndexBuckets:    s.index.Buckets(),
-		Recovery:        s.recovery,
+		Keys:             s.Len(),
+		BeginAddress:     l.Begin(),
+		HeadAddress:      l.Head(),
+		ReadOnlyAddress:  l.ReadOnly(),
+		TailAddress:      l.Tail(),
+		FlushedAddress:   l.Flushed(),
+		DurableAddress:   l.Durable(),
+		DiskBytes:        l.DiskBytes(),
+		DeadBytes:        max(0, s.dead.sum()),
+		ReclaimableBytes: s.reclaimable(),
+		IndexBuckets:     s.index.Buckets(),
+		Recovery:         s.recovery,
 	}
 	st.MutableBytes = int64(st.TailAddress - min(st.TailAddress, st.ReadOnlyAddress))
 	st.ReadOnlyBytes = int64(st.ReadOnlyAddress - min(st.ReadOnlyAddress, st.HeadAddress))

@@ -39,11 +39,14 @@ type Store struct {
 	geo geometry
 
 	// keys and dead are striped by key hash so that no single counter is
-	// touched by every write; each stripe has its own cache line.
-	_    [64]byte
-	keys stripedCounter
-	dead stripedCounter
-	_    [64]byte
+	// touched by every write; each stripe has its own cache line. dead
+	// is kept per segment (deadbytes.go); its estimates are exact for the
+	// segments from deadExactFrom up (written since Open).
+	_             [64]byte
+	keys          stripedCounter
+	dead          deadBytes
+	deadExactFrom uint64
+	_             [64]byte
 
 	closeMu sync.Mutex // serialises Close
 	lock    io.Closer

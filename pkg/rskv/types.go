@@ -19,9 +19,18 @@ type CheckpointInfo struct {
 
 // CompactStats says what one compaction did.
 type CompactStats struct {
-	// BytesReclaimed is the disk space given back (segment files removed).
+	// BytesReclaimed is the disk space given back: the same as BytesFreed
+	// (kept for the contract's name).
 	BytesReclaimed int64
-	// RecordsScanned is the number of records read from the compacted range.
+	// BytesFreed is the size of the segment files deleted.
+	BytesFreed int64
+	// BytesCopied is the size of the live records copied to the tail: the
+	// write cost of the space freed. Compaction takes only segments where
+	// it pays, so a store with nothing dead copies and frees nothing.
+	BytesCopied int64
+	// RecordsScanned is the number of records read: those of the compacted
+	// range, and those of a segment read to check its dead-byte estimate
+	// (replayed at Open, so not trusted), whether or not it was compacted.
 	RecordsScanned int64
 	// RecordsMoved is the number of live records copied to the tail.
 	RecordsMoved int64
