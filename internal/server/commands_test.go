@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -363,6 +364,10 @@ func TestServerCommands(t *testing.T) {
 		require.NoError(t, c.Save(ctx).Err())
 		require.GreaterOrEqual(t, c.LastSave(ctx).Val(), before)
 		require.Equal(t, "Background saving started", c.BgSave(ctx).Val())
+		require.Eventually(t, func() bool {
+			return strings.Contains(c.Info(ctx, "persistence").Val(), "rdb_bgsave_in_progress:0")
+		}, 10*time.Second, 5*time.Millisecond)
+		require.Contains(t, c.Info(ctx, "persistence").Val(), "rdb_last_bgsave_status:ok")
 		require.Contains(t, c.Info(ctx, "persistence").Val(), "store_checkpoints_on_disk:")
 		tm := c.Time(ctx)
 		require.NoError(t, tm.Err())
