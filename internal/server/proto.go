@@ -30,7 +30,9 @@ const (
 // "-ERR Protocol error: ..." (Redis's text) and is closed.
 var errProtocol = errors.New("Protocol error")
 
-func protoErr(msg string) error { return errors.Mark(errors.Newf("Protocol error: %s", msg), errProtocol) }
+func protoErr(msg string) error {
+	return errors.Mark(errors.Newf("Protocol error: %s", msg), errProtocol)
+}
 
 // reader parses RESP arrays of bulk strings and inline commands out of a
 // growing buffer. Arguments alias the buffer and are valid until the next
@@ -286,7 +288,9 @@ func splitArgs(line []byte, args [][]byte) ([][]byte, bool) {
 	}
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }

@@ -15,17 +15,17 @@ type replies struct {
 	resp3 bool
 }
 
-func (w *replies) ok()                  { w.b = append(w.b, "+OK\r\n"...) }
-func (w *replies) simple(s string)      { w.b = redcon.AppendString(w.b, s) }
-func (w *replies) err(s string)         { w.b = redcon.AppendError(w.b, s) }
-func (w *replies) bulk(v []byte)        { w.b = redcon.AppendBulk(w.b, v) }
-func (w *replies) bulkString(v string)  { w.b = redcon.AppendBulkString(w.b, v) }
-func (w *replies) int(n int64)          { w.b = redcon.AppendInt(w.b, n) }
-func (w *replies) array(n int)          { w.b = redcon.AppendArray(w.b, n) }
-func (w *replies) bulkInt(n int64)      { w.b = redcon.AppendBulkInt(w.b, n) }
-func (w *replies) bulkUint(n uint64)    { w.b = redcon.AppendBulkUint(w.b, n) }
-func (w *replies) raw(b []byte)         { w.b = append(w.b, b...) }
-func (w *replies) emptyArray()          { w.b = append(w.b, "*0\r\n"...) }
+func (w *replies) ok()                 { w.b = append(w.b, "+OK\r\n"...) }
+func (w *replies) simple(s string)     { w.b = redcon.AppendString(w.b, s) }
+func (w *replies) err(s string)        { w.b = redcon.AppendError(w.b, s) }
+func (w *replies) bulk(v []byte)       { w.b = redcon.AppendBulk(w.b, v) }
+func (w *replies) bulkString(v string) { w.b = redcon.AppendBulkString(w.b, v) }
+func (w *replies) int(n int64)         { w.b = redcon.AppendInt(w.b, n) }
+func (w *replies) array(n int)         { w.b = redcon.AppendArray(w.b, n) }
+func (w *replies) bulkInt(n int64)     { w.b = redcon.AppendBulkInt(w.b, n) }
+func (w *replies) bulkUint(n uint64)   { w.b = redcon.AppendBulkUint(w.b, n) }
+func (w *replies) raw(b []byte)        { w.b = append(w.b, b...) }
+func (w *replies) emptyArray()         { w.b = append(w.b, "*0\r\n"...) }
 func (w *replies) bulkOrNil(v []byte, ok bool) {
 	if ok {
 		w.bulk(v)

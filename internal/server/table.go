@@ -86,11 +86,11 @@ const statShards = 16
 // cmdShard holds one shard of every command's counters. Connections are
 // spread over the shards so that no counter is touched by every command.
 type cmdShard struct {
-	calls    []atomic.Uint64
-	failed   []atomic.Uint64
-	usec     []atomic.Uint64
-	buckets  []atomic.Uint64 // len(cmdByID) * len(latencyBuckets)
-	_        [64]byte
+	calls   []atomic.Uint64
+	failed  []atomic.Uint64
+	usec    []atomic.Uint64
+	buckets []atomic.Uint64 // len(cmdByID) * len(latencyBuckets)
+	_       [64]byte
 }
 
 // cmdStats are the per-command call counts, errors and latency histograms

@@ -18,7 +18,7 @@ type Collector struct {
 	st *rskv.Store
 
 	keys, addr, bytes, ops, index, counts *prometheus.Desc
-	svcUp, svcRestarts, svcFailures, bg  *prometheus.Desc
+	svcUp, svcRestarts, svcFailures, bg   *prometheus.Desc
 }
 
 // NewCollector returns a collector for st whose metric names start with
