@@ -297,10 +297,34 @@ func cmdMSetNX(c *client, args [][]byte) {
 	c.w.int(1)
 }
 
-// rmwString runs fn on key's string value (nil, false if absent) under the
-// key's stripe, in one store RMW; fn's error keeps the value. It returns
-// the new value (a copy).
-func (c *client) rmwString(key []byte, fn func(old []byte, found bool) ([]byte, error)) ([]byte, error) {
+// rmwOp says what rmwString does to a value; its argument is in the
+// client's rmw fields. One method bound once per client does all of them,
+// so INCR and APPEND allocate no closure per command.
+type rmwOp int
+
+const (
+	opIncr rmwOp = iota
+	opIncrFloat
+	opAppend
+)
+
+// rmwState is the argument and outcome of one rmwString call.
+type rmwState struct {
+	fn      func([]byte, bool) []byte // c.rmwApply, bound once
+	op      rmwOp
+	delta   int64
+	incrF   *big.Float
+	add     []byte
+	result  int64
+	created bool
+	err     error
+	buf     []byte
+}
+
+// rmwString applies c.rmw.op to key's string value (absent: empty) under
+// the key's stripe, in one store RMW; an error keeps the value. It returns
+// the new value (valid until the next command).
+func (c *client) rmwString(key []byte) ([]byte, error) {
 	d := c.s.db
 	if err := checkKeyLen(key); err != nil {
 		return nil, err
@@ -308,59 +332,79 @@ func (c *client) rmwString(key []byte, fn func(old []byte, found bool) ([]byte, 
 	st := d.stripeOf(key)
 	st.Lock()
 	defer st.Unlock()
-	var ferr error
-	created := false
+	if c.rmw.fn == nil {
+		c.rmw.fn = c.rmwApply
+	}
 	c.sc.k = metaKey(c.sc.k, key)
-	out, err := d.st.RMW(c.sc.k, func(old []byte, found bool) []byte {
-		created = !found
-		ferr = nil
-		if found && (len(old) == 0 || old[0] != tagString) {
-			ferr = errWrongTypeE
-			return old
-		}
-		var cur []byte
-		if found {
-			cur = old[1:]
-		}
-		nv, e := fn(cur, found)
-		if e != nil {
-			ferr = e
-			if !found {
-				// RMW always writes: an absent key is created empty; the
-				// caller removes it again (under the same stripe).
-				return []byte{tagString}
-			}
-			return old
-		}
-		if found && sharesMemory(nv, cur) {
-			// fn built the value in old's own bytes (APPEND): keep the tag.
-			return old[:1+len(nv)]
-		}
-		return append(append(make([]byte, 0, 1+len(nv)), tagString), nv...)
-	})
+	out, err := d.st.RMW(c.sc.k, c.rmw.fn)
+	c.rmw.add = nil
 	if err != nil {
 		return nil, err
 	}
-	if ferr != nil {
-		if created {
+	if c.rmw.err != nil {
+		if c.rmw.created {
 			if err := d.st.Delete(c.sc.k); err != nil {
 				return nil, err
 			}
 		}
-		return nil, ferr
+		return nil, c.rmw.err
 	}
-	if created {
+	if c.rmw.created {
 		d.addKeys(key, 1)
 	}
 	return out[1:], nil
 }
 
-// sharesMemory reports whether b starts inside a's backing array.
-func sharesMemory(b, a []byte) bool {
-	if cap(a) == 0 || cap(b) == 0 {
-		return false
+// rmwApply is rmwString's RMW function: it must be pure (it may run more
+// than once), so its outcome goes to c.rmw and is reset on each run.
+func (c *client) rmwApply(old []byte, found bool) []byte {
+	r := &c.rmw
+	r.created, r.err = !found, nil
+	if found && (len(old) == 0 || old[0] != tagString) {
+		r.err = errWrongTypeE
+		return old
 	}
-	return &a[:cap(a)][0] == &b[:1][0]
+	var cur []byte
+	if found {
+		cur = old[1:]
+	}
+	b := append(r.buf[:0], tagString)
+	switch r.op {
+	case opIncr:
+		n, err := parseStored(cur, found)
+		if err == nil && ((r.delta < 0 && n < 0 && r.delta < math.MinInt64-n) || (r.delta > 0 && n > 0 && r.delta > math.MaxInt64-n)) {
+			err = errOverflowE
+		}
+		if err != nil {
+			r.err = err
+			break
+		}
+		r.result = n + r.delta
+		b = strconv.AppendInt(b, r.result, 10)
+	case opIncrFloat:
+		v, err := addFloat(cur, found, r.incrF, errNotFloatE)
+		if err != nil {
+			r.err = err
+			break
+		}
+		b = append(b, v...)
+	case opAppend:
+		if int64(len(cur))+int64(len(r.add)) > c.s.cfg.MaxBulkLen {
+			r.err = errTooBigE
+			break
+		}
+		b = append(append(b, cur...), r.add...)
+	}
+	r.buf = b
+	if r.err != nil {
+		if !found {
+			// RMW always writes: an absent key is created empty; rmwString
+			// removes it again (under the same stripe).
+			return []byte{tagString}
+		}
+		return old
+	}
+	return b
 }
 
 // parseStored parses a stored integer as Redis's string2ll.
@@ -376,23 +420,12 @@ func parseStored(v []byte, found bool) (int64, error) {
 }
 
 func (c *client) incrBy(key []byte, delta int64) {
-	var result int64
-	_, err := c.rmwString(key, func(old []byte, found bool) ([]byte, error) {
-		n, err := parseStored(old, found)
-		if err != nil {
-			return nil, err
-		}
-		if (delta < 0 && n < 0 && delta < math.MinInt64-n) || (delta > 0 && n > 0 && delta > math.MaxInt64-n) {
-			return nil, errOverflowE
-		}
-		result = n + delta
-		return strconv.AppendInt(nil, result, 10), nil
-	})
-	if err != nil {
+	c.rmw.op, c.rmw.delta = opIncr, delta
+	if _, err := c.rmwString(key); err != nil {
 		c.replyErr(err)
 		return
 	}
-	c.w.int(result)
+	c.w.int(c.rmw.result)
 }
 
 func cmdIncr(c *client, args [][]byte) { c.incrBy(args[1], 1) }
@@ -473,9 +506,13 @@ func cmdIncrByFloat(c *client, args [][]byte) {
 		c.w.err(errNotFloat)
 		return
 	}
-	out, err := c.rmwString(args[1], func(old []byte, found bool) ([]byte, error) {
-		return addFloat(old, found, incr, errNotFloatE)
-	})
+	if incr.IsInf() {
+		c.w.err(errNaNInf)
+		return
+	}
+	c.rmw.op, c.rmw.incrF = opIncrFloat, incr
+	out, err := c.rmwString(args[1])
+	c.rmw.incrF = nil
 	if err != nil {
 		c.replyErr(err)
 		return
@@ -484,14 +521,8 @@ func cmdIncrByFloat(c *client, args [][]byte) {
 }
 
 func cmdAppend(c *client, args [][]byte) {
-	add := args[2]
-	maxLen := c.s.cfg.MaxBulkLen
-	out, err := c.rmwString(args[1], func(old []byte, found bool) ([]byte, error) {
-		if int64(len(old))+int64(len(add)) > maxLen {
-			return nil, errTooBigE
-		}
-		return append(old, add...), nil
-	})
+	c.rmw.op, c.rmw.add = opAppend, args[2]
+	out, err := c.rmwString(args[1])
 	if err != nil {
 		c.replyErr(err)
 		return

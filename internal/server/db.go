@@ -149,6 +149,13 @@ func (d *db) lockAll() func() {
 // build store keys and read values without allocating.
 type scratch struct {
 	k, k2, v, v2 []byte
+
+	// putString's RMW state (see setString).
+	setFn    func([]byte, bool) []byte
+	setVal   []byte
+	setFound bool
+	setOld   []byte
+	setBuf   []byte
 }
 
 func metaKey(dst, key []byte) []byte {
@@ -212,26 +219,25 @@ func (d *db) putString(sc *scratch, key, value []byte) error {
 	if err := checkKeyLen(key); err != nil {
 		return err
 	}
-	var old hashHdr
-	wasHash, found := false, false
 	sc.k = metaKey(sc.k, key)
-	_, err := d.st.RMW(sc.k, func(o []byte, f bool) []byte {
-		found, wasHash = f, false
-		if f && len(o) > 0 && o[0] == tagHash {
-			// Keep the header: the hash is dropped below, then overwritten.
-			wasHash = true
-			old, _ = decodeHash(bytes.Clone(o))
-			return o
-		}
-		return append(append(o[:0], tagString), value...)
-	})
+	sc.setVal = value
+	if sc.setFn == nil {
+		sc.setFn = sc.setString // bound once: no closure per SET
+	}
+	_, err := d.st.RMW(sc.k, sc.setFn)
+	sc.setVal = nil
 	if err != nil {
 		return err
 	}
-	if !found {
+	if !sc.setFound {
 		d.addKeys(key, 1)
 	}
-	if wasHash {
+	if sc.setOld != nil {
+		old, err := decodeHash(sc.setOld)
+		sc.setOld = nil
+		if err != nil {
+			return err
+		}
 		sc.v2 = append(append(sc.v2[:0], tagString), value...)
 		if err := d.st.Put(sc.k, sc.v2); err != nil {
 			return err
@@ -239,6 +245,20 @@ func (d *db) putString(sc *scratch, key, value []byte) error {
 		return d.dropFields(sc, &old)
 	}
 	return nil
+}
+
+// setString is putString's RMW function. A hash is kept as it is (and its
+// header saved): putString drops its fields, then overwrites it.
+func (sc *scratch) setString(o []byte, found bool) []byte {
+	sc.setFound, sc.setOld = found, nil
+	if found && len(o) > 0 && o[0] == tagHash {
+		sc.setOld = bytes.Clone(o)
+		return o
+	}
+	// Built in our own buffer, not in o: the store copies a value that
+	// shares o's memory.
+	sc.setBuf = append(append(sc.setBuf[:0], tagString), sc.setVal...)
+	return sc.setBuf
 }
 
 // deleteKey removes key of any type; the caller holds key's stripe.

@@ -12,7 +12,7 @@ import (
 
 // rawConn speaks RESP by hand, to check exact reply bytes.
 type rawConn struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	br *bufio.Reader
 }

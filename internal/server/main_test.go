@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	st   *rskv.Store
 	srv  *Server
@@ -32,7 +32,7 @@ type testServer struct {
 
 // startServer runs a Server over a new store in a temporary directory on
 // 127.0.0.1; the test's cleanup shuts it down and closes the store.
-func startServer(t *testing.T, cfg Config) *testServer {
+func startServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, dir: t.TempDir()}
 	ts.open(cfg)

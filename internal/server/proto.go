@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/cockroachdb/errors"
@@ -98,14 +99,34 @@ func parseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
-	if len(b) > 1 && (b[0] == '0' || (b[0] == '-' && b[1] == '0')) {
+	neg := b[0] == '-'
+	d := b
+	if neg {
+		d = b[1:]
+	}
+	if len(d) == 0 || (d[0] == '0' && len(d) > 1) || (neg && d[0] == '0') {
 		return 0, false
 	}
-	if b[0] == '+' {
+	var u uint64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if u > (math.MaxUint64-9)/10 {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	if neg {
+		if u > 1<<63 {
+			return 0, false
+		}
+		return -int64(u), true
+	}
+	if u > math.MaxInt64 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	return n, err == nil
+	return int64(u), true
 }
 
 func (p *reader) parseMultibulk() (int, error) {

@@ -270,6 +270,7 @@ func (s *Server) serveConn(c *client) {
 			return // EOF, reset, or the deadline Shutdown set
 		}
 		s.netIn.Add(int64(n))
+		c.lastActive.Store(time.Now().UnixNano())
 	}
 }
 
@@ -308,7 +309,6 @@ func (s *Server) exec(c *client, args [][]byte) {
 		return
 	}
 	c.lastCmd.Store(cmd)
-	c.lastActive.Store(time.Now().UnixNano())
 	start := time.Now()
 	before := len(c.w.b)
 	cmd.fn(c, args)
@@ -336,6 +336,7 @@ type client struct {
 	rd     *reader
 	w      replies
 	sc     scratch
+	rmw    rmwState
 	shard  int
 	authed bool
 	quit   bool
