@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -74,8 +77,8 @@ func startServe(t *testing.T, dir, addr string, extra ...string) *child {
 			return c
 		default:
 		}
-		if cl.Ping(context.Background()).Val() == "PONG" {
-			return c
+		if err := cl.Ping(context.Background()).Err(); err == nil || strings.HasPrefix(err.Error(), "NOAUTH") {
+			return c // answering (with --password: answering NOAUTH)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -233,4 +236,28 @@ func TestServeKill9Durability(t *testing.T) {
 	}
 	require.Positive(t, total, "no write was acknowledged")
 	t.Logf("%d rounds, %d acknowledged SETs checked", rounds, total)
+}
+
+func TestServeMetricsAndPassword(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	addr, maddr := freeAddr(t), freeAddr(t)
+	s := startServe(t, dir, addr, "--metrics-addr", maddr, "--password", "pw")
+	ctx := context.Background()
+	anon := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true})
+	defer anon.Close()
+	require.EqualError(t, anon.Get(ctx, "k").Err(), "NOAUTH Authentication required.")
+	cl := redis.NewClient(&redis.Options{Addr: addr, Password: "pw"})
+	defer cl.Close()
+	require.NoError(t, cl.Set(ctx, "k", "v", 0).Err())
+	resp, err := http.Get("http://" + maddr + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	for _, m := range []string{`rskv_server_commands_total{cmd="set"} 1`, "rskv_store_keys 1", `rskv_store_service_restarts_total{service="checkpointer"} 0`,
+		"rskv_server_connected_clients", "rskv_server_command_duration_seconds_bucket", "go_goroutines"} {
+		require.Contains(t, string(body), m)
+	}
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, s.wait(t))
 }
