@@ -330,3 +330,27 @@ func TestInlineCommands(t *testing.T) {
 	require.Equal(t, "-ERR Protocol error: unbalanced quotes in request\r\n", r.reply())
 	require.True(t, r.closed())
 }
+
+// TestValueLargerThanAPage: the store keeps a record in one log page; a
+// larger value gets a clear error and the connection goes on.
+func TestValueLargerThanAPage(t *testing.T) {
+	ts := startServer(t, Config{})
+	r := ts.raw()
+	big := strings.Repeat("v", 4<<20) // the test store's pages are 512 KiB
+	r.cmd("SET", "big", big)
+	reply := r.reply()
+	require.True(t, strings.HasPrefix(reply, "-ERR "), reply)
+	require.Contains(t, reply, "value too large")
+	r.cmd("SET", "ok", strings.Repeat("v", 256<<10))
+	require.Equal(t, "+OK\r\n", r.reply())
+	r.cmd("STRLEN", "ok")
+	require.Equal(t, ":262144\r\n", r.reply())
+	long := strings.Repeat("k", MaxKeyLen+1)
+	r.cmd("SET", long, "v")
+	reply = r.reply()
+	require.Contains(t, reply, "key too large")
+	r.cmd("GET", long)
+	require.Contains(t, r.reply(), "key too large")
+	r.cmd("EXISTS", long)
+	require.Equal(t, ":0\r\n", r.reply())
+}
