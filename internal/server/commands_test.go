@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,6 +167,10 @@ func TestKeys(t *testing.T) {
 		require.Equal(t, int64(-1), c.TTL(ctx, "key:01").Val().Nanoseconds())
 		require.Equal(t, int64(-2), c.TTL(ctx, "nope").Val().Nanoseconds())
 		require.False(t, c.Persist(ctx, "key:01").Val())
+		require.Equal(t, int64(-1), c.PTTL(ctx, "key:01").Val().Nanoseconds())
+		require.Equal(t, int64(-2), c.PTTL(ctx, "nope").Val().Nanoseconds())
+		require.Equal(t, int64(-1), c.Do(ctx, "EXPIRETIME", "key:01").Val())
+		require.Equal(t, int64(-2), c.Do(ctx, "PEXPIRETIME", "nope").Val())
 
 		require.Equal(t, int64(2), c.Del(ctx, "key:01", "key:02", "nope").Val())
 		require.Equal(t, int64(1), c.Unlink(ctx, "hash3").Val())
@@ -173,6 +178,9 @@ func TestKeys(t *testing.T) {
 		require.NoError(t, c.FlushDB(ctx).Err())
 		require.Equal(t, int64(0), c.DBSize(ctx).Val())
 		require.Empty(t, c.Keys(ctx, "*").Val())
+		require.NoError(t, c.Set(ctx, "x", "y", 0).Err())
+		require.NoError(t, c.FlushAll(ctx).Err())
+		require.Equal(t, int64(0), c.DBSize(ctx).Val())
 		require.Equal(t, redis.Nil, c.RandomKey(ctx).Err())
 	})
 }
@@ -439,4 +447,46 @@ func TestRestartKeepsData(t *testing.T) {
 	require.Equal(t, map[string]string{"a": "1", "b": "2"}, c.HGetAll(ctx, "h").Val())
 	require.Equal(t, "1", c.Get(ctx, "n").Val())
 	require.Equal(t, int64(3), c.DBSize(ctx).Val())
+}
+
+// TestConcurrentWriters: many clients on the same counter and the same
+// hash; the counter is exact and the hash's count, fields and slots agree.
+func TestConcurrentWriters(t *testing.T) {
+	ts := startServer(t, Config{})
+	ctx := context.Background()
+	const clients, ops = 8, 300
+	var wg sync.WaitGroup
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			c := ts.client(2 + w%2)
+			for i := 0; i < ops; i++ {
+				assert.NoError(t, c.Incr(ctx, "n").Err())
+				assert.NoError(t, c.HSet(ctx, "h", fmt.Sprintf("f%d", (w*7+i)%50), i).Err())
+				if i%3 == 0 {
+					assert.NoError(t, c.HDel(ctx, "h", fmt.Sprintf("f%d", (w+i)%50)).Err())
+				}
+				assert.NoError(t, c.Append(ctx, "a", "x").Err())
+			}
+		}(w)
+	}
+	wg.Wait()
+	c := ts.client(3)
+	require.Equal(t, strconv.Itoa(clients*ops), c.Get(ctx, "n").Val())
+	require.Equal(t, int64(clients*ops), c.StrLen(ctx, "a").Val())
+	all := c.HGetAll(ctx, "h").Val()
+	require.Equal(t, int64(len(all)), c.HLen(ctx, "h").Val())
+	seen := 0
+	var cursor uint64
+	for {
+		kv, next, err := c.HScan(ctx, "h", cursor, "", 7).Result()
+		require.NoError(t, err)
+		seen += len(kv) / 2
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	require.Equal(t, len(all), seen)
 }

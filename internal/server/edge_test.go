@@ -354,3 +354,11 @@ func TestValueLargerThanAPage(t *testing.T) {
 	r.cmd("EXISTS", long)
 	require.Equal(t, ":0\r\n", r.reply())
 }
+
+func TestQuit(t *testing.T) {
+	ts := startServer(t, Config{Password: "pw"})
+	r := ts.raw()
+	r.cmd("QUIT") // allowed before AUTH
+	require.Equal(t, "+OK\r\n", r.reply())
+	require.True(t, r.closed())
+}

@@ -80,15 +80,20 @@ func TestUnauthenticatedLargeArray(t *testing.T) {
 // reading the reply), and drops them. The server stays up, forgets them,
 // answers others, and the half-sent writes are not applied.
 func TestUnterminatedAndDroppedConnections(t *testing.T) {
-	n := 1000
+	// 10,000 connections, at most 500 open at a time (each holds two file
+	// descriptors of this process: the client's and the server's).
+	const n, open = 10000, 500
 	ts := startServer(t, Config{})
+	sem := make(chan struct{}, open)
 	full := "*3\r\n$3\r\nSET\r\n$4\r\nhalf\r\n$5\r\nvalue\r\n"
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func(i int) {
 			defer wg.Done()
+			defer func() { <-sem }()
 			nc, err := net.Dial("tcp", ts.addr)
 			if err != nil {
 				errs <- err
