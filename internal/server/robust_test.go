@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -151,12 +152,20 @@ func TestSlowConsumer(t *testing.T) {
 			}
 		}
 	}()
-	// The other client is served while the slow one is stuck.
+	// The other client is served while the slow one is stuck, and the
+	// server does not buffer the 400 MB of replies the stuck client asked for.
+	var peak uint64
 	for i := 0; i < 50; i++ {
+		if i%10 == 0 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+		}
 		require.NoError(t, c.Set(ctx, "k", i, 0).Err())
 		require.Equal(t, fmt.Sprint(i), c.Get(ctx, "k").Val())
 		time.Sleep(20 * time.Millisecond)
 	}
+	require.Less(t, peak, uint64(100<<20), "heap grew with the unread replies")
 	require.Eventually(t, func() bool { return ts.srv.slowClosed.Load() == 1 }, 20*time.Second, 10*time.Millisecond)
 	<-writeDone
 	require.Equal(t, "PONG", c.Ping(ctx).Val())
@@ -208,4 +217,26 @@ func TestShutdownFinishesReceivedCommands(t *testing.T) {
 	c := ts.client(2)
 	require.Equal(t, int64(got), c.DBSize(context.Background()).Val())
 	require.GreaterOrEqual(t, got, 1)
+}
+
+// TestShutdownDoesNotWaitForSlowConsumer: a client that does not read its
+// replies delays Shutdown by ShutdownGrace at most, not WriteTimeout.
+func TestShutdownDoesNotWaitForSlowConsumer(t *testing.T) {
+	ts := startServer(t, Config{WriteTimeout: time.Hour, ShutdownGrace: 200 * time.Millisecond})
+	c := ts.client(2)
+	ctx := context.Background()
+	require.NoError(t, c.Set(ctx, "big", strings.Repeat("x", 64<<10), 0).Err())
+	nc, err := net.Dial("tcp", ts.addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	req := []byte(strings.Repeat("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", 20000))
+	go func() {
+		_ = nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		_, _ = nc.Write(req)
+	}()
+	// Wait until the server is stuck writing to it.
+	require.Eventually(t, func() bool { return ts.srv.netOut.Load() > 1<<20 }, 10*time.Second, 5*time.Millisecond)
+	ctx2, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	require.NoError(t, ts.srv.Shutdown(ctx2), "Shutdown waited for the slow consumer beyond its grace")
 }

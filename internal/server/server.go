@@ -377,7 +377,11 @@ func (c *client) flush() error {
 	if len(c.w.b) == 0 {
 		return nil
 	}
-	if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+	d := c.s.cfg.WriteTimeout
+	if c.s.closing.Load() {
+		d = min(d, c.s.cfg.ShutdownGrace) // Shutdown does not wait longer for a client that does not read
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}
 	n, err := c.nc.Write(c.w.b)
