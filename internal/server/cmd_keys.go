@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -277,7 +278,18 @@ func cmdScan(c *client, args [][]byte) {
 		c.w.err(e)
 		return
 	}
-	keys, next, err := c.s.db.scanKeys(cur, o)
+	var keys [][]byte
+	var next uint64
+	var err error
+	if cur == 0 {
+		c.dropScanCache()
+		c.buildScanCache()
+	}
+	if c.scan != nil && c.scan.next == cur {
+		keys, next = c.scanFromCache(o)
+	} else {
+		keys, next, err = c.s.db.scanKeys(cur, o)
+	}
 	if err != nil {
 		c.replyErr(err)
 		return
@@ -288,6 +300,108 @@ func cmdScan(c *client, args [][]byte) {
 	for _, k := range keys {
 		c.w.bulk(k)
 	}
+}
+
+// scanCache is a connection's snapshot of the key space, sorted by hash,
+// taken at SCAN 0. A snapshot taken after the scan started holds every key
+// present for the whole scan, so serving the rest of the scan from it keeps
+// Redis's guarantee while reading the store once per scan instead of once
+// per call. A cursor other than the one this connection was handed last
+// (another connection's scan, or a pooled client's) is served by scanKeys.
+type scanCache struct {
+	keys  []cachedKey
+	pos   int    // first entry not yet returned
+	next  uint64 // the cursor the next call continues with
+	bytes int64  // charged to Server.scanCacheBytes
+}
+
+type cachedKey struct {
+	h   uint64
+	typ byte
+	k   []byte
+}
+
+// maxScanCacheBytes bounds the memory of all connections' SCAN snapshots;
+// beyond it SCAN falls back to stateless calls.
+const maxScanCacheBytes = 64 << 20
+
+func (c *client) dropScanCache() {
+	if c.scan != nil {
+		c.s.scanCacheBytes.Add(-c.scan.bytes)
+		c.scan = nil
+	}
+}
+
+func (c *client) buildScanCache() {
+	sc := &scanCache{}
+	over := false
+	err := c.s.st.Scan([]byte{nsMeta}, func(k, v []byte) bool {
+		sz := int64(len(k)) + 48
+		if c.s.scanCacheBytes.Add(sz) > maxScanCacheBytes {
+			c.s.scanCacheBytes.Add(-sz)
+			over = true
+			return false
+		}
+		sc.bytes += sz
+		typ := byte(tagString)
+		if len(v) > 0 {
+			typ = v[0]
+		}
+		sc.keys = append(sc.keys, cachedKey{keyHash(k[1:]), typ, k[1:]})
+		return true
+	})
+	if err != nil || over {
+		c.s.scanCacheBytes.Add(-sc.bytes)
+		return
+	}
+	sort.Slice(sc.keys, func(i, j int) bool { return sc.keys[i].h < sc.keys[j].h })
+	c.scan = sc
+}
+
+// scanFromCache returns up to o.count matching keys from the snapshot and
+// the next cursor: the hash of the first entry left for the next call.
+func (c *client) scanFromCache(o scanOpts) ([][]byte, uint64) {
+	sc := c.scan
+	var out [][]byte
+	i := sc.pos
+	for examined := 0; i < len(sc.keys) && len(out) < o.count && examined < 100*o.count; i++ {
+		e := sc.keys[i]
+		examined++
+		if o.match != nil && !globMatch(o.match, e.k) {
+			continue
+		}
+		if o.typ != "" && typeName([]byte{e.typ}) != o.typ {
+			continue
+		}
+		out = append(out, e.k)
+	}
+	// Keys sharing a hash (a 64-bit collision) are returned together, as
+	// the cursor cannot point between them.
+	for i > 0 && i < len(sc.keys) && sc.keys[i].h == sc.keys[i-1].h {
+		e := sc.keys[i]
+		if (o.match == nil || globMatch(o.match, e.k)) && (o.typ == "" || typeName([]byte{e.typ}) == o.typ) {
+			out = append(out, e.k)
+		}
+		i++
+	}
+	if i >= len(sc.keys) {
+		c.dropScanCache()
+		return out, 0
+	}
+	sc.pos, sc.next = i, sc.keys[i].h
+	if sc.next == 0 {
+		// Hash 0 cannot be a continuing cursor (0 means a new scan).
+		for i < len(sc.keys) && sc.keys[i].h == 0 {
+			out = append(out, sc.keys[i].k)
+			i++
+		}
+		if i >= len(sc.keys) {
+			c.dropScanCache()
+			return out, 0
+		}
+		sc.pos, sc.next = i, sc.keys[i].h
+	}
+	return out, sc.next
 }
 
 func cmdRandomKey(c *client, args [][]byte) {

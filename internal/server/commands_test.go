@@ -490,3 +490,50 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	require.Equal(t, len(all), seen)
 }
+
+// TestScanSnapshotAndStatelessPaths: a scan continued on its own
+// connection is served from that connection's snapshot; continued on
+// another connection it is served statelessly; both keep the guarantee
+// under churn, and the snapshot's memory is given back at the end.
+func TestScanSnapshotAndStatelessPaths(t *testing.T) {
+	ts := startServer(t, Config{})
+	ctx := context.Background()
+	c := ts.client(2)
+	for i := 0; i < 400; i++ {
+		require.NoError(t, c.Set(ctx, fmt.Sprintf("stay%d", i), i, 0).Err())
+	}
+	for _, alternate := range []bool{false, true} {
+		a, b := ts.raw(), ts.raw()
+		seen := map[string]int{}
+		cursor := "0"
+		for step := 0; ; step++ {
+			conn := a
+			if alternate && step%2 == 1 {
+				conn = b
+			}
+			conn.cmd("SCAN", cursor, "COUNT", "25")
+			reply := conn.reply()
+			if step == 0 && !alternate {
+				require.Positive(t, ts.srv.scanCacheBytes.Load(), "SCAN 0 took no snapshot")
+			}
+			lines := strings.Split(reply, "\r\n")
+			// *2, $n, cursor, *m, then $len/key pairs.
+			cursor = lines[2]
+			for i := 4; i+1 < len(lines); i += 2 {
+				seen[lines[i+1]]++
+			}
+			// Churn while scanning.
+			require.NoError(t, c.Set(ctx, fmt.Sprintf("new%d-%v", step, alternate), 1, 0).Err())
+			require.NoError(t, c.Set(ctx, fmt.Sprintf("stay%d", step), "moved", 0).Err())
+			if cursor == "0" {
+				break
+			}
+		}
+		for i := 0; i < 400; i++ {
+			require.GreaterOrEqual(t, seen[fmt.Sprintf("stay%d", i)], 1, "stay%d missed (alternate=%v)", i, alternate)
+		}
+		if !alternate {
+			require.Zero(t, ts.srv.scanCacheBytes.Load(), "snapshot kept after the scan ended")
+		}
+	}
+}

@@ -81,10 +81,14 @@
 // and the next cursor is the hash of the first key it left out. A key's hash
 // never changes, so every key present for the whole scan lies in exactly
 // one call's range and is returned by it: Redis's guarantee, with no state
-// on the server. MATCH and TYPE filter before COUNT. Each call reads the
-// whole store (Store.Scan has no starting address), so a full SCAN costs
-// (keys / COUNT) store scans; with a cursor-capable Store.Scan it would
-// cost one.
+// on the server. MATCH and TYPE filter before COUNT. A stateless call reads
+// the whole store (Store.Scan has no starting address), so SCAN 0 also takes
+// a snapshot of the keys sorted by hash on its connection (at most 64 MiB
+// for all connections together), and the calls that continue that scan on
+// that connection are served from it: a snapshot taken after the scan began
+// holds every key present for the whole scan, so the guarantee holds, and a
+// full scan reads the store once (redis-cli --scan). A cursor continued on
+// another connection is served statelessly.
 //
 // HSCAN's cursor is a slot: it walks the slot table downwards, so the
 // visited slots are the high ones. A removal moves the field of the highest

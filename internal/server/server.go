@@ -103,6 +103,8 @@ type Server struct {
 	bgsaveRunning atomic.Bool
 	lastBgsaveErr atomic.Pointer[string]
 	saves         atomic.Int64
+
+	scanCacheBytes atomic.Int64 // memory of the connections' SCAN snapshots
 }
 
 // New makes a server over st and runs the startup pass (counting keys,
@@ -283,6 +285,7 @@ func (s *Server) writeFailed(c *client, err error) {
 }
 
 func (s *Server) dropClient(c *client) {
+	c.dropScanCache()
 	_ = c.nc.Close()
 	s.mu.Lock()
 	delete(s.clients, c.id)
@@ -337,6 +340,7 @@ type client struct {
 	w      replies
 	sc     scratch
 	rmw    rmwState
+	scan   *scanCache
 	shard  int
 	authed bool
 	quit   bool
