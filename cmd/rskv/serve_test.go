@@ -134,7 +134,8 @@ func TestServeSIGTERM(t *testing.T) {
 
 // TestServeKill9Durability: with --sync always, every success reply
 // survives kill -9 of the server. Writers run SET, INCR and HSET on their
-// own keys; after the kill, every acknowledged write must be there.
+// own keys, and SET+RENAME; after the kill, every acknowledged write must
+// be there, and hashes must be consistent (HLEN = fields of HGETALL).
 // RSKV_LONG=1 runs more rounds.
 func TestServeKill9Durability(t *testing.T) {
 	rounds := 3
@@ -147,6 +148,7 @@ func TestServeKill9Durability(t *testing.T) {
 		sets   int // key w:i = i for i < sets
 		incrs  int64
 		fields int // field i of hash hw for i < fields
+		moved  int // key r w:i = i (SET then RENAME) for i < moved
 	}
 	state := make([]acked, writers)
 	for round := 0; round < rounds; round++ {
@@ -171,6 +173,9 @@ func TestServeKill9Durability(t *testing.T) {
 			all := check.HGetAll(ctx, fmt.Sprintf("h%d", w)).Val()
 			for i := 0; i < st.fields; i++ {
 				require.Equal(t, strconv.Itoa(i), all[strconv.Itoa(i)], "round %d: acknowledged HSET lost", round)
+			}
+			for i := 0; i < st.moved; i++ {
+				require.Equal(t, strconv.Itoa(i), check.Get(ctx, fmt.Sprintf("r%d:%d", w, i)).Val(), "round %d: acknowledged RENAME lost", round)
 			}
 			require.LessOrEqual(t, len(all), st.fields+1)
 			require.Equal(t, int64(len(all)), check.HLen(ctx, fmt.Sprintf("h%d", w)).Val())
@@ -220,6 +225,13 @@ func TestServeKill9Durability(t *testing.T) {
 					state[w].sets++
 					state[w].incrs = n
 					state[w].fields++
+					mu.Unlock()
+					tmp := fmt.Sprintf("t%d", w)
+					if cl.Set(ctx, tmp, st.moved, 0).Err() != nil || cl.Rename(ctx, tmp, fmt.Sprintf("r%d:%d", w, st.moved)).Err() != nil {
+						return
+					}
+					mu.Lock()
+					state[w].moved++
 					mu.Unlock()
 				}
 			}(w)
