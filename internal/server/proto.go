@@ -45,6 +45,10 @@ type reader struct {
 	r, w    int // unread bytes are buf[r:w]
 	args    [][]byte
 	maxBulk int64
+	// The array being parsed, while it has not fully arrived.
+	mbCount int64 // its length (0: none in progress)
+	mbPos   int   // offset of its next argument from its start
+	marks   []int // start and end offsets of the arguments parsed
 	// authed reports whether the client is authenticated (larger arrays are
 	// refused before, as Redis does).
 	authed func() bool
@@ -129,32 +133,39 @@ func parseInt(b []byte) (int64, bool) {
 	return int64(u), true
 }
 
+// parseMultibulk parses the array at p.r. An array that has not fully
+// arrived keeps its progress (p.mbCount, p.mbPos, p.marks, as offsets from
+// the array's start, which fill preserves), so each fill parses only what
+// is new: a command of a million arguments, or a 512 MB bulk, arriving in
+// small reads costs linear time, not quadratic.
 func (p *reader) parseMultibulk() (int, error) {
 	b := p.buf[p.r:p.w]
-	ll, used := line(b)
-	if ll < 0 {
-		if len(b) > maxInline {
-			return 0, protoErr("too big mbulk count string")
+	if p.mbCount == 0 {
+		ll, used := line(b)
+		if ll < 0 {
+			if len(b) > maxInline {
+				return 0, protoErr("too big mbulk count string")
+			}
+			return 0, nil
 		}
-		return 0, nil
+		if ll < 1 || b[ll] != '\r' {
+			return 0, protoErr("invalid multibulk length")
+		}
+		count, ok := parseInt(b[1:ll])
+		if !ok || count > maxMultibulk {
+			return 0, protoErr("invalid multibulk length")
+		}
+		if count > maxUnauthMultibulk && !p.authed() {
+			return 0, protoErr("invalid multibulk length")
+		}
+		p.args = p.args[:0]
+		if count <= 0 {
+			return used, nil
+		}
+		p.mbCount, p.mbPos, p.marks = count, used, p.marks[:0]
 	}
-	if ll < 1 || b[ll] != '\r' {
-		return 0, protoErr("invalid multibulk length")
-	}
-	count, ok := parseInt(b[1:ll])
-	if !ok || count > maxMultibulk {
-		return 0, protoErr("invalid multibulk length")
-	}
-	if count > maxUnauthMultibulk && !p.authed() {
-		return 0, protoErr("invalid multibulk length")
-	}
-	p.args = p.args[:0]
-	if count <= 0 {
-		return used, nil
-	}
-	pos := used
-	for i := int64(0); i < count; i++ {
-		rest := b[pos:]
+	for int64(len(p.marks)/2) < p.mbCount {
+		rest := b[p.mbPos:]
 		if len(rest) == 0 {
 			return 0, nil
 		}
@@ -175,7 +186,7 @@ func (p *reader) parseMultibulk() (int, error) {
 		if !ok || size < 0 || size > p.maxBulk {
 			return 0, protoErr("invalid bulk length")
 		}
-		start := pos + hused
+		start := p.mbPos + hused
 		end := int64(start) + size
 		if end+2 > int64(len(b)) {
 			return 0, nil // the payload has not arrived yet
@@ -183,10 +194,15 @@ func (p *reader) parseMultibulk() (int, error) {
 		if b[end] != '\r' || b[end+1] != '\n' {
 			return 0, protoErr("invalid bulk length")
 		}
-		p.args = append(p.args, b[start:end:end])
-		pos = int(end) + 2
+		p.marks = append(p.marks, start, int(end))
+		p.mbPos = int(end) + 2
 	}
-	return pos, nil
+	p.args = p.args[:0]
+	for i := 0; i < len(p.marks); i += 2 {
+		p.args = append(p.args, b[p.marks[i]:p.marks[i+1]:p.marks[i+1]])
+	}
+	p.mbCount = 0
+	return p.mbPos, nil
 }
 
 func printable(c byte) string {

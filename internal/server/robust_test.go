@@ -240,3 +240,34 @@ func TestShutdownDoesNotWaitForSlowConsumer(t *testing.T) {
 	defer cancel()
 	require.NoError(t, ts.srv.Shutdown(ctx2), "Shutdown waited for the slow consumer beyond its grace")
 }
+
+// TestLargeCommandsInSmallReads: a command of 100,001 arguments and a
+// 256 KiB value, sent 1,000 bytes at a time, are parsed incrementally and
+// run.
+func TestLargeCommandsInSmallReads(t *testing.T) {
+	ts := startServer(t, Config{})
+	r := ts.raw()
+	var b strings.Builder
+	const pairs = 50000
+	b.WriteString(fmt.Sprintf("*%d\r\n$4\r\nMSET\r\n", 1+2*pairs))
+	for i := 0; i < pairs; i++ {
+		k := fmt.Sprint("m", i)
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n$1\r\nv\r\n", len(k), k)
+	}
+	val := strings.Repeat("z", 256<<10)
+	fmt.Fprintf(&b, "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n%s\r\n", len(val), val)
+	data := b.String()
+	go func() {
+		for i := 0; i < len(data); i += 1000 {
+			if _, err := r.nc.Write([]byte(data[i:min(i+1000, len(data))])); err != nil {
+				return
+			}
+		}
+	}()
+	require.Equal(t, "+OK\r\n", r.reply())
+	require.Equal(t, "+OK\r\n", r.reply())
+	r.cmd("DBSIZE")
+	require.Equal(t, fmt.Sprintf(":%d\r\n", pairs+1), r.reply())
+	r.cmd("STRLEN", "big")
+	require.Equal(t, fmt.Sprintf(":%d\r\n", len(val)), r.reply())
+}
