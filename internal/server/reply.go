@@ -24,7 +24,6 @@ func (w *replies) int(n int64)         { w.b = redcon.AppendInt(w.b, n) }
 func (w *replies) array(n int)         { w.b = redcon.AppendArray(w.b, n) }
 func (w *replies) bulkInt(n int64)     { w.b = redcon.AppendBulkInt(w.b, n) }
 func (w *replies) bulkUint(n uint64)   { w.b = redcon.AppendBulkUint(w.b, n) }
-func (w *replies) raw(b []byte)        { w.b = append(w.b, b...) }
 func (w *replies) emptyArray()         { w.b = append(w.b, "*0\r\n"...) }
 func (w *replies) bulkOrNil(v []byte, ok bool) {
 	if ok {

@@ -29,8 +29,10 @@ type Config struct {
 	// It bounds a connection's reply buffer: a client that does not read
 	// blocks its own connection (TCP backpressure), never the server.
 	OutputFlush int
-	// WriteTimeout closes a client that accepts no reply bytes for this long
-	// (a slow consumer); default 60s.
+	// WriteTimeout closes a client that does not take its pending replies
+	// within this long (a slow consumer); default 60s. The client gets no
+	// error reply (it does not read); the server logs it and counts it in
+	// INFO stats (slow_consumers_closed) and in the metrics.
 	WriteTimeout time.Duration
 	// ShutdownGrace bounds how long Shutdown waits for replies to be written
 	// to clients that do not read; default 5s.
@@ -38,7 +40,7 @@ type Config struct {
 	// Logger receives connection errors and shutdown messages; default
 	// slog.Default().
 	Logger *slog.Logger
-	// Info describes the store for INFO (directory, sync mode); optional.
+	// Dir and SyncMode describe the store in INFO and CONFIG GET; optional.
 	Dir      string
 	SyncMode string
 	// Version is reported by INFO and HELLO; default "dev".
