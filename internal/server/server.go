@@ -1,0 +1,431 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/pkg/rskv"
+)
+
+// Config configures a Server. Zero fields take their documented default.
+type Config struct {
+	// Password, if set, is required by AUTH or HELLO ... AUTH before any
+	// other command (but QUIT).
+	Password string
+	// MaxBulkLen is proto-max-bulk-len; default 512 MB.
+	MaxBulkLen int64
+	// MaxClients is maxclients; default 10,000. A client beyond it gets
+	// "-ERR max number of clients reached" and is closed.
+	MaxClients int
+	// OutputFlush is how many reply bytes a connection accumulates while it
+	// executes pipelined commands before it writes them out; default 64 KiB.
+	// It bounds a connection's reply buffer: a client that does not read
+	// blocks its own connection (TCP backpressure), never the server.
+	OutputFlush int
+	// WriteTimeout closes a client that does not take its pending replies
+	// within this long (a slow consumer); default 60s. The client gets no
+	// error reply (it does not read); the server logs it and counts it in
+	// INFO stats (slow_consumers_closed) and in the metrics.
+	WriteTimeout time.Duration
+	// ShutdownGrace bounds how long Shutdown waits for replies to be written
+	// to clients that do not read; default 5s.
+	ShutdownGrace time.Duration
+	// Logger receives connection errors and shutdown messages; default
+	// slog.Default().
+	Logger *slog.Logger
+	// Dir and SyncMode describe the store in INFO and CONFIG GET; optional.
+	Dir      string
+	SyncMode string
+	// Version is reported by INFO and HELLO; default "dev".
+	Version string
+}
+
+func (c *Config) withDefaults() Config {
+	o := *c
+	if o.MaxBulkLen <= 0 {
+		o.MaxBulkLen = DefaultMaxBulkLen
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = 10000
+	}
+	if o.OutputFlush <= 0 {
+		o.OutputFlush = 64 << 10
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 60 * time.Second
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	return o
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("rskv server: closed")
+
+// Server answers the Redis protocol over one Store. It does not own the
+// Store: the caller closes it after Serve has returned.
+type Server struct {
+	cfg     Config
+	st      *rskv.Store
+	db      *db
+	stats   *cmdStats
+	started time.Time
+	report  RecoveryReport
+
+	mu      sync.Mutex
+	ln      net.Listener
+	clients map[uint64]*client
+	closing atomic.Bool
+	conns   sync.WaitGroup // connection goroutines
+	bg      sync.WaitGroup // BGSAVE
+	served  chan struct{}  // closed when Serve has returned
+
+	nextID        atomic.Uint64
+	totalConns    atomic.Int64
+	rejectedConns atomic.Int64
+	netIn, netOut atomic.Int64
+	protoErrors   atomic.Int64
+	slowClosed    atomic.Int64
+
+	lastSave      atomic.Int64 // unix seconds of the last successful checkpoint
+	bgsaveRunning atomic.Bool
+	lastBgsaveErr atomic.Pointer[string]
+	saves         atomic.Int64
+
+	scanCacheBytes atomic.Int64 // memory of the connections' SCAN snapshots
+}
+
+// New makes a server over st and runs the startup pass (counting keys,
+// finishing what a crash left half done; see RecoveryReport).
+func New(st *rskv.Store, cfg Config) (*Server, error) {
+	s := &Server{
+		cfg:     cfg.withDefaults(),
+		st:      st,
+		db:      newDB(st),
+		stats:   newCmdStats(),
+		started: time.Now(),
+		clients: map[uint64]*client{},
+		served:  make(chan struct{}),
+	}
+	rep, err := s.db.recover()
+	if err != nil {
+		return nil, err
+	}
+	s.report = rep
+	if cps, err := st.Checkpoints(); err == nil && len(cps) > 0 {
+		s.lastSave.Store(cps[len(cps)-1].Time.Unix())
+	} else {
+		s.lastSave.Store(s.started.Unix())
+	}
+	return s, nil
+}
+
+// Recovery returns what the startup pass found.
+func (s *Server) Recovery() RecoveryReport { return s.report }
+
+// Serve accepts connections on ln until Shutdown, and returns only after
+// every connection goroutine has ended. It returns ErrServerClosed after
+// Shutdown, or the listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.ln != nil || s.closing.Load() {
+		s.mu.Unlock()
+		return errors.New("rskv server: Serve called twice or after Shutdown")
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	defer close(s.served)
+	var err error
+	for {
+		var nc net.Conn
+		nc, err = ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				err = ErrServerClosed
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			s.cfg.Logger.Warn("accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.accept(nc)
+	}
+	s.conns.Wait()
+	s.bg.Wait()
+	return err
+}
+
+func (s *Server) accept(nc net.Conn) {
+	s.mu.Lock()
+	if len(s.clients) >= s.cfg.MaxClients || s.closing.Load() {
+		s.mu.Unlock()
+		s.rejectedConns.Add(1)
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+		_ = nc.Close()
+		return
+	}
+	c := newClient(s, nc)
+	s.clients[c.id] = c
+	s.conns.Add(1)
+	s.mu.Unlock()
+	s.totalConns.Add(1)
+	go s.serveConn(c)
+}
+
+// Shutdown stops accepting, lets every connection finish the commands it
+// has received and write their replies, and waits until every connection
+// goroutine has ended (or ctx is done). The caller closes the Store after.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	already := s.closing.Swap(true)
+	ln := s.ln
+	if ln != nil && !already {
+		_ = ln.Close()
+	}
+	for _, c := range s.clients {
+		c.wake(s.cfg.ShutdownGrace)
+	}
+	s.mu.Unlock()
+	if ln == nil {
+		s.conns.Wait()
+		s.bg.Wait()
+		return nil
+	}
+	select {
+	case <-s.served:
+		return nil
+	case <-ctx.Done():
+		// Cut the rest off; Serve still waits for their goroutines.
+		s.mu.Lock()
+		for _, c := range s.clients {
+			_ = c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-s.served
+		return ctx.Err()
+	}
+}
+
+// serveConn is one connection's goroutine: it parses commands as they
+// arrive, runs them in order, and writes their replies once it has run all
+// it has received (or OutputFlush bytes of replies): pipelining costs one
+// read and one write per batch.
+func (s *Server) serveConn(c *client) {
+	defer s.conns.Done()
+	defer s.dropClient(c)
+	for {
+		for {
+			args, err := c.rd.next()
+			if err != nil {
+				s.protoErrors.Add(1)
+				c.w.err("ERR " + err.Error())
+				_ = c.flush()
+				s.cfg.Logger.Debug("protocol error, closing client", "client", c.addr, "err", err)
+				return
+			}
+			if args == nil {
+				break
+			}
+			s.exec(c, args)
+			if c.quit {
+				_ = c.flush()
+				return
+			}
+			if len(c.w.b) >= s.cfg.OutputFlush {
+				if err := c.flush(); err != nil {
+					s.writeFailed(c, err)
+					return
+				}
+			}
+		}
+		if err := c.flush(); err != nil {
+			s.writeFailed(c, err)
+			return
+		}
+		if s.closing.Load() {
+			return
+		}
+		n, err := c.rd.fill()
+		if err != nil {
+			return // EOF, reset, or the deadline Shutdown set
+		}
+		s.netIn.Add(int64(n))
+		c.lastActive.Store(time.Now().UnixNano())
+	}
+}
+
+func (s *Server) writeFailed(c *client, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
+		s.slowClosed.Add(1)
+		s.cfg.Logger.Warn("closing a client that read no reply for the write timeout (slow consumer)",
+			"client", c.addr, "timeout", s.cfg.WriteTimeout)
+	}
+}
+
+func (s *Server) dropClient(c *client) {
+	c.dropScanCache()
+	_ = c.nc.Close()
+	s.mu.Lock()
+	delete(s.clients, c.id)
+	s.mu.Unlock()
+}
+
+// exec runs one command: lookup, arity, authentication, then the handler.
+// The order of the checks is Redis's.
+func (s *Server) exec(c *client, args [][]byte) {
+	cmd := lookup(c, args[0])
+	if cmd == nil {
+		c.w.err(errUnknownCommand(args))
+		s.stats.unknown.Add(1)
+		return
+	}
+	if (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity) {
+		c.w.err(errArity(cmd.name))
+		s.stats.failed(cmd)
+		return
+	}
+	if !c.authed && cmd.flags&flagNoAuth == 0 {
+		c.w.err(errNoAuth)
+		s.stats.failed(cmd)
+		return
+	}
+	c.lastCmd.Store(cmd)
+	start := time.Now()
+	before := len(c.w.b)
+	cmd.fn(c, args)
+	s.stats.observe(c.shard, cmd, time.Since(start), len(c.w.b) > before && c.w.b[before] == '-')
+}
+
+// clientList returns the connected clients (CLIENT LIST, INFO clients).
+func (s *Server) clientList() []*client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*client, 0, len(s.clients))
+	for _, c := range s.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+// client is one connection.
+type client struct {
+	s      *Server
+	id     uint64
+	nc     net.Conn
+	addr   string
+	laddr  string
+	rd     *reader
+	w      replies
+	sc     scratch
+	rmw    rmwState
+	scan   *scanCache
+	shard  int
+	authed bool
+	quit   bool
+	since  time.Time
+
+	lastCmd    atomic.Pointer[command]
+	lastActive atomic.Int64
+
+	mu      sync.Mutex // name, lib
+	name    string
+	libName string
+	libVer  string
+
+	proto atomic.Int32 // 2 or 3, for CLIENT LIST (w.resp3 is the connection's own copy)
+
+	lower [32]byte // the command name lowercased, for the table lookup
+}
+
+func newClient(s *Server, nc net.Conn) *client {
+	c := &client{
+		s:      s,
+		id:     s.nextID.Add(1),
+		nc:     nc,
+		addr:   nc.RemoteAddr().String(),
+		laddr:  nc.LocalAddr().String(),
+		authed: s.cfg.Password == "",
+		since:  time.Now(),
+	}
+	c.shard = int(c.id % statShards)
+	c.proto.Store(2)
+	c.rd = newReader(nc, s.cfg.MaxBulkLen, func() bool { return c.authed })
+	c.lastActive.Store(c.since.UnixNano())
+	return c
+}
+
+// flush writes the pending replies.
+func (c *client) flush() error {
+	if len(c.w.b) == 0 {
+		return nil
+	}
+	d := c.s.cfg.WriteTimeout
+	if c.s.closing.Load() {
+		d = min(d, c.s.cfg.ShutdownGrace) // Shutdown does not wait longer for a client that does not read
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
+	n, err := c.nc.Write(c.w.b)
+	c.s.netOut.Add(int64(n))
+	if cap(c.w.b) > 4*c.s.cfg.OutputFlush {
+		c.w.b = nil // a huge reply: do not keep its buffer
+	} else {
+		c.w.b = c.w.b[:0]
+	}
+	return err
+}
+
+// wake makes a connection blocked in a read return at once, and bounds the
+// time left for its writes (Shutdown).
+func (c *client) wake(grace time.Duration) {
+	_ = c.nc.SetReadDeadline(time.Now())
+	_ = c.nc.SetWriteDeadline(time.Now().Add(grace))
+}
+
+func (c *client) getName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+// lowerName lowercases a command name into the client's buffer; a name too
+// long for any command returns nil.
+func (c *client) lowerName(b []byte) []byte {
+	if len(b) > len(c.lower) {
+		return nil
+	}
+	for i, ch := range b {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		c.lower[i] = ch
+	}
+	return c.lower[:len(b)]
+}
+
+func lower(b []byte) string { return strings.ToLower(string(b)) }

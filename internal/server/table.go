@@ -1,0 +1,155 @@
+package server
+
+import (
+	"sort"
+	"sync/atomic"
+	"time"
+)
+
+// cmdFlag are the command flags COMMAND reports, and the server's own.
+type cmdFlag uint32
+
+const (
+	flagWrite cmdFlag = 1 << iota
+	flagReadOnly
+	flagDenyOOM
+	flagAdmin
+	flagNoScript
+	flagLoading
+	flagStale
+	flagFast
+	flagNoAuth
+	flagRandom
+)
+
+var flagNames = []struct {
+	f    cmdFlag
+	name string
+}{
+	{flagWrite, "write"}, {flagReadOnly, "readonly"}, {flagDenyOOM, "denyoom"}, {flagAdmin, "admin"},
+	{flagNoScript, "noscript"}, {flagLoading, "loading"}, {flagStale, "stale"}, {flagFast, "fast"},
+	{flagNoAuth, "no_auth"}, {flagRandom, "random"},
+}
+
+// command is one row of the command table: adding a command (EXPIRE once
+// the store has TTLs, MULTI once it has transactions) is adding a row.
+type command struct {
+	name    string // lowercase, as Redis's fullname
+	arity   int    // Redis's: n exact, -n at least n (the name included)
+	flags   cmdFlag
+	first   int // key positions, for COMMAND
+	last    int
+	step    int
+	group   string // for COMMAND DOCS
+	summary string
+	since   string
+	fn      func(c *client, args [][]byte)
+	subs    []*command // subcommands (CLIENT, COMMAND, CONFIG), for COMMAND
+	id      int
+}
+
+var (
+	commands  map[string]*command
+	cmdByID   []*command
+	cmdSorted []*command
+)
+
+func init() {
+	commands = map[string]*command{}
+	for _, tab := range [][]*command{stringCommands(), keyCommands(), hashCommands(), serverCommands()} {
+		for _, c := range tab {
+			if _, dup := commands[c.name]; dup {
+				panic("rskv server: command " + c.name + " defined twice")
+			}
+			c.id = len(cmdByID)
+			cmdByID = append(cmdByID, c)
+			commands[c.name] = c
+		}
+	}
+	cmdSorted = append([]*command(nil), cmdByID...)
+	sort.Slice(cmdSorted, func(i, j int) bool { return cmdSorted[i].name < cmdSorted[j].name })
+}
+
+func lookup(c *client, name []byte) *command {
+	l := c.lowerName(name)
+	if l == nil {
+		return nil
+	}
+	return commands[string(l)]
+}
+
+// Latency buckets of the per-command histograms, in seconds.
+var latencyBuckets = []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+
+const statShards = 16
+
+// cmdShard holds one shard of every command's counters. Connections are
+// spread over the shards so that no counter is touched by every command.
+type cmdShard struct {
+	calls   []atomic.Uint64
+	failed  []atomic.Uint64
+	usec    []atomic.Uint64
+	buckets []atomic.Uint64 // len(cmdByID) * len(latencyBuckets)
+	_       [64]byte
+}
+
+// cmdStats are the per-command call counts, errors and latency histograms
+// (INFO commandstats, Prometheus).
+type cmdStats struct {
+	shards  [statShards]cmdShard
+	unknown atomic.Uint64
+}
+
+func newCmdStats() *cmdStats {
+	s := &cmdStats{}
+	n := len(cmdByID)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.calls = make([]atomic.Uint64, n)
+		sh.failed = make([]atomic.Uint64, n)
+		sh.usec = make([]atomic.Uint64, n)
+		sh.buckets = make([]atomic.Uint64, n*len(latencyBuckets))
+	}
+	return s
+}
+
+func (s *cmdStats) observe(shard int, c *command, d time.Duration, failed bool) {
+	sh := &s.shards[shard]
+	sh.calls[c.id].Add(1)
+	sh.usec[c.id].Add(uint64(d.Microseconds()))
+	if failed {
+		sh.failed[c.id].Add(1)
+	}
+	sec := d.Seconds()
+	for i, b := range latencyBuckets {
+		if sec <= b {
+			sh.buckets[c.id*len(latencyBuckets)+i].Add(1)
+			break
+		}
+	}
+}
+
+// failed counts a command rejected before it ran (arity, authentication).
+func (s *cmdStats) failed(c *command) {
+	s.shards[0].failed[c.id].Add(1)
+}
+
+// cmdTotals is one command's summed counters.
+type cmdTotals struct {
+	calls, failed, usec uint64
+	buckets             []uint64 // non-cumulative
+}
+
+func (s *cmdStats) totals(c *command) cmdTotals {
+	t := cmdTotals{buckets: make([]uint64, len(latencyBuckets))}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		t.calls += sh.calls[c.id].Load()
+		t.failed += sh.failed[c.id].Load()
+		t.usec += sh.usec[c.id].Load()
+		for b := range latencyBuckets {
+			t.buckets[b] += sh.buckets[c.id*len(latencyBuckets)+b].Load()
+		}
+	}
+	return t
+}
