@@ -33,9 +33,8 @@ type Options struct {
 	// MutableFraction is the share of MemorySize that is mutable, in (0, 1].
 	// Default 0.9.
 	MutableFraction float64
-	// SyncMode says when writes become durable. The zero value means the
-	// default, SyncPeriodic; since SyncNone is also the zero value, choose it
-	// with SetSyncMode.
+	// SyncMode says when writes become durable. The zero value is the
+	// default, SyncPeriodic.
 	SyncMode SyncMode
 	// SyncInterval bounds how long a write waits to become durable under
 	// SyncPeriodic. Default 100ms.
@@ -99,8 +98,6 @@ type Options struct {
 	// built-in policies (supervisor.CheckpointerPolicy and its siblings)
 	// suit production; tests use this to see a give-up within seconds.
 	RestartPolicies map[string]RestartPolicy
-
-	syncModeSet bool
 }
 
 // RestartPolicy is how the supervisor treats a failing background service:
@@ -111,11 +108,10 @@ type RestartPolicy = supervisor.Policy
 // filled, one being flushed, and room for the regions between.
 const MinPages = 4
 
-// SetSyncMode sets SyncMode so that every mode, including SyncNone (the zero
-// value), is taken as chosen rather than as "default".
+// SetSyncMode sets SyncMode and returns o, for chaining. (Before contract
+// version 2 it was the only way to choose SyncNone, then the zero value.)
 func (o *Options) SetSyncMode(m SyncMode) *Options {
 	o.SyncMode = m
-	o.syncModeSet = true
 	return o
 }
 
@@ -165,9 +161,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MutableFraction == 0 {
 		c.MutableFraction = defaultMutableFraction
-	}
-	if c.SyncMode == SyncNone && !c.syncModeSet {
-		c.SyncMode = SyncPeriodic
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = defaultSyncInterval
@@ -227,7 +220,7 @@ func (o *Options) validate() error {
 	if math.IsNaN(o.MutableFraction) || o.MutableFraction <= 0 || o.MutableFraction > 1 {
 		add("MutableFraction %v is outside (0, 1]", o.MutableFraction)
 	}
-	if o.SyncMode < SyncNone || o.SyncMode > SyncAlways {
+	if o.SyncMode < SyncPeriodic || o.SyncMode > SyncAlways {
 		add("SyncMode %d is not SyncNone, SyncPeriodic or SyncAlways", int(o.SyncMode))
 	}
 	if o.SyncInterval < 0 {
