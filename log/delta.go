@@ -235,10 +235,10 @@ func (d *deltaLog) dropBelow(gen uint64) error {
 
 // deltaFrame is a batch read back.
 type deltaFrame struct {
-	gen                       uint64
-	offset                    int64
-	seq, flushed, tail, base  uint64
-	payload                   []byte
+	gen                      uint64
+	offset                   int64
+	seq, flushed, tail, base uint64
+	payload                  []byte
 }
 
 // entries calls fn for each image of the frame.

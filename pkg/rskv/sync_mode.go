@@ -6,7 +6,6 @@ import "fmt"
 // Checkpoint and Close make every write acknowledged before them durable.
 type SyncMode int
 
-//
 // The zero value is SyncPeriodic, the default (contract version 2), so
 // Options{SyncMode: SyncNone} means SyncNone.
 const (
