@@ -86,6 +86,8 @@ type deltaLog struct {
 	file vfs.File // current file; nil until its first batch
 	size int64    // current file's size
 	gens []uint64 // generations on disk, ascending (the current one last, once created)
+	// sizes has each generation's file size.
+	sizes map[uint64]int64
 	// base is the oldest generation recovery must apply, written in every
 	// batch: a completed truncation raises it to its own generation.
 	base uint64
@@ -144,6 +146,7 @@ func (d *deltaLog) commit(flushed, tail uint64) error {
 		return errors.Wrapf(err, "sync %s", name)
 	}
 	d.size += int64(len(b))
+	d.sizes[d.gen] = d.size
 	d.total += int64(len(b))
 	d.sinceTrunc += int64(len(b))
 	d.imagesInGen = d.imagesInGen || len(b) > frameHeaderSize
@@ -180,6 +183,10 @@ func (d *deltaLog) create() error {
 		return errors.Wrapf(err, "sync directory %s", d.dir)
 	}
 	d.file, d.size = f, deltaHeaderSize
+	if d.sizes == nil {
+		d.sizes = map[uint64]int64{}
+	}
+	d.sizes[d.gen] = d.size
 	d.total += deltaHeaderSize
 	d.gens = append(d.gens, d.gen)
 	return nil
@@ -216,12 +223,11 @@ func (d *deltaLog) dropBelow(gen uint64) error {
 			continue
 		}
 		path := filepath.Join(d.dir, DeltaName(g))
-		if st, err := d.fs.Stat(path); err == nil {
-			d.total -= st.Size()
-		}
 		if err := d.fs.Remove(path); err != nil {
 			return errors.Wrapf(err, "remove delta log %s", path)
 		}
+		d.total -= d.sizes[g]
+		delete(d.sizes, g)
 		removed = true
 	}
 	d.gens = keep
