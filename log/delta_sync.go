@@ -1,6 +1,8 @@
 package log
 
 import (
+	"time"
+
 	"github.com/cockroachdb/errors"
 )
 
@@ -131,7 +133,9 @@ func (l *Log) truncationDue() bool {
 // segment held (same bytes) or changed and is in a retained delta batch,
 // which recovery redoes over it.
 func (l *Log) truncateLocked() error {
+	t0 := time.Now()
 	d := l.delta
+	before := d.total
 	if err := d.next(); err != nil {
 		return l.fail(err)
 	}
@@ -201,6 +205,8 @@ func (l *Log) truncateLocked() error {
 	if err := d.dropBelow(gen); err != nil {
 		return l.fail(err)
 	}
+	l.cfg.Logger.Info("rskv: delta log truncated into the segments", "from", start, "to", end,
+		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0))
 	d.sinceTrunc = 0
 	l.idleSyncs = 0
 	l.truncations.Add(1)

@@ -3,6 +3,7 @@ package rskv_test
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,7 +239,11 @@ func BenchmarkChurn(b *testing.B) {
 	}{{"defaults", rskv.SyncPeriodic}, {"SyncNone", rskv.SyncNone}} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				r := runChurn(b, &rskv.Options{SyncMode: c.mode}, 500_000, 100, churn, idle)
+				o := &rskv.Options{SyncMode: c.mode}
+				if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+					o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+				}
+				r := runChurn(b, o, 500_000, 100, churn, idle)
 				b.ReportMetric(r.putsPerSec, "puts/s")
 				b.ReportMetric(r.inPlace*100, "%in-place")
 				b.ReportMetric(r.peakDisk/r.live, "peak-disk/live")
