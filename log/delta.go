@@ -97,8 +97,8 @@ type deltaLog struct {
 	sinceTrunc int64
 	// total is the size of all delta files on disk.
 	total int64
-	// imagesInGen says the current generation holds images (a truncation
-	// that ran under writers leaves some behind).
+	// imagesInGen says the current generation holds images that the
+	// segment files may lack (a truncation under writers leaves some).
 	imagesInGen bool
 
 	buf []byte // the batch being built
@@ -123,7 +123,10 @@ func (d *deltaLog) add(addr uint64, n int) []byte {
 func (d *deltaLog) empty() bool { return len(d.buf) == frameHeaderSize }
 
 // commit writes the batch with its flushed and tail addresses and syncs it.
-func (d *deltaLog) commit(flushed, tail uint64) error {
+// A chunk batch of a truncation (chunk) holds images the truncation writes
+// into the segments too: it does not count as images left in the
+// generation once the truncation is done.
+func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
 	if d.file == nil {
 		if err := d.create(); err != nil {
 			return err
@@ -148,8 +151,10 @@ func (d *deltaLog) commit(flushed, tail uint64) error {
 	d.size += int64(len(b))
 	d.sizes[d.gen] = d.size
 	d.total += int64(len(b))
-	d.sinceTrunc += int64(len(b))
-	d.imagesInGen = d.imagesInGen || len(b) > frameHeaderSize
+	if !chunk {
+		d.sinceTrunc += int64(len(b))
+		d.imagesInGen = d.imagesInGen || len(b) > frameHeaderSize
+	}
 	return nil
 }
 

@@ -68,7 +68,7 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 	if !d.empty() {
 		l.idleSyncs = 0
 	}
-	if err := d.commit(l.flushSynced, tail); err != nil {
+	if err := d.commit(l.flushSynced, tail, false); err != nil {
 		return 0, l.fail(err)
 	}
 	l.batchFlushed = l.flushSynced
@@ -81,6 +81,12 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 // record boundaries (or page ends) below a tail sampled before an epoch
 // barrier, and at or above flushed (in memory).
 func (l *Log) copyRange(from, to uint64, dst func(addr uint64, n int) []byte) error {
+	return l.copyRangeDirty(from, to, dst, nil)
+}
+
+// copyRangeDirty is copyRange that also passes the image of each record
+// that was dirty when copied to dirty (if not nil).
+func (l *Log) copyRangeDirty(from, to uint64, dst func(addr uint64, n int) []byte, dirty func(addr uint64, img []byte)) error {
 	for a := from; a < to; {
 		page := a >> l.pageBits
 		pageEnd := (page + 1) << l.pageBits
@@ -102,7 +108,9 @@ func (l *Log) copyRange(from, to uint64, dst func(addr uint64, n int) []byte) er
 			if off+size > end {
 				return errors.AssertionFailedf("rskv/log: record at %#x (%d bytes) crosses %#x while copying images", off, size, end)
 			}
-			r.copyImage(img[o:o+size], false)
+			if r.copyImage(img[o:o+size], false) && dirty != nil {
+				dirty(off, img[o:o+size])
+			}
 			off += size
 		}
 		a = end
@@ -114,8 +122,8 @@ func (l *Log) copyRange(from, to uint64, dst func(addr uint64, n int) []byte) er
 // has been idle long enough, to fold the delta log into the segments.
 func (l *Log) truncationDue() bool {
 	d := l.delta
-	if d.sinceTrunc == 0 && !d.imagesInGen {
-		return false
+	if !d.imagesInGen {
+		return false // nothing the segment files lack
 	}
 	if l.idleSyncs >= truncateIdleSyncs {
 		return true
@@ -124,51 +132,75 @@ func (l *Log) truncationDue() bool {
 	return d.sinceTrunc > max(truncateMinBytes, mutable/2)
 }
 
-// truncateLocked is a mutable flush: it writes consistent images of
+// maybeTruncate truncates the delta log if the policy says it is due. The
+// caller must not hold maintMu nor be epoch-protected.
+func (l *Log) maybeTruncate() error {
+	l.maintMu.Lock()
+	due := !l.truncating && l.Err() == nil && l.truncationDue()
+	l.maintMu.Unlock()
+	if !due {
+		return nil
+	}
+	return l.truncate()
+}
+
+// truncate is a mutable flush: it writes consistent images of
 // [flushed, T) into the segment files at their own addresses, syncs them,
-// and then deletes the older delta generations. Crash safety: a new delta
-// generation starts first, so the older ones stay valid until the end; each
-// chunk is copied, then a delta sync runs, then the chunk is written, so a
-// record a crash tears mid-write either did not change since the image the
-// segment held (same bytes) or changed and is in a retained delta batch,
-// which recovery redoes over it.
-func (l *Log) truncateLocked() error {
+// and then deletes the older delta generations. It takes maintMu one chunk
+// at a time, so syncs (group commits, the periodic syncer) and flushes go
+// on between chunks.
+//
+// Crash safety: a new delta generation starts first, so the older ones stay
+// valid until the end. Each chunk is copied (each record consistently);
+// the records that were dirty when copied (changed since the last delta
+// sync) go into a delta batch, synced; then the chunk is written. So a
+// record that a crash tears mid-write either did not change since the
+// newest image the delta log or the segment holds (the write rewrites the
+// same bytes) or is in a synced delta batch, which recovery redoes over
+// it.
+func (l *Log) truncate() error {
 	t0 := time.Now()
+	l.maintMu.Lock()
+	if l.truncating {
+		l.maintMu.Unlock()
+		return nil
+	}
+	l.truncating = true
+	defer func() {
+		l.maintMu.Lock()
+		l.truncating = false
+		l.maintMu.Unlock()
+	}()
 	d := l.delta
 	before := d.total
-	if err := d.next(); err != nil {
-		return l.fail(err)
+	err := d.next()
+	if err != nil {
+		err = l.fail(err)
+	} else if _, err = l.deltaSyncLocked(); err == nil {
+		// The chunks copy every image of that batch again, later: it
+		// is not left over once they are written.
+		d.imagesInGen, d.sinceTrunc = false, 0
 	}
 	gen := d.gen
-	if _, err := l.deltaSyncLocked(); err != nil {
+	start, end := l.flushed.Load(), l.syncTail
+	l.maintMu.Unlock()
+	if err != nil {
 		return err
 	}
-	start, end := l.flushed.Load(), l.syncTail
 	chunk := max(uint64(truncateChunk), l.pageSize)
-	synced := l.syncedSegment // segments below it are synced whole
 	for a := start; a < end; {
-		// As flushLocked does: no segment gets data while an earlier one
-		// may still be torn.
-		for ; synced < l.dev.segmentOf(a); synced++ {
-			if err := l.dev.sync(synced); err != nil {
-				return l.fail(err)
-			}
-		}
-		b := min(end, (a/chunk+1)*chunk, (l.dev.segmentOf(a)+1)<<l.dev.segmentBits)
-		if uint64(cap(l.truncBuf)) < b-a {
-			l.truncBuf = make([]byte, chunk)
-		}
-		buf := l.truncBuf[:b-a]
-		if err := l.copyRange(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] }); err != nil {
-			return l.fail(err)
-		}
-		if _, err := l.deltaSyncLocked(); err != nil {
+		l.maintMu.Lock()
+		b, err := l.truncateChunkLocked(a, end, chunk)
+		l.maintMu.Unlock()
+		if err != nil {
 			return err
 		}
-		if err := l.dev.writeAt(buf, a); err != nil {
-			return l.fail(err)
-		}
 		a = b
+	}
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if start < end {
 		first, last := l.dev.segmentOf(start), l.dev.segmentOf(end-1)
@@ -184,6 +216,8 @@ func (l *Log) truncateLocked() error {
 			mark := uint64(end)
 			if s < last {
 				mark = (s+1)<<l.dev.segmentBits | markContinues
+			} else if l.dev.table.Load().get(s+1) != nil {
+				continue // a flush moved on into the next segment: keep its mark
 			}
 			if err := l.dev.writeMark(s, mark); err != nil {
 				return l.fail(err)
@@ -193,12 +227,11 @@ func (l *Log) truncateLocked() error {
 			}
 		}
 		l.segDurable = max(l.segDurable, end)
-		l.imaged = max(l.imaged, end)
 	}
 	// From the next synced batch on, recovery ignores older generations.
 	d.base = gen
 	d.begin()
-	if err := d.commit(l.flushSynced, l.syncTail); err != nil {
+	if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
 		return l.fail(err)
 	}
 	l.batchFlushed = l.flushSynced
@@ -207,8 +240,51 @@ func (l *Log) truncateLocked() error {
 	}
 	l.cfg.Logger.Info("rskv: delta log truncated into the segments", "from", start, "to", end,
 		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0))
-	d.sinceTrunc = 0
 	l.idleSyncs = 0
 	l.truncations.Add(1)
 	return nil
+}
+
+// truncateChunkLocked copies and writes the images of one chunk from a
+// (at most chunk bytes, within a segment) and returns where it ended.
+func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
+	if err := l.Err(); err != nil {
+		return 0, err
+	}
+	// A flush may have moved past a since the last chunk: the segment
+	// files have final images there.
+	a = max(a, l.flushed.Load())
+	if a >= end {
+		return end, nil
+	}
+	b := min(end, (a/chunk+1)*chunk, (l.dev.segmentOf(a)+1)<<l.dev.segmentBits)
+	// As flushLocked does: no segment gets data while an earlier one may
+	// still be torn.
+	for s := l.syncedSegment; s < l.dev.segmentOf(a); s++ {
+		if err := l.dev.sync(s); err != nil {
+			return 0, l.fail(err)
+		}
+	}
+	if uint64(cap(l.truncBuf)) < b-a {
+		l.truncBuf = make([]byte, chunk)
+	}
+	buf := l.truncBuf[:b-a]
+	d := l.delta
+	d.begin()
+	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
+		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })
+	if err != nil {
+		return 0, l.fail(err)
+	}
+	if !d.empty() {
+		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+			return 0, l.fail(err)
+		}
+		l.batchFlushed = l.flushSynced
+	}
+	if err := l.dev.writeAt(buf, a); err != nil {
+		return 0, l.fail(err)
+	}
+	l.imaged = max(l.imaged, b)
+	return b, nil
 }

@@ -103,6 +103,7 @@ type Log struct {
 	flushSynced, segDurable, imaged uint64
 	syncTail, batchFlushed          uint64
 	idleSyncs                       int
+	truncating                      bool
 	delta                           *deltaLog
 	truncBuf                        []byte
 	truncations                     atomic.Uint64
@@ -446,8 +447,7 @@ func (l *Log) Close() error {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	err := l.delta.closeFile()
-	if err == nil && l.Err() == nil && !l.delta.imagesInGen && l.delta.sinceTrunc == 0 &&
-		l.syncTail == l.Tail() && l.dirtyEmpty() && len(l.delta.gens) > 0 {
+	if err == nil && l.Err() == nil && !l.delta.imagesInGen && l.syncTail == l.Tail() && l.dirtyEmpty() && len(l.delta.gens) > 0 {
 		err = l.delta.dropBelow(l.delta.gen + 1)
 	}
 	if cerr := l.dev.close(); err == nil {

@@ -205,9 +205,6 @@ func (l *Log) syncLocked() error {
 		return err
 	}
 	l.durable.Store(max(l.durable.Load(), tail))
-	if l.truncationDue() {
-		return l.truncateLocked()
-	}
 	return nil
 }
 
@@ -245,15 +242,21 @@ func (l *Log) syncSegmentsLocked() error {
 // tell damage anywhere in the log from a torn tail. Close and checkpoints
 // use it.
 func (l *Log) SyncAll() error {
+	if err := l.SyncTo(0); err != nil {
+		return err
+	}
+	l.maintMu.Lock()
+	due := l.delta.imagesInGen
+	l.maintMu.Unlock()
+	if due {
+		if err := l.truncate(); err != nil {
+			return err
+		}
+	}
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	if err := l.syncLocked(); err != nil {
 		return err
-	}
-	if l.delta.sinceTrunc > 0 || l.delta.imagesInGen {
-		if err := l.truncateLocked(); err != nil {
-			return err
-		}
 	}
 	durable := l.segDurable
 	seg := l.dev.segmentOf(durable - 1)
@@ -305,6 +308,14 @@ func (l *Log) WaitDurable(addr uint64) error {
 		}
 		c.cond.Broadcast()
 		if err != nil {
+			return err
+		}
+		if c.done >= ticket {
+			// Ours is durable: truncate the delta log if due, outside the
+			// group commit (syncs go on between its chunks).
+			c.mu.Unlock()
+			err = l.maybeTruncate()
+			c.mu.Lock()
 			return err
 		}
 	}

@@ -182,8 +182,9 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 // in-place update overlaps. With clearDirty the record's dirty bit is
 // cleared before the copy, so an update that lands after it marks the
 // record dirty again for the next sync window. The image's lock word is
-// zeroed and its checksum stamped, as a flushed record's.
-func (r memRecord) copyImage(dst []byte, clearDirty bool) {
+// zeroed and its checksum stamped, as a flushed record's. It reports whether
+// the record was dirty when copied (before any clearing).
+func (r memRecord) copyImage(dst []byte, clearDirty bool) (dirty bool) {
 	lock := r.lockWord()
 	for spins := 0; ; spins++ {
 		v := lock.Load()
@@ -193,7 +194,8 @@ func (r memRecord) copyImage(dst []byte, clearDirty bool) {
 			}
 			continue
 		}
-		if clearDirty && v&dirtyBit != 0 {
+		dirty = v&dirtyBit != 0
+		if clearDirty && dirty {
 			if !lock.CompareAndSwap(v, v&^dirtyBit) {
 				continue
 			}
@@ -207,6 +209,7 @@ func (r memRecord) copyImage(dst []byte, clearDirty bool) {
 		}
 	}
 	stampImage(dst)
+	return dirty
 }
 
 // clearDirty clears the record's dirty bit (see copyImage).
