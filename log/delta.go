@@ -119,6 +119,9 @@ func (d *deltaLog) add(addr uint64, n int) []byte {
 	return d.buf[off+entryHeaderSize:]
 }
 
+// unadd removes the entry just added, of n image bytes.
+func (d *deltaLog) unadd(n int) { d.buf = d.buf[:len(d.buf)-entryHeaderSize-n] }
+
 // empty says whether the batch has no entries.
 func (d *deltaLog) empty() bool { return len(d.buf) == frameHeaderSize }
 

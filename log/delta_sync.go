@@ -20,7 +20,7 @@ const (
 	truncateIdleSyncs = 10
 	// truncateChunk is the size of the pieces a truncation copies and
 	// writes, each after a delta sync (at least a page).
-	truncateChunk = 4 << 20
+	truncateChunk = 16 << 20
 )
 
 // deltaSyncLocked writes one delta batch: the images of the records in
@@ -55,7 +55,10 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 				r.clearDirty()
 				continue
 			}
-			r.copyImage(d.add(a, int(sizeFromLengths(r.lengthsWord().Load()))), true)
+			n := int(sizeFromLengths(r.lengthsWord().Load()))
+			if !r.copyImageIf(d.add(a, n), true, true) {
+				d.unadd(n)
+			}
 		}
 	})
 	if err := l.copyRange(from, tail, d.add); err != nil {
@@ -84,8 +87,9 @@ func (l *Log) copyRange(from, to uint64, dst func(addr uint64, n int) []byte) er
 	return l.copyRangeDirty(from, to, dst, nil)
 }
 
-// copyRangeDirty is copyRange that also passes the image of each record
-// that was dirty when copied to dirty (if not nil).
+// copyRangeDirty is copyRange that also clears the dirty bit of each
+// record and passes its image to dirty if it was dirty when copied (with
+// dirty not nil).
 func (l *Log) copyRangeDirty(from, to uint64, dst func(addr uint64, n int) []byte, dirty func(addr uint64, img []byte)) error {
 	for a := from; a < to; {
 		page := a >> l.pageBits
@@ -108,7 +112,7 @@ func (l *Log) copyRangeDirty(from, to uint64, dst func(addr uint64, n int) []byt
 			if off+size > end {
 				return errors.AssertionFailedf("rskv/log: record at %#x (%d bytes) crosses %#x while copying images", off, size, end)
 			}
-			if r.copyImage(img[o:o+size], false) && dirty != nil {
+			if r.copyImage(img[o:o+size], dirty != nil) && dirty != nil {
 				dirty(off, img[o:o+size])
 			}
 			off += size

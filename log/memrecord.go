@@ -181,10 +181,18 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 // as a consistent image: copied under the seqlock, retried while an
 // in-place update overlaps. With clearDirty the record's dirty bit is
 // cleared before the copy, so an update that lands after it marks the
-// record dirty again for the next sync window. The image's lock word is
-// zeroed and its checksum stamped, as a flushed record's. It reports whether
-// the record was dirty when copied (before any clearing).
+// record dirty again (and lists it) for the next sync window. The image's
+// lock word is zeroed and its checksum stamped, as a flushed record's. It
+// reports whether the record was dirty when copied.
 func (r memRecord) copyImage(dst []byte, clearDirty bool) (dirty bool) {
+	return r.copyImageIf(dst, clearDirty, false)
+}
+
+// copyImageIf is copyImage; with onlyDirty it copies nothing and returns
+// false if the record is not dirty: it has not changed since the image that
+// cleared its bit (a listed record whose image a truncation already took,
+// or a record listed twice).
+func (r memRecord) copyImageIf(dst []byte, clearDirty, onlyDirty bool) (dirty bool) {
 	lock := r.lockWord()
 	for spins := 0; ; spins++ {
 		v := lock.Load()
@@ -195,6 +203,9 @@ func (r memRecord) copyImage(dst []byte, clearDirty bool) (dirty bool) {
 			continue
 		}
 		dirty = v&dirtyBit != 0
+		if onlyDirty && !dirty {
+			return false
+		}
 		if clearDirty && dirty {
 			if !lock.CompareAndSwap(v, v&^dirtyBit) {
 				continue
