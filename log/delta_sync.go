@@ -66,11 +66,13 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 	}
 	if d.empty() && tail == l.syncTail && l.flushSynced == l.batchFlushed {
 		l.idleSyncs++
+
 		return tail, nil
 	}
 	if !d.empty() {
 		l.idleSyncs = 0
 	}
+
 	if err := d.commit(l.flushSynced, tail, false); err != nil {
 		return 0, l.fail(err)
 	}
@@ -231,6 +233,15 @@ func (l *Log) truncate() error {
 			}
 		}
 		l.segDurable = max(l.segDurable, end)
+	}
+	if !d.imagesInGen {
+		// Nothing in the new generation is newer than the segment files
+		// (no sync wrote images during the chunks): start one more, so that
+		// the batch the truncation began with goes too.
+		if err := d.next(); err != nil {
+			return l.fail(err)
+		}
+		gen = d.gen
 	}
 	// From the next synced batch on, recovery ignores older generations.
 	d.base = gen
