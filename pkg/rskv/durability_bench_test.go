@@ -28,7 +28,7 @@ import (
 // RSKV_BENCH_LOG_MIB changes the size), and the files are then in the page
 // cache: the figures are recovery's CPU cost, not the disk's read rate.
 
-const benchRecoveryVersion = "v2"
+const benchRecoveryVersion = "v3-delta"
 
 func benchRecoveryOptions() *rskv.Options {
 	o := &rskv.Options{
