@@ -23,6 +23,10 @@ const (
 	truncateChunk = 16 << 20
 )
 
+// deltaBatchBytes is about the largest delta batch: a sync with more to
+// write writes several. (A variable for tests.)
+var deltaBatchBytes = 16 << 20
+
 // deltaSyncLocked writes one delta batch: the images of the records in
 // [max(syncTail, flushed), tail) as one byte range, and of the records
 // below that (and at or above flushed) updated in place since the last
@@ -41,6 +45,22 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 	from := max(l.syncTail, flushed)
 	d := l.delta
 	d.begin()
+	// A large sync is written as several batches of about deltaBatchBytes
+	// (each a consistent set of images; the tail field of a partial batch
+	// is where its range part ends), so neither the writer's buffer nor
+	// recovery's grows with the mutable region.
+	var spillErr error
+	spilled := false
+	spill := func(t uint64) {
+		if spillErr != nil || len(d.buf) < deltaBatchBytes {
+			return
+		}
+		if spillErr = d.commit(l.flushSynced, t, false); spillErr == nil {
+			l.batchFlushed = l.flushSynced
+			spilled = true
+			d.begin()
+		}
+	}
 	l.dirty.take(func(addrs []uint64) {
 		for _, a := range addrs {
 			if a < flushed {
@@ -55,24 +75,40 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 				r.clearDirty()
 				continue
 			}
+			if spillErr != nil {
+				continue // failing anyway; keep clearing nothing more
+			}
 			n := int(sizeFromLengths(r.lengthsWord().Load()))
 			if !r.copyImageIf(d.add(a, n), true, true) {
 				d.unadd(n)
 			}
+			spill(l.syncTail)
 		}
 	})
-	if err := l.copyRange(from, tail, d.add); err != nil {
+	if spillErr != nil {
+		return 0, l.fail(spillErr)
+	}
+	err := l.copyRange(from, tail, func(a uint64, n int) []byte {
+		spill(a) // everything below a is in this batch or an earlier one
+		return d.add(a, n)
+	})
+	if err == nil {
+		err = spillErr
+	}
+	if err != nil {
 		return 0, l.fail(err)
+	}
+	if spilled && d.empty() {
+		l.syncTail = tail
+		return tail, nil // the last spill took everything
 	}
 	if d.empty() && tail == l.syncTail && l.flushSynced == l.batchFlushed {
 		l.idleSyncs++
-
 		return tail, nil
 	}
-	if !d.empty() {
+	if !d.empty() || spilled {
 		l.idleSyncs = 0
 	}
-
 	if err := d.commit(l.flushSynced, tail, false); err != nil {
 		return 0, l.fail(err)
 	}
