@@ -337,3 +337,27 @@ func TestDeltaFaultDuringTruncation(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncModeZeroIsPeriodic: contract version 2 makes SyncPeriodic the
+// zero value, so Options{SyncMode: SyncNone} means SyncNone (no syncer
+// service) and the zero Options get the syncer.
+func TestSyncModeZeroIsPeriodic(t *testing.T) {
+	var zero rskv.SyncMode
+	require.Equal(t, rskv.SyncPeriodic, zero)
+	require.Equal(t, "periodic", zero.String())
+	hasSyncer := func(o *rskv.Options) bool {
+		o.FS = vfs.NewMem()
+		s, err := rskv.Open("db", o)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, s.Close()) }()
+		for _, sv := range s.Services() {
+			if sv.Name == "syncer" {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, hasSyncer(&rskv.Options{MemorySize: 1 << 20}))
+	require.False(t, hasSyncer(&rskv.Options{MemorySize: 1 << 20, SyncMode: rskv.SyncNone}))
+	require.False(t, hasSyncer((&rskv.Options{MemorySize: 1 << 20}).SetSyncMode(rskv.SyncNone)))
+}
