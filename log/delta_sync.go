@@ -193,7 +193,7 @@ func (l *Log) maybeTruncate() error {
 // on between chunks.
 //
 // Crash safety: a new delta generation starts first, so the older ones stay
-// valid until the end. Each chunk is copied (each record consistently);
+// valid until the end; the range imaged ends at the last sync's tail. Each chunk is copied (each record consistently);
 // the records that were dirty when copied (changed since the last delta
 // sync) go into a delta batch, synced; then the chunk is written. So a
 // record that a crash tears mid-write either did not change since the
@@ -215,20 +215,16 @@ func (l *Log) truncate() error {
 	}()
 	d := l.delta
 	before := d.total
-	err := d.next()
-	if err != nil {
-		err = l.fail(err)
-	} else if _, err = l.deltaSyncLocked(); err == nil {
-		// The chunks copy every image of that batch again, later: it
-		// is not left over once they are written.
-		d.imagesInGen, d.sinceTrunc = false, 0
+	if err := d.next(); err != nil {
+		l.maintMu.Unlock()
+		return l.fail(err)
 	}
 	gen := d.gen
+	// The range to image ends at the last sync's tail: every record below
+	// it is complete, and its newest image is in the older generations,
+	// which stay until the end.
 	start, end := l.flushed.Load(), l.syncTail
 	l.maintMu.Unlock()
-	if err != nil {
-		return err
-	}
 	chunk := max(uint64(truncateChunk), l.pageSize)
 	for a := start; a < end; {
 		l.maintMu.Lock()
