@@ -38,6 +38,11 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 	if err := l.Err(); err != nil {
 		return 0, err
 	}
+	// The capture starts here: a writer that read captureSeq before this
+	// increment may have finished just before it, so it waits for a later
+	// sync; one that reads the new value finished before the tail below is
+	// sampled and the dirty lists are taken.
+	l.captureSeq.Add(1)
 	tail := l.Tail()
 	// After this barrier every record allocated below tail is written.
 	l.em.BumpAndWait()

@@ -115,13 +115,15 @@ type Log struct {
 	// report durability that does not exist.
 	ioErr atomic.Pointer[error]
 
-	// commit is the group commit of WaitDurable: started and done number
-	// the syncs it ran.
+	// captureSeq numbers the delta syncs' capture points (see WaitDurable).
+	captureSeq atomic.Uint64
+	// commit is the group commit of WaitDurable: done is the capture number
+	// of the last sync it completed.
 	commit struct {
-		mu            sync.Mutex
-		cond          *sync.Cond
-		running       bool
-		started, done uint64
+		mu      sync.Mutex
+		cond    *sync.Cond
+		running bool
+		done    uint64
 	}
 }
 

@@ -273,21 +273,20 @@ func (l *Log) SyncAll() error {
 }
 
 // WaitDurable returns once everything the caller wrote before the call,
-// appended or updated in place, is durable: after a sync that began after
-// the call did. Concurrent callers share the work (group commit): one of
-// them (the leader) runs a sync while the others wait; those that arrived
-// during it need the next one, which one of them leads, so a burst of
-// writers pays for about two syncs. addr is unused (see SyncTo). The caller
-// must not be epoch-protected.
+// appended or updated in place, is durable: after a sync whose capture
+// (tail sample and dirty-list swap) began after the call did. Concurrent
+// callers share the work (group commit): one of them (the leader) runs a
+// sync while the others wait; those whose writes finished after its capture
+// began need the next one, which one of them leads. addr is unused (see
+// SyncTo). The caller must not be epoch-protected.
 func (l *Log) WaitDurable(addr uint64) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
+	ticket := l.captureSeq.Load() + 1
 	c := &l.commit
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// A sync numbered ticket or later starts after this point.
-	ticket := c.started + 1
 	for c.done < ticket {
 		if err := l.Err(); err != nil {
 			return err
@@ -297,14 +296,12 @@ func (l *Log) WaitDurable(addr uint64) error {
 			continue
 		}
 		c.running = true
-		c.started++
-		n := c.started
 		c.mu.Unlock()
-		err := l.SyncTo(0)
+		seq, err := l.syncOnce()
 		c.mu.Lock()
 		c.running = false
 		if err == nil {
-			c.done = n
+			c.done = max(c.done, seq)
 		}
 		c.cond.Broadcast()
 		if err != nil {
@@ -320,6 +317,16 @@ func (l *Log) WaitDurable(addr uint64) error {
 		}
 	}
 	return l.Err()
+}
+
+// syncOnce runs a sync and returns the number of its (last) capture.
+func (l *Log) syncOnce() (uint64, error) {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if err := l.syncLocked(); err != nil {
+		return 0, err
+	}
+	return l.captureSeq.Load(), nil
 }
 
 // ShiftBegin moves the begin address forward to addr and deletes the segment
