@@ -54,7 +54,8 @@ type Config struct {
 // a new log it starts at 0, below FirstAddress; nothing below begin is ever
 // read either way).
 // Records at or above readOnly may be updated in place; below it they never
-// change. Records below flushed are on disk; below durable they are synced.
+// change. Records below flushed are on disk; below durable they survive a
+// crash: in the segment files, or (the mutable ones) through the delta log.
 // Page frames below safeHead are free (zeroed) for reuse.
 type Log struct {
 	cfg      Config
@@ -285,7 +286,8 @@ func (l *Log) SafeReadOnly() uint64 { return l.safeReadOnly.Load() }
 // Flushed returns the address below which the log is written to its files.
 func (l *Log) Flushed() uint64 { return l.flushed.Load() }
 
-// Durable returns the address below which the log is synced.
+// Durable returns the tail the last sync covered: every record below it,
+// with the in-place updates made before that sync, survives a crash.
 func (l *Log) Durable() uint64 { return l.durable.Load() }
 
 // Tail returns the address the next record will be written at (or past).

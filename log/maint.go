@@ -20,6 +20,9 @@ import (
 //
 // All steps run under maintMu, so the log shifter, writers making room
 // inline, group commits and checkpoints never interleave their shifts.
+// Syncs do not move readOnly: they write the mutable region's new and
+// changed records to the delta log (delta_sync.go), so only the log
+// shifter's memory budget makes records read-only.
 
 // Maintain does one background pass: it keeps the mutable region within its
 // page budget and the in-memory read-only region within the rest of memory,
