@@ -258,7 +258,7 @@ func (l *Log) SyncAll() error {
 	}
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
-	if err := l.syncLocked(); err != nil {
+	if err := l.Err(); err != nil {
 		return err
 	}
 	durable := l.segDurable

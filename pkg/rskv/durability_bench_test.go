@@ -340,6 +340,9 @@ func runChurn(b *testing.B, o *rskv.Options, keys, valueSize int, churn, idle ti
 		peak = max(peak, float64(dirSize(b, dir)))
 	}
 	settled := float64(dirSize(b, dir))
+	if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+		b.Logf("after idle: %s", dirBreakdown(b, dir))
+	}
 	total := float64(puts[0] + puts[1])
 	return churnResult{
 		putsPerSec:  total / elapsed.Seconds(),
@@ -363,4 +366,20 @@ func dirSize(b *testing.B, dir string) int64 {
 		}
 	}
 	return n
+}
+
+// dirBreakdown sums the sizes of the files in dir by name prefix (seg,
+// delta, checkpoint, ...), in MiB.
+func dirBreakdown(b *testing.B, dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sums := map[string]int64{}
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && !info.IsDir() {
+			sums[strings.SplitN(e.Name(), "-", 2)[0]] += info.Size()
+		}
+	}
+	return fmt.Sprint(sums)
 }
