@@ -103,7 +103,12 @@ func (l *Log) flushLocked(to uint64) error {
 		// tear a record there into neither its old image nor its new one:
 		// first put every record that changed since its image (now frozen,
 		// below safeReadOnly) into the delta log, whose redo repairs the
-		// tear. Unchanged records are rewritten with the same bytes.
+		// tear. Unchanged records are rewritten with the same bytes. The
+		// flushed range is synced first: the batch vouches for the log up
+		// to its tail, so nothing below may still be unsynced.
+		if err := l.syncSegmentsLocked(); err != nil {
+			return err
+		}
 		if _, err := l.deltaSyncLocked(); err != nil {
 			return err
 		}
