@@ -1,6 +1,7 @@
 package test_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rskv-go/rskv/log/vfs"
 	"github.com/rskv-go/rskv/log/vfs/errorfs"
@@ -360,4 +362,60 @@ func TestSyncModeZeroIsPeriodic(t *testing.T) {
 	require.True(t, hasSyncer(&rskv.Options{MemorySize: 1 << 20}))
 	require.False(t, hasSyncer(&rskv.Options{MemorySize: 1 << 20, SyncMode: rskv.SyncNone}))
 	require.False(t, hasSyncer((&rskv.Options{MemorySize: 1 << 20}).SetSyncMode(rskv.SyncNone)))
+}
+
+// TestPowerLossCheckpointDuringDeltaSync runs hot in-place writers (few
+// keys, so most updates are in place) while the background syncer writes a
+// delta batch every millisecond and the checkpointer takes a checkpoint
+// (whose sync and truncation interleave with the syncer's batches) every
+// few milliseconds, and a maintainer calls Sync, Checkpoint and Compact
+// (concurrently with the syncer); it cuts the power (torn)
+// at random moments. Every clone must open and hold what the contract
+// promises, checked against the journal as TestPowerLoss does.
+func TestPowerLossCheckpointDuringDeltaSync(t *testing.T) {
+	var inPlace, checkpoints uint64
+	defer func() {
+		t.Logf("%d in-place updates, %d checkpoints", inPlace, checkpoints)
+		require.Positive(t, inPlace)
+		require.Positive(t, checkpoints)
+	}()
+	for seed := uint64(1); seed <= uint64(pick(4, 30)); seed++ {
+		fs := vfs.NewMem()
+		start, startVals := map[string]uint64{}, map[string][]byte{}
+		opts := func(fs vfs.FS, bg bool) *rskv.Options {
+			o := smallOptions(rskv.SyncPeriodic, bg, fs)
+			o.MemorySize = 256 << 10 // the hot keys stay mutable
+			o.SyncInterval = time.Millisecond
+			o.CheckpointInterval = 3 * time.Millisecond
+			return o
+		}
+		for cycle := uint64(1); cycle <= 2; cycle++ {
+			s, err := rskv.Open("db", opts(fs, true))
+			require.NoError(t, err)
+			w := workload{writers: 2, keysPerWriter: 6, maintEvery: 2 * time.Millisecond, manual: true,
+				round: seed<<8 | cycle, seed: seed*10 + cycle}
+			j := &journal{}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- w.run(ctx, s, j, start) }()
+			time.Sleep(time.Duration(5+seed%7*3) * time.Millisecond)
+			cut := j.len()
+			clone := fs.CrashCloneTorn(rand.New(rand.NewPCG(seed, cycle)))
+			cancel()
+			require.NoError(t, <-done)
+			st := s.Stats()
+			inPlace += st.InPlaceUpdates
+			checkpoints += st.Checkpoints
+			require.NoError(t, s.Close())
+
+			fs = clone
+			s, err = rskv.Open("db", opts(fs, false))
+			require.NoError(t, err, "seed %d cycle %d: open after power loss", seed, cycle)
+			m := buildModel(start, startVals, j.snapshot(), cut, false)
+			start, startVals, err = verifyStore(s, m)
+			require.NoError(t, err, "seed %d cycle %d (cut %d, %d syncs before it; %d in place, %d checkpoints)",
+				seed, cycle, cut, m.syncs, st.InPlaceUpdates, st.Checkpoints)
+			require.NoError(t, s.Close())
+		}
+	}
 }
