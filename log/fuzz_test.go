@@ -60,7 +60,7 @@ func FuzzParseRecord(f *testing.F) {
 		// Re-encode what was decoded; it must parse to the same record.
 		_, _, slack := splitLengths(binary.LittleEndian.Uint64(b[16:]))
 		page := make([]byte, rec.Size)
-		MemRecord{recordAt(page, 0)}.r.writeNew(rec.Info, rec.Key, rec.Value, slack)
+		MemRecord{r: recordAt(page, 0)}.r.writeNew(rec.Info, rec.Key, rec.Value, slack)
 		stampChecksums(page)
 		again, st2, why2 := parseRecord(page, rec.Size)
 		if st2 != parsedOK {

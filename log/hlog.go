@@ -59,7 +59,8 @@ type Config struct {
 // a new log it starts at 0, below FirstAddress; nothing below begin is ever
 // read either way).
 // Records at or above readOnly may be updated in place; below it they never
-// change. Records below flushed are on disk; below durable they are synced.
+// change. Records below flushed are on disk; below durable they survive a
+// crash: in the segment files, or (the mutable ones) through the delta log.
 // Page frames below safeHead are free (zeroed) for reuse.
 type Log struct {
 	cfg      Config
@@ -97,15 +98,38 @@ type Log struct {
 	// syncedSegment is the highest segment already synced whole (maintMu).
 	syncedSegment uint64
 
+	// Durability of the mutable region (maintMu; see delta_sync.go). The
+	// durable address above is the tail the last sync covered.
+	//
+	// flushSynced: the segment files hold synced final images below it.
+	// segDurable: they hold synced images (perhaps from a mutable flush)
+	// below it; the durable marks record it. imaged: the highest address a
+	// mutable flush wrote (images above flushed exist up to it). syncTail:
+	// the tail of the last delta batch; batchFlushed: its flushSynced.
+	flushSynced, segDurable, imaged uint64
+	syncTail, batchFlushed          uint64
+	idleSyncs                       int
+	truncating                      bool
+	delta                           *deltaLog
+	truncBuf                        []byte
+	truncations                     atomic.Uint64
+	// dirty lists the records updated in place since the last delta sync.
+	dirty dirtyList
+
 	// ioErr is the first write or sync error. It is sticky: after a failed
 	// fsync the page cache may have dropped the data, so retrying could
 	// report durability that does not exist.
 	ioErr atomic.Pointer[error]
 
+	// captureSeq numbers the delta syncs' capture points (see WaitDurable).
+	captureSeq atomic.Uint64
+	// commit is the group commit of WaitDurable: done is the capture number
+	// of the last sync it completed.
 	commit struct {
 		mu      sync.Mutex
 		cond    *sync.Cond
 		running bool
+		done    uint64
 	}
 }
 
@@ -143,6 +167,7 @@ func Open(cfg Config) (*Log, error) {
 	if err := l.dev.openSegments(); err != nil {
 		return nil, err
 	}
+	l.delta = &deltaLog{fs: cfg.FS, dir: cfg.Dir, storeID: cfg.StoreID, pageBits: cfg.PageBits, segmentBits: cfg.SegmentBits}
 	// Frames are allocated on first use (TurnPage, Start), so a store whose
 	// data is smaller than MemorySize holds only what it uses.
 	l.frames = make([][]byte, l.nFrames)
@@ -190,6 +215,7 @@ func (l *Log) Start(begin, tail uint64) error {
 	for _, a := range []*atomic.Uint64{&l.readOnly, &l.safeReadOnly, &l.flushed, &l.durable} {
 		a.Store(tail)
 	}
+	l.flushSynced, l.segDurable, l.imaged, l.syncTail, l.batchFlushed = tail, tail, tail, tail, tail
 	// The segment holding the last recovered byte may not be synced (after
 	// a crash its data may have come from the page cache): the flush that
 	// first enters the next segment must sync it, so name it even when tail
@@ -265,7 +291,8 @@ func (l *Log) SafeReadOnly() uint64 { return l.safeReadOnly.Load() }
 // Flushed returns the address below which the log is written to its files.
 func (l *Log) Flushed() uint64 { return l.flushed.Load() }
 
-// Durable returns the address below which the log is synced.
+// Durable returns the tail the last sync covered: every record below it,
+// with the in-place updates made before that sync, survives a crash.
 func (l *Log) Durable() uint64 { return l.durable.Load() }
 
 // Tail returns the address the next record will be written at (or past).
@@ -276,6 +303,23 @@ func (l *Log) Tail() uint64 {
 
 // DiskBytes returns the bytes the segment files occupy.
 func (l *Log) DiskBytes() int64 { return l.dev.diskBytes() }
+
+// DeltaStats describes the delta log.
+type DeltaStats struct {
+	// Bytes is the size of the delta files on disk; Generations their
+	// number; Truncations the mutable flushes since Open.
+	Bytes       int64
+	Generations int
+	Truncations uint64
+}
+
+// DeltaStats returns the delta log's figures (it takes the maintenance
+// lock briefly).
+func (l *Log) DeltaStats() DeltaStats {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	return DeltaStats{Bytes: l.delta.total, Generations: len(l.delta.gens), Truncations: l.truncations.Load()}
+}
 
 // Err returns the sticky I/O error, if a write or sync has failed.
 func (l *Log) Err() error {
@@ -345,7 +389,7 @@ func (l *Log) signal() {
 // Mem returns the in-memory record at addr. The caller must be protected and
 // must have checked addr >= Head() under that protection.
 func (l *Log) Mem(addr uint64) MemRecord {
-	return MemRecord{recordAt(l.frame(addr>>l.pageBits), addr&l.pageMask)}
+	return MemRecord{r: recordAt(l.frame(addr>>l.pageBits), addr&l.pageMask), l: l, addr: addr}
 }
 
 // ReadRecord reads the record at addr from disk into buf (grown as needed)
@@ -404,6 +448,32 @@ func (l *Log) NewRecord(addr uint64, info uint64, key, value []byte, slack int) 
 // error. Call it after Start.
 func (l *Log) EnableMmap() { l.dev.enableMmap() }
 
-// Close releases the segment files. The caller has made the log durable and
-// stopped every reader and writer.
-func (l *Log) Close() error { return l.dev.close() }
+// Close releases the segment and delta files. The caller has made the log
+// durable and stopped every reader and writer. If the last SyncAll folded
+// the delta log into the segments and nothing changed since, the delta
+// files go too, so a clean reopen has nothing to redo.
+func (l *Log) Close() error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	err := l.delta.closeFile()
+	if err == nil && l.Err() == nil && !l.delta.imagesInGen && l.syncTail == l.Tail() && l.dirtyEmpty() && len(l.delta.gens) > 0 {
+		err = l.delta.dropBelow(l.delta.gen + 1)
+	}
+	if cerr := l.dev.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (l *Log) dirtyEmpty() bool {
+	for i := range l.dirty.stripes {
+		s := &l.dirty.stripes[i]
+		s.mu.Lock()
+		n := len(s.addrs)
+		s.mu.Unlock()
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}

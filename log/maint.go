@@ -20,6 +20,9 @@ import (
 //
 // All steps run under maintMu, so the log shifter, writers making room
 // inline, group commits and checkpoints never interleave their shifts.
+// Syncs do not move readOnly: they write the mutable region's new and
+// changed records to the delta log (delta_sync.go), so only the log
+// shifter's memory budget makes records read-only.
 
 // Maintain does one background pass: it keeps the mutable region within its
 // page budget and the in-memory read-only region within the rest of memory,
@@ -95,6 +98,21 @@ func (l *Log) flushLocked(to uint64) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
+	if from := l.flushed.Load(); from < to && from < l.imaged {
+		// The flush overwrites images a mutable flush wrote. A crash could
+		// tear a record there into neither its old image nor its new one:
+		// first put every record that changed since its image (now frozen,
+		// below safeReadOnly) into the delta log, whose redo repairs the
+		// tear. Unchanged records are rewritten with the same bytes. The
+		// flushed range is synced first: the batch vouches for the log up
+		// to its tail, so nothing below may still be unsynced.
+		if err := l.syncSegmentsLocked(); err != nil {
+			return err
+		}
+		if _, err := l.deltaSyncLocked(); err != nil {
+			return err
+		}
+	}
 	for from := l.flushed.Load(); from < to; {
 		page := from >> l.pageBits
 		end := min(to, (page+1)<<l.pageBits)
@@ -123,7 +141,8 @@ func (l *Log) flushLocked(to uint64) error {
 				return l.fail(err)
 			}
 			l.syncedSegment = seg
-			l.durable.Store(max(l.durable.Load(), seg<<l.dev.segmentBits))
+			l.segDurable = max(l.segDurable, seg<<l.dev.segmentBits)
+			l.flushSynced = max(l.flushSynced, seg<<l.dev.segmentBits)
 		}
 		frame := l.frame(page)
 		chunk := frame[from&l.pageMask : end-page<<l.pageBits]
@@ -168,29 +187,51 @@ func (l *Log) shiftHeadLocked(target uint64) {
 	l.safeHead.Store(target)
 }
 
-// SyncTo makes the log durable up to at least addr: it shifts the read-only
-// address there, flushes and syncs. The caller must not be epoch-protected.
+// SyncTo makes the log durable: every record below the tail, and every
+// in-place update made before the call, survives a crash once it returns.
+// addr is a lower bound kept for callers that know what they wrote; the
+// sync always covers the whole log. The caller must not be epoch-protected.
 func (l *Log) SyncTo(addr uint64) error {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
-	return l.syncLocked(addr)
+	return l.syncLocked()
 }
 
-func (l *Log) syncLocked(addr uint64) error {
-	if l.durable.Load() >= addr {
-		return l.Err()
+// syncLocked is a sync (see docs/durability.md): it flushes and syncs the
+// read-only range as before, then writes one delta batch holding the
+// records written since the last sync and the older mutable records updated
+// in place since then, and syncs it. The mutable region stays mutable.
+func (l *Log) syncLocked() error {
+	if err := l.flushLocked(l.safeReadOnly.Load()); err != nil {
+		return err
 	}
-	if err := l.shiftReadOnlyLocked(max(addr, l.readOnly.Load())); err != nil {
+	if err := l.syncSegmentsLocked(); err != nil {
+		return err
+	}
+	tail, err := l.deltaSyncLocked()
+	if err != nil {
+		return err
+	}
+	l.durable.Store(max(l.durable.Load(), tail))
+	return nil
+}
+
+// syncSegmentsLocked makes the flushed part of the segment files durable.
+func (l *Log) syncSegmentsLocked() error {
+	if err := l.Err(); err != nil {
 		return err
 	}
 	flushed := l.flushed.Load()
+	if flushed <= l.flushSynced {
+		return nil
+	}
 	last := l.dev.segmentOf(flushed - 1)
 	for s := l.syncedSegment; s <= last; s++ {
 		if s == last {
 			// Record the previous durable point in the segment header; it
 			// rides along with this sync. Recovery trusts it as a floor:
 			// damage below it is corruption, never a torn tail.
-			if err := l.dev.writeMark(s, l.durable.Load()); err != nil {
+			if err := l.dev.writeMark(s, l.segDurable); err != nil {
 				return l.fail(err)
 			}
 		}
@@ -198,21 +239,38 @@ func (l *Log) syncLocked(addr uint64) error {
 			return l.fail(err)
 		}
 	}
-	l.durable.Store(flushed)
+	l.flushSynced = flushed
+	l.segDurable = max(l.segDurable, flushed)
 	return nil
 }
 
-// SyncAll makes the whole log durable and records that in the durable mark
-// with a second sync, so recovery can tell damage anywhere in the log from a
-// torn tail. Close and checkpoints use it.
+// SyncAll makes the whole log durable, truncates the delta log into the
+// segment files (a mutable flush) if it holds anything, and records the
+// durable point in the durable mark with a second sync, so recovery can
+// tell damage anywhere in the log from a torn tail. Close and checkpoints
+// use it.
 func (l *Log) SyncAll() error {
-	l.maintMu.Lock()
-	defer l.maintMu.Unlock()
-	if err := l.syncLocked(l.Tail()); err != nil {
+	if err := l.SyncTo(0); err != nil {
 		return err
 	}
-	durable := l.durable.Load()
+	l.maintMu.Lock()
+	due := l.delta.imagesInGen
+	l.maintMu.Unlock()
+	if due {
+		if err := l.truncate(); err != nil {
+			return err
+		}
+	}
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if err := l.Err(); err != nil {
+		return err
+	}
+	durable := l.segDurable
 	seg := l.dev.segmentOf(durable - 1)
+	if l.dev.table.Load().get(seg+1) != nil {
+		return nil // seg is sealed with a "continues" mark; keep it
+	}
 	if err := l.dev.writeMark(seg, durable); err != nil {
 		return l.fail(err)
 	}
@@ -222,18 +280,22 @@ func (l *Log) SyncAll() error {
 	return nil
 }
 
-// WaitDurable returns once the log is durable up to addr. Concurrent callers
-// share the work: one of them (the leader) flushes and syncs everything
-// written so far while the others wait for it, so a burst of writers pays
-// for one fsync (group commit). The caller must not be epoch-protected.
+// WaitDurable returns once everything the caller wrote before the call,
+// appended or updated in place, is durable: after a sync whose capture
+// (tail sample and dirty-list swap) began after the call did. Concurrent
+// callers share the work (group commit): one of them (the leader) runs a
+// sync while the others wait; those whose writes finished after its capture
+// began need the next one, which one of them leads. addr is unused (see
+// SyncTo). The caller must not be epoch-protected.
 func (l *Log) WaitDurable(addr uint64) error {
-	if l.durable.Load() >= addr {
-		return l.Err()
+	if err := l.Err(); err != nil {
+		return err
 	}
+	ticket := l.captureSeq.Load() + 1
 	c := &l.commit
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for l.durable.Load() < addr {
+	for c.done < ticket {
 		if err := l.Err(); err != nil {
 			return err
 		}
@@ -243,15 +305,36 @@ func (l *Log) WaitDurable(addr uint64) error {
 		}
 		c.running = true
 		c.mu.Unlock()
-		err := l.SyncTo(l.Tail())
+		seq, err := l.syncOnce()
 		c.mu.Lock()
 		c.running = false
+		if err == nil {
+			c.done = max(c.done, seq)
+		}
 		c.cond.Broadcast()
 		if err != nil {
 			return err
 		}
+		if c.done >= ticket {
+			// Ours is durable: truncate the delta log if due, outside the
+			// group commit (syncs go on between its chunks).
+			c.mu.Unlock()
+			err = l.maybeTruncate()
+			c.mu.Lock()
+			return err
+		}
 	}
-	return nil
+	return l.Err()
+}
+
+// syncOnce runs a sync and returns the number of its (last) capture.
+func (l *Log) syncOnce() (uint64, error) {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if err := l.syncLocked(); err != nil {
+		return 0, err
+	}
+	return l.captureSeq.Load(), nil
 }
 
 // ShiftBegin moves the begin address forward to addr and deletes the segment

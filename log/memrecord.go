@@ -2,7 +2,9 @@ package log
 
 import (
 	"bytes"
+	"encoding/binary"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -14,7 +16,13 @@ import (
 // record is published. Records at or above the safe read-only address may be
 // changed in place; such a change holds the record's lock, and readers copy
 // the value optimistically under the seqlock it implements.
-type MemRecord struct{ r memRecord }
+type MemRecord struct {
+	r memRecord
+	// l and addr let an in-place update report the record dirty to the
+	// log's delta tracking (nil l: a record outside a log, in tests).
+	l    *Log
+	addr uint64
+}
 
 // Info returns the record's info word.
 func (m MemRecord) Info() uint64 { return m.r.info() }
@@ -140,6 +148,12 @@ func (m MemRecord) LockedValue(dst []byte) []byte {
 // UpdateLocked replaces the value in place if it fits the record's capacity,
 // returning false (and changing nothing) if it does not. The caller holds the
 // lock.
+//
+// The first in-place update of a record in a sync window marks it dirty (a
+// bit in the lock word, which is never persisted nor checksummed) and
+// pushes its address onto the log's striped dirty list, so that the next
+// sync writes its image to the delta log. A record already dirty costs one
+// load of its own lock word: nothing shared is touched.
 func (m MemRecord) UpdateLocked(value []byte) bool {
 	lw := m.r.lengthsWord()
 	k, n, s := splitLengths(lw.Load())
@@ -151,5 +165,83 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 		storeValue(m.r.valuePtr(k), value)
 	}
 	lw.Store(makeLengths(k, len(value), capacity-len(value)))
+	if m.l != nil {
+		lock := m.r.lockWord()
+		if v := lock.Load(); v&dirtyBit == 0 {
+			// We hold the lock: nobody else changes the word (the syncer
+			// clears the bit only by CAS on an unlocked word).
+			lock.Store(v | dirtyBit)
+			m.l.dirty.push(m.addr)
+		}
+	}
 	return true
+}
+
+// copyImage copies the record at r, size bytes, into dst (len(dst) == size)
+// as a consistent image: copied under the seqlock, retried while an
+// in-place update overlaps. With clearDirty the record's dirty bit is
+// cleared before the copy, so an update that lands after it marks the
+// record dirty again (and lists it) for the next sync window. The image's
+// lock word is zeroed and its checksum stamped, as a flushed record's. It
+// reports whether the record was dirty when copied.
+func (r memRecord) copyImage(dst []byte, clearDirty bool) (dirty bool) {
+	return r.copyImageIf(dst, clearDirty, false)
+}
+
+// copyImageIf is copyImage; with onlyDirty it copies nothing and returns
+// false if the record is not dirty: it has not changed since the image that
+// cleared its bit (a listed record whose image a truncation already took,
+// or a record listed twice).
+func (r memRecord) copyImageIf(dst []byte, clearDirty, onlyDirty bool) (dirty bool) {
+	lock := r.lockWord()
+	for spins := 0; ; spins++ {
+		v := lock.Load()
+		if v&lockBit != 0 {
+			if spins > 16 {
+				runtime.Gosched()
+			}
+			continue
+		}
+		dirty = v&dirtyBit != 0
+		if onlyDirty && !dirty {
+			return false
+		}
+		if clearDirty && dirty {
+			if !lock.CompareAndSwap(v, v&^dirtyBit) {
+				continue
+			}
+			v &^= dirtyBit
+		}
+		for i := 0; i+8 <= len(dst); i += 8 {
+			binary.LittleEndian.PutUint64(dst[i:], (*atomic.Uint64)(unsafe.Add(r.p, i)).Load())
+		}
+		if lock.Load() == v {
+			break
+		}
+	}
+	stampImage(dst)
+	return dirty
+}
+
+// clearDirty clears the record's dirty bit (see copyImage).
+func (r memRecord) clearDirty() {
+	lock := r.lockWord()
+	for {
+		v := lock.Load()
+		if v&dirtyBit == 0 {
+			return
+		}
+		if v&lockBit == 0 && lock.CompareAndSwap(v, v&^dirtyBit) {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// stampImage zeroes the lock word of the record image in b and stamps its
+// checksum.
+func stampImage(b []byte) {
+	clear(b[8:12])
+	k, v, _ := splitLengths(binary.LittleEndian.Uint64(b[16:]))
+	binary.LittleEndian.PutUint32(b[12:], checksum(b, k, v))
 }

@@ -15,7 +15,7 @@ import (
 //
 //	offset size
 //	0      8    info: previous address (48 bits) | flags (8) | marker (8)
-//	8      4    lock: seqlock word for in-place updates (not checksummed)
+//	8      4    lock: seqlock word and dirty bit (not checksummed)
 //	12     4    crc: CRC-32C of info, lengths, key and value (set at flush)
 //	16     4    value length
 //	20     2    key length
@@ -50,9 +50,11 @@ const (
 	// the info word so that a valid info word is never zero.
 	recordMarker = uint64(0xA7)
 
-	lockBit    = 1
-	sealBit    = 2
-	versionInc = 4
+	lockBit  = 1
+	sealBit  = 2
+	dirtyBit = 4 // updated in place since the last sync (see UpdateLocked)
+	// versionInc steps the seqlock version, above the three flag bits.
+	versionInc = 8
 )
 
 // MaxSlack is the most unused value capacity a record can carry.

@@ -13,7 +13,7 @@ import (
 // with its checksum as a flush would, and returns the page and the size.
 func encodeRecord(pageSize int, info uint64, key, value []byte, slack int) ([]byte, uint64) {
 	page := make([]byte, pageSize)
-	r := MemRecord{recordAt(page, 0)}
+	r := MemRecord{r: recordAt(page, 0)}
 	r.r.writeNew(info, key, value, slack)
 	size := r.Size()
 	stampChecksums(page[:size])
@@ -51,7 +51,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Fatalf("parse with trailing bytes: %d", st)
 		}
 		// The in-memory view agrees.
-		m := MemRecord{recordAt(page, 0)}
+		m := MemRecord{r: recordAt(page, 0)}
 		if !bytes.Equal(m.Key(), key) || !m.KeyEquals(key) || m.ValueLen() != len(value) || m.Info() != info ||
 			m.Prev() != prev || m.Tombstone() != rec.Tombstone() || m.Size() != size {
 			t.Fatalf("MemRecord disagrees with the parsed record")
@@ -81,7 +81,7 @@ func TestRecordRoundTrip(t *testing.T) {
 // value that does not fit, sealing.
 func TestInPlaceUpdate(t *testing.T) {
 	page := make([]byte, 4096)
-	m := MemRecord{recordAt(page, 0)}
+	m := MemRecord{r: recordAt(page, 0)}
 	m.r.writeNew(MakeInfo(0, 0), []byte("k"), []byte("hello world"), 5)
 	require.Equal(t, RecordSize(1, 16), m.Size())
 
@@ -208,7 +208,7 @@ func TestEmptyValueAtPageEnd(t *testing.T) {
 	page := make([]byte, 4096)
 	key := []byte("exactly8")
 	off := uint64(4096) - RecordSize(len(key), 0)
-	m := MemRecord{recordAt(page, off)}
+	m := MemRecord{r: recordAt(page, off)}
 	m.r.writeNew(MakeInfo(0, FlagTombstone), key, nil, 0)
 	require.Equal(t, uint64(4096), off+m.Size())
 

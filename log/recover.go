@@ -23,6 +23,8 @@ type RecoveryReport struct {
 	// while creating one, segments below begin from a crash during
 	// compaction.
 	Removed []string
+	// Delta says what the redo of the delta log did.
+	Delta DeltaRedo
 }
 
 // noLimit is the read limit during recovery, when no segment is mapped.
@@ -46,13 +48,20 @@ const recoveryChunk = 1 << 20
 //     address; nothing is cut.
 //
 // Segments wholly below begin are debris of an interrupted compaction and are
-// deleted. Recover runs before Start, alone.
+// deleted. Before all that, the delta log is redone into the segment files
+// (see redoDelta). Recover runs before Start, alone.
 //
 // On a read-only log (Config.ReadOnly) Recover changes nothing on disk: the
 // torn tail is reported but not cut (the log ends before it in memory),
 // debris is left in place and not listed in Removed.
 func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error) (RecoveryReport, error) {
 	rep := RecoveryReport{From: from, End: from}
+	// First the delta log: it makes the segment files whole up to the last
+	// sync, as if the mutable region had been flushed then.
+	var err error
+	if rep.Delta, err = l.redoDelta(begin); err != nil {
+		return rep, err
+	}
 	if debris := l.dev.detachBelow(begin); len(debris) > 0 {
 		// Read-only: removeDetached only closes them; they stay on disk.
 		if _, err := l.dev.removeDetached(debris); err != nil {
@@ -77,7 +86,6 @@ func (l *Log) Recover(begin, from, durableHint uint64, fn func(DiskRecord) error
 	}
 	mark := uint64(0)
 	if len(present) > 0 {
-		var err error
 		if mark, err = l.dev.readMark(lastSeg); err != nil {
 			return rep, err
 		}

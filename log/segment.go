@@ -284,6 +284,19 @@ func (d *device) create(i uint64) (vfs.File, error) {
 	return f, nil
 }
 
+// unblank forgets segment i as debris found at open: recovery's redo of the
+// delta log has just created it anew.
+func (d *device) unblank(i uint64) {
+	path := filepath.Join(d.dir, SegmentName(i))
+	keep := d.blank[:0]
+	for _, p := range d.blank {
+		if p != path {
+			keep = append(keep, p)
+		}
+	}
+	d.blank = keep
+}
+
 // mapFile maps a segment file for reading, if the file system can.
 func (d *device) mapFile(f vfs.File) ([]byte, bool) {
 	mf, ok := f.(vfs.Mapper)

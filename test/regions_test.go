@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/rskv-go/rskv/log/vfs"
 	"github.com/rskv-go/rskv/pkg/rskv"
 	"github.com/stretchr/testify/require"
 )
@@ -159,22 +160,33 @@ func TestRMWInPlaceVersusAppend(t *testing.T) {
 	require.Greater(t, s.Stats().DiskReads, st.DiskReads, "RMW read the old value from disk")
 }
 
-// TestSyncAlwaysNeverUpdatesDurableRecordsInPlace: with SyncAlways every
-// acknowledged write is on disk, so a later update cannot change that record
-// in place (the change would never reach the file).
-func TestSyncAlwaysNeverUpdatesDurableRecordsInPlace(t *testing.T) {
+// TestSyncAlwaysUpdatesInPlaceDurably: with SyncAlways an overwrite of a
+// mutable record still happens in place (the delta log makes it durable,
+// the region stays mutable), and every acknowledged value survives a power
+// cut right after its call returned.
+func TestSyncAlwaysUpdatesInPlaceDurably(t *testing.T) {
 	opts := smallOptions()
 	opts.SetSyncMode(rskv.SyncAlways)
-	dir := t.TempDir()
-	s := openStore(t, dir, opts)
+	mem := vfs.NewMem()
+	opts.FS = mem
+	s := openStore(t, "db", opts)
 	k := []byte("k")
+	v := func(i int) []byte { return fmt.Appendf(nil, "value-%04d", i) } // same length: fits in place
 	for i := range 20 {
-		require.NoError(t, s.Put(k, versioned(k, uint64(i), 0)))
+		require.NoError(t, s.Put(k, v(i)))
 		st := s.Stats()
 		require.GreaterOrEqual(t, st.DurableAddress, st.TailAddress, "durable on return")
-		require.Zero(t, st.InPlaceUpdates)
+		if i%5 == 4 {
+			crashed := mem.CrashClone()
+			o := *opts
+			o.FS = crashed
+			c, err := rskv.Open("db", &o)
+			require.NoError(t, err)
+			got, err := c.Get(k)
+			require.NoError(t, err)
+			require.Equal(t, v(i), got, "the acknowledged in-place update survives a power cut")
+			require.NoError(t, c.Close())
+		}
 	}
-	got, err := s.Get(k)
-	require.NoError(t, err)
-	require.Equal(t, versioned(k, 19, 0), got)
+	require.Equal(t, uint64(19), s.Stats().InPlaceUpdates, "every overwrite after the first write is in place")
 }

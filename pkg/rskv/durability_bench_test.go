@@ -3,6 +3,7 @@ package rskv_test
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ import (
 // RSKV_BENCH_LOG_MIB changes the size), and the files are then in the page
 // cache: the figures are recovery's CPU cost, not the disk's read rate.
 
-const benchRecoveryVersion = "v2"
+const benchRecoveryVersion = "v3-delta"
 
 func benchRecoveryOptions() *rskv.Options {
 	o := &rskv.Options{
@@ -216,4 +217,169 @@ func BenchmarkSyncAlwaysWriters(b *testing.B) {
 			b.ReportMetric(float64(rec.Count(errorfs.OpSync))/float64(b.N), "fsyncs/write")
 		})
 	}
+}
+
+// BenchmarkChurn is the churn of issue 11: 500,000 keys of 100-byte values,
+// overwritten at random by 2 goroutines, with default options and with
+// SyncNone in the same run (the collector and checkpointer on in both). It
+// reports puts/s, the share of Puts done in place, the peak directory size
+// during the churn and the size after an idle period, both over the live
+// data (keys and values). Each sub-benchmark runs once per b.N, so use
+//
+//	go test ./pkg/rskv -run '^$' -bench 'BenchmarkChurn' -benchtime 1x -count 3
+//
+// RSKV_CHURN_SECONDS (default 10) and RSKV_CHURN_IDLE_SECONDS (default 15)
+// change the churn and idle periods.
+func BenchmarkChurn(b *testing.B) {
+	churn := envSeconds(b, "RSKV_CHURN_SECONDS", 10)
+	idle := envSeconds(b, "RSKV_CHURN_IDLE_SECONDS", 15)
+	for _, c := range []struct {
+		name string
+		mode rskv.SyncMode
+	}{{"defaults", rskv.SyncPeriodic}, {"SyncNone", rskv.SyncNone}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				o := &rskv.Options{SyncMode: c.mode}
+				if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+					o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+				}
+				r := runChurn(b, o, 500_000, 100, churn, idle)
+				b.ReportMetric(r.putsPerSec, "puts/s")
+				b.ReportMetric(r.inPlace*100, "%in-place")
+				b.ReportMetric(r.peakDisk/r.live, "peak-disk/live")
+				b.ReportMetric(r.settledDisk/r.live, "settled-disk/live")
+			}
+		})
+	}
+}
+
+func envSeconds(b *testing.B, name string, def int) time.Duration {
+	if s := os.Getenv(name); s != "" {
+		if _, err := fmt.Sscan(s, &def); err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+	}
+	return time.Duration(def) * time.Second
+}
+
+type churnResult struct {
+	putsPerSec, inPlace, peakDisk, settledDisk, live float64
+}
+
+// runChurn loads keys, overwrites them at random from 2 goroutines for
+// churn while sampling the directory size, then idles.
+func runChurn(b *testing.B, o *rskv.Options, keys, valueSize int, churn, idle time.Duration) churnResult {
+	dir := b.TempDir()
+	s, err := rskv.Open(dir, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	key := func(buf []byte, i int) []byte {
+		copy(buf, "key-")
+		binary.BigEndian.PutUint64(buf[4:], uint64(i))
+		return buf
+	}
+	val := make([]byte, valueSize)
+	kb := make([]byte, 12)
+	for i := 0; i < keys; i++ {
+		if err := s.Put(key(kb, i), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	live := float64(keys * (len(kb) + valueSize))
+	st0 := s.Stats()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var puts [2]int64
+	errs := make(chan error, 2)
+	start := time.Now()
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kb := make([]byte, 12)
+			v := make([]byte, valueSize)
+			x := uint64(w + 1)
+			for n := int64(0); ; n++ {
+				if n%1024 == 0 {
+					select {
+					case <-stop:
+						puts[w] = n
+						return
+					default:
+					}
+				}
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
+				binary.LittleEndian.PutUint64(v, x)
+				if err := s.Put(key(kb, int(x%uint64(keys))), v); err != nil {
+					errs <- err
+					puts[w] = n
+					return
+				}
+			}
+		}()
+	}
+	peak := 0.0
+	for time.Since(start) < churn {
+		time.Sleep(100 * time.Millisecond)
+		peak = max(peak, float64(dirSize(b, dir)))
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	st := s.Stats()
+	for t := time.Now(); time.Since(t) < idle; {
+		time.Sleep(100 * time.Millisecond)
+		peak = max(peak, float64(dirSize(b, dir)))
+	}
+	settled := float64(dirSize(b, dir))
+	if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+		b.Logf("after idle: %s", dirBreakdown(b, dir))
+	}
+	total := float64(puts[0] + puts[1])
+	return churnResult{
+		putsPerSec:  total / elapsed.Seconds(),
+		inPlace:     float64(st.InPlaceUpdates-st0.InPlaceUpdates) / float64(st.Puts-st0.Puts),
+		peakDisk:    peak,
+		settledDisk: settled,
+		live:        live,
+	}
+}
+
+// dirSize is the total size of the files in dir.
+func dirSize(b *testing.B, dir string) int64 {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && !info.IsDir() {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+// dirBreakdown sums the sizes of the files in dir by name prefix (seg,
+// delta, checkpoint, ...), in MiB.
+func dirBreakdown(b *testing.B, dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sums := map[string]int64{}
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && !info.IsDir() {
+			sums[strings.SplitN(e.Name(), "-", 2)[0]] += info.Size()
+		}
+	}
+	return fmt.Sprint(sums)
 }

@@ -29,13 +29,13 @@ func lifeOptions(fs vfs.FS) *rskv.Options {
 func lifeKey(i int) []byte { return []byte(fmt.Sprintf("key%05d", i)) }
 
 func lifeValue(i, round int) []byte {
-	return []byte(fmt.Sprintf("value-%05d-%03d-%s", i, round, strings.Repeat("x", 60)))
+	return []byte(fmt.Sprintf("value-%05d-%03d-%s", i, round, strings.Repeat("x", 60+8*round)))
 }
 
 // fill writes keys 0..n-1 for rounds rounds; the last round's values win.
-// Each round is synced, which makes it read-only, so that the next round
-// appends rather than updating in place: the log spans many segments and
-// most of it is dead, work for a compaction.
+// Each round's values are larger than the last's, so the next round appends
+// rather than updating in place: the log spans many segments and most of it
+// is dead, work for a compaction.
 func fill(t *testing.T, s *rskv.Store, n, rounds int) {
 	t.Helper()
 	for r := 0; r < rounds; r++ {

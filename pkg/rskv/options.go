@@ -36,9 +36,8 @@ type Options struct {
 	// MutableFraction is the share of MemorySize that is mutable, in (0, 1].
 	// Default 0.9.
 	MutableFraction float64
-	// SyncMode says when writes become durable. The zero value means the
-	// default, SyncPeriodic; since SyncNone is also the zero value, choose it
-	// with SetSyncMode.
+	// SyncMode says when writes become durable. The zero value is the
+	// default, SyncPeriodic.
 	SyncMode SyncMode
 	// SyncInterval bounds how long a write waits to become durable under
 	// SyncPeriodic. Default 100ms.
@@ -119,7 +118,6 @@ type Options struct {
 	// ServiceFaults.
 	ServiceFaults *ServiceFaults
 
-	syncModeSet bool
 	// clock drives the services' timers; nil: the system clock. Only
 	// in-package tests set it (export_test.go), to step time by hand.
 	clock actors.Clock
@@ -129,11 +127,10 @@ type Options struct {
 // backoff after repeated failures, stop timeout, and when to give it up.
 type RestartPolicy = supervisor.Policy
 
-// SetSyncMode sets SyncMode so that every mode, including SyncNone (the zero
-// value), is taken as chosen rather than as "default".
+// SetSyncMode sets SyncMode and returns o, for chaining. (Before contract
+// version 2 it was the only way to choose SyncNone, then the zero value.)
 func (o *Options) SetSyncMode(m SyncMode) *Options {
 	o.SyncMode = m
-	o.syncModeSet = true
 	return o
 }
 
@@ -161,9 +158,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MutableFraction == 0 {
 		c.MutableFraction = defaultMutableFraction
-	}
-	if c.SyncMode == SyncNone && !c.syncModeSet {
-		c.SyncMode = SyncPeriodic
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = defaultSyncInterval
@@ -208,7 +202,7 @@ func (o *Options) validate() error {
 	if math.IsNaN(o.MutableFraction) || o.MutableFraction <= 0 || o.MutableFraction > 1 {
 		add("MutableFraction %v is outside (0, 1]", o.MutableFraction)
 	}
-	if o.SyncMode < SyncNone || o.SyncMode > SyncAlways {
+	if o.SyncMode < SyncPeriodic || o.SyncMode > SyncAlways {
 		add("SyncMode %d is not SyncNone, SyncPeriodic or SyncAlways", int(o.SyncMode))
 	}
 	if o.SyncInterval < 0 {

@@ -65,6 +65,12 @@ func (s *Store) recover() error {
 	s.recovery.BytesReplayed, s.recovery.Records = rep.BytesScanned, rep.Records
 	s.recovery.TornAt, s.recovery.TornBytes = rep.TornAt, rep.TornBytes
 	s.recovery.Removed = append(s.recovery.Removed, rep.Removed...)
+	if d := rep.Delta; d.Generations > 0 {
+		// The delta log held the mutable region's durable state; it is in
+		// the segment files now (log.Recover redid it first).
+		s.opts.Logger.Info("rskv: redid the delta log", "generations", d.Generations, "batches", d.Batches,
+			"images", d.Images, "bytes", d.Bytes, "durable_to", d.End, "torn_file", d.TornFile, "torn_offset", d.TornAt)
+	}
 	if err != nil {
 		return errors.Wrapf(err, "rskv: recover %s", s.dir)
 	}
