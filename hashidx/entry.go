@@ -1,7 +1,12 @@
 package hashidx
 
-// Entry is one index entry: a log address, the tag of the keys it covers and
-// the tentative bit. The zero Entry is an empty slot.
+// Entry is one index entry: a log address, the tag of the keys it covers,
+// the tentative bit and the lock bit. The zero Entry is an empty slot.
+//
+// The lock bit is taken by a multi-key commit (a batch or a transaction in
+// package rskv) for the duration of its commit: while it is set, no one
+// else may change the entry, and readers wait for it to clear, so that no
+// reader sees part of a commit. It is never written to a snapshot.
 type Entry uint64
 
 const (
@@ -15,6 +20,7 @@ const (
 	tagShift     = AddressBits
 	tagMask      = 1<<TagBits - 1
 	tentativeBit = Entry(1) << 62
+	lockedBit    = Entry(1) << 63
 )
 
 // MakeEntry returns a non-tentative entry for address and tag.
@@ -30,6 +36,15 @@ func (e Entry) Tag() uint16 { return uint16(e>>tagShift) & tagMask }
 
 // Tentative reports whether the entry is still being inserted.
 func (e Entry) Tentative() bool { return e&tentativeBit != 0 }
+
+// Locked reports whether a commit holds the entry (see Entry).
+func (e Entry) Locked() bool { return e&lockedBit != 0 }
+
+// WithLock returns the entry with its lock bit set.
+func (e Entry) WithLock() Entry { return e | lockedBit }
+
+// WithoutLock returns the entry with its lock bit clear.
+func (e Entry) WithoutLock() Entry { return e &^ lockedBit }
 
 // IsEmpty reports whether the entry is an empty slot.
 func (e Entry) IsEmpty() bool { return e == 0 }

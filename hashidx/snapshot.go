@@ -38,6 +38,11 @@ func (x *Index) WriteSnapshot(w io.Writer) (overflow int, written int64, err err
 			if i < entriesPerBucket && Entry(v).Tentative() {
 				v = 0
 			}
+			if i < entriesPerBucket {
+				// A commit's lock is not state: the snapshot holds the
+				// entry as it was before the commit (recovery replays it).
+				v = uint64(Entry(v).WithoutLock())
+			}
 			words[i] = v
 			empty = empty && v == 0
 		}
@@ -116,6 +121,9 @@ func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {
 			}
 			if w < entriesPerBucket && Entry(v).Tentative() {
 				v = 0
+			}
+			if w < entriesPerBucket {
+				v = uint64(Entry(v).WithoutLock()) // never held across a restart
 			}
 			b[w].Store(v)
 		}

@@ -44,6 +44,21 @@ const (
 	FlagDelKey = uint64(1) << 51
 	// FlagCopy marks a record copied forward by compaction.
 	FlagCopy = uint64(1) << 52
+	// FlagExpiry marks a record with an expiry time: its stored value is the
+	// 8-byte little-endian expiry (Unix nanoseconds) followed by the user's
+	// value.
+	FlagExpiry = uint64(1) << 53
+	// FlagBatch marks a record written by a multi-key commit (a batch or a
+	// transaction). Recovery applies it only when it meets the commit's
+	// FlagCommit record later in the log; without one the record is dropped.
+	// Its FlagNewKey/FlagDelKey are informational: the commit record carries
+	// the commit's key-count change.
+	FlagBatch = uint64(1) << 54
+	// FlagCommit marks the record that ends a multi-key commit. Its value is
+	// the 8-byte little-endian address of the commit's first FlagBatch
+	// record followed by the 8-byte little-endian change the commit made to
+	// the live-key count. It belongs to no key's chain.
+	FlagCommit = uint64(1) << 55
 
 	markerShift = 56
 	// recordMarker is the format version of records, kept in the top byte of

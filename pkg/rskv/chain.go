@@ -175,6 +175,18 @@ func (s *Store) allocate(g *epoch.Handle, size uint64, mode allocMode) (uint64, 
 // (see there for whether g was released).
 func (s *Store) appendVersion(g *epoch.Handle, mode allocMode, h uint64, slot hashidx.Slot, e hashidx.Entry,
 	key, value []byte, flags, oldAddr, oldSize uint64) (uint64, error) {
+	if e.Locked() {
+		// A batch or transaction is committing this entry (commit.go):
+		// mustNotWait callers give up as on a lost race; the others wait
+		// for the commit unprotected (it may need room in memory) and
+		// start over.
+		if mode == mustNotWait {
+			return 0, errLost
+		}
+		g.Release()
+		waitUnlocked(slot)
+		return 0, errRetry
+	}
 	size := hlog.RecordSize(len(key), len(value))
 	addr, err := s.allocate(g, size, mode)
 	if err != nil {

@@ -54,7 +54,9 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 	if err := s.log.Err(); err != nil {
 		return CheckpointInfo{}, s.ioFailure(err)
 	}
+	s.commitMu.Lock() // no batch or transaction commit straddles start
 	start := s.log.Tail()
+	s.commitMu.Unlock()
 	// After this barrier every record allocated below start is linked into
 	// the index (or marked invalid), so the snapshot misses none of them.
 	s.em.BumpAndWait()
@@ -121,16 +123,19 @@ func (s *Store) keyDeltas(from, to uint64) (int64, error) {
 				g.Release()
 				return sum, nil
 			}
-			sum += keyDelta(it.Info)
+			sum += recordKeyDelta(it.Info, it.Value)
 		}
 		g.Release()
 	}
 }
 
-// keyDelta is a record's change to the live-key count.
+// keyDelta is a record's change to the live-key count, from its flags. The
+// records of a multi-key commit (FlagBatch) count 0 here: their commit
+// record carries their sum (recordKeyDelta), so that the records of a
+// commit that never finished count nothing.
 func keyDelta(info uint64) int64 {
 	switch {
-	case info&hlog.FlagInvalid != 0:
+	case info&(hlog.FlagInvalid|hlog.FlagBatch|hlog.FlagCommit) != 0:
 		return 0
 	case info&hlog.FlagNewKey != 0:
 		return 1

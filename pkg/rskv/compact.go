@@ -134,7 +134,9 @@ func (s *Store) payThreshold() int64 {
 // compactLimit is the end of the region compaction may take: the last
 // segment boundary at or below the head (see above for why not higher).
 func (s *Store) compactLimit() uint64 {
-	return s.log.Head() &^ (1<<s.dead.segBits - 1)
+	// Never past a commit in flight: its records are not linked yet, so
+	// they would look dead (commit.go).
+	return min(s.log.Head(), s.commitFloor()) &^ (1<<s.dead.segBits - 1)
 }
 
 // segmentPays decides whether the segment [from, to) is worth compacting.
@@ -232,7 +234,7 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 		}
 		err = s.scanRange(ctx, until, end, "scan", func(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, error) {
 			st.RecordsScanned++
-			d := keyDeltaOf(it.Info)
+			d := keyDeltaOf(it.Info, it.Value)
 			keyDelta += d
 			if it.Address >= s.keySumAt {
 				sumDelta += d
@@ -282,7 +284,7 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 	return st, nil
 }
 
-func keyDeltaOf(info uint64) int64 { return keyDelta(info) }
+func keyDeltaOf(info uint64, value []byte) int64 { return recordKeyDelta(info, value) }
 
 // copyIfNewest copies the record it to the tail if it is still its key's
 // newest version, linking the copy only if the index still leads to it. It
@@ -343,7 +345,7 @@ func (s *Store) commitBegin(until uint64, keyDelta int64) error {
 // a fresh entry.
 func (s *Store) clearEntriesBelow(begin uint64) {
 	s.index.Range(func(slot hashidx.Slot, e hashidx.Entry) bool {
-		if a := e.Address(); a < begin {
+		if a := e.Address(); a < begin && !e.Locked() { // a commit's: it publishes
 			hashidx.CompareAndSwap(slot, e, 0)
 		}
 		return true

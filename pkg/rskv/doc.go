@@ -32,6 +32,34 @@
 // Store. Scan sees the store as it was when it started; its callback runs
 // with nothing held and may call the Store, Scan and Compact included.
 //
+// # Batches and transactions
+//
+// A Batch (Store.NewBatch) is a set of blind puts and deletes that Commit
+// applies atomically, like Badger's WriteBatch or Pebble's Batch but with no
+// size limit beyond memory (a million writes is fine): no reader (Get, Has,
+// View, Update) ever sees part of it, and after a crash all of it survives
+// or none. The whole batch is checked before anything is applied; within
+// it the last write to a key wins.
+//
+// Update and View run a function in a transaction, like bbolt's and
+// Badger's. Update is serializable with respect to every other transaction
+// and every single-key operation: its reads are recorded, its writes
+// buffered (its own reads see them), and at commit the index entries of all
+// keys it read or wrote are locked, its reads validated and its writes
+// applied as a batch. If a key it read changed meanwhile, the function runs
+// again, up to 100 times (with a short randomised backoff), then Update
+// returns ErrConflict. An error from the function aborts: nothing is written
+// and Update returns it. View is read-only (writes return ErrReadOnly); it
+// validates what it read after the function returns (each key unchanged),
+// so its reads hold at one moment, and it re-runs the function otherwise.
+// Because transactions are optimistic, a run that is then discarded may have
+// seen keys from different moments: keep the function's effects inside the
+// transaction (or idempotent), and judge what it read once Update or View
+// has returned nil. Scan is not a snapshot and is not part of these
+// guarantees. Commits are serialised with each other (one at a time); the
+// reads and writes of single keys go on beside them, and wait only for a
+// commit holding their key. Durability follows SyncMode as for Put.
+//
 // # Lifecycle
 //
 // Close stops the services, waits for every operation started before it
@@ -90,7 +118,8 @@
 //
 // Errors match sentinels with errors.Is: ErrNotFound, ErrClosed,
 // ErrAlreadyRunning, ErrEmptyKey, ErrKeyTooLarge, ErrValueTooLarge,
-// ErrInvalidOptions, ErrCorruption, ErrLocked and ErrReadOnly. Messages say what was
+// ErrInvalidOptions, ErrCorruption, ErrLocked, ErrReadOnly, ErrConflict and
+// ErrInvalidTTL. Messages say what was
 // wrong and why (the option and its allowed range, the file and address of a
 // damaged record).
 //

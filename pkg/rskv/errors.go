@@ -39,6 +39,12 @@ var (
 	// Compact, StartBackground) to a store opened with Options.ReadOnly.
 	// It is the log package's value, like ErrCorruption.
 	ErrReadOnly = hlog.ErrReadOnly
+	// ErrConflict is returned by Update when its transaction kept
+	// conflicting with concurrent writes and it gave up (see MaxTxnAttempts).
+	ErrConflict = errors.New("rskv: transaction conflict")
+	// ErrInvalidTTL is returned by PutTTL (of the Store, a Batch or a Txn)
+	// when the time to live is not positive.
+	ErrInvalidTTL = errors.New("rskv: invalid TTL")
 )
 
 // MaxKeySize is the largest key, in bytes, that a Store accepts.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/epoch"
 	hlog "github.com/rskv-go/rskv/log"
 )
@@ -109,47 +110,76 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 // dst and ErrNotFound if the key has no value. Reading a key held in memory
 // allocates nothing when dst has room: buf, err = s.AppendValue(buf[:0], key).
 func (s *Store) AppendValue(dst, key []byte) ([]byte, error) {
+	return s.read(dst, key, nil)
+}
+
+// read is the one read path: Get, AppendValue and a transaction's Get and
+// Has. With rv it also reports the version it read (the key's newest
+// record and, in memory, its seqlock word), for the transaction to
+// validate at commit. An entry locked by a commit in flight is waited for
+// (unprotected), so a reader never sees part of a batch or transaction.
+func (s *Store) read(dst, key []byte, rv *readVersion) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return dst, err
 	}
 	h := hashKey(key)
-	g, err := s.protect()
-	if err != nil {
-		return dst, err
-	}
-	g.Count(cntGet)
-	slot, e, ok := s.index.Find(h)
-	if !ok {
-		g.Release()
-		return dst, ErrNotFound
-	}
-	addr, r, inMem := s.walkMem(key, e.Address(), noLimit)
-	if inMem {
-		if r.Tombstone() {
+	for {
+		g, err := s.protect()
+		if err != nil {
+			return dst, err
+		}
+		g.Count(cntGet)
+		slot, e, ok := s.index.Find(h)
+		if !ok {
 			g.Release()
+			if rv != nil {
+				*rv = readVersion{}
+			}
 			return dst, ErrNotFound
 		}
-		dst = r.AppendValue(dst, addr < s.log.SafeReadOnly())
-		g.Release()
-		return dst, nil
-	}
-	if addr < s.log.Begin() || addr == 0 {
-		g.Release()
-		return dst, ErrNotFound
-	}
-	// w.value aliases the handle's scratch buffer: copy it out before the
-	// handle goes back to the pool.
-	w, err := s.findOnDisk(g, key, addr, noLimit, &g.Scratch, true)
-	if err == nil {
-		if w.live() {
-			dst = append(dst, w.value...)
-			s.maybePromote(g, key, h, slot, e, &w)
-		} else {
-			err = ErrNotFound
+		if e.Locked() {
+			g.Release()
+			waitUnlocked(slot)
+			continue
 		}
+		addr, r, inMem := s.walkMem(key, e.Address(), noLimit)
+		if inMem {
+			if rv != nil {
+				// Before the value: a change after this shows at validation.
+				*rv = readVersion{addr: addr, ver: r.Version(), mem: true}
+			}
+			if r.Tombstone() {
+				g.Release()
+				return dst, ErrNotFound
+			}
+			dst = r.AppendValue(dst, addr < s.log.SafeReadOnly())
+			g.Release()
+			return dst, nil
+		}
+		if addr < s.log.Begin() || addr == 0 {
+			g.Release()
+			if rv != nil {
+				*rv = readVersion{}
+			}
+			return dst, ErrNotFound
+		}
+		// w.value aliases the handle's scratch buffer: copy it out before the
+		// handle goes back to the pool.
+		w, err := s.findOnDisk(g, key, addr, noLimit, &g.Scratch, true)
+		if rv != nil {
+			*rv = readVersion{addr: w.addr}
+		}
+		if err == nil {
+			if w.live() {
+				dst = append(dst, w.value...)
+				s.maybePromote(g, key, h, slot, e, &w)
+			} else {
+				err = ErrNotFound
+			}
+		}
+		g.Release()
+		return dst, err
 	}
-	g.Release()
-	return dst, err
 }
 
 // Has reports whether key has a live value.
@@ -158,18 +188,26 @@ func (s *Store) Has(key []byte) (bool, error) {
 		return false, err
 	}
 	h := hashKey(key)
-	g, err := s.protect()
-	if err != nil {
-		return false, err
+	for {
+		g, err := s.protect()
+		if err != nil {
+			return false, err
+		}
+		g.Count(cntGet)
+		slot, e, ok := s.index.Find(h)
+		if !ok {
+			g.Release()
+			return false, nil
+		}
+		if e.Locked() { // a commit in flight: wait for it, unprotected
+			g.Release()
+			waitUnlocked(slot)
+			continue
+		}
+		w, err := s.findVersion(g, key, e.Address(), noLimit, &g.Scratch, false)
+		g.Release()
+		return w.live(), err
 	}
-	defer g.Release()
-	g.Count(cntGet)
-	_, e, ok := s.index.Find(h)
-	if !ok {
-		return false, nil
-	}
-	w, err := s.findVersion(g, key, e.Address(), noLimit, &g.Scratch, false)
-	return w.live(), err
 }
 
 // Put sets key's value. The store keeps its own copy of key and value. A key
@@ -203,6 +241,11 @@ func (s *Store) Delete(key []byte) error {
 		if !ok {
 			g.Release()
 			return nil
+		}
+		if e.Locked() { // a commit in flight
+			g.Release()
+			waitUnlocked(slot)
+			continue
 		}
 		w, err := s.findVersion(g, key, e.Address(), noLimit, &g.Scratch, false)
 		if err != nil || !w.live() {
@@ -293,6 +336,11 @@ func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []
 		return true, err
 	}
 	slot, e := s.index.FindOrCreate(h)
+	if e.Locked() { // a commit in flight: wait for it, unprotected
+		g.Release()
+		waitUnlocked(slot)
+		return false, nil
+	}
 	buf := &g.Scratch // valid until g is released
 	w, err := s.findVersion(g, key, e.Address(), noLimit, buf, readOld)
 	if err != nil {
@@ -307,6 +355,14 @@ func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []
 	if found && w.inMem && w.addr >= s.log.SafeReadOnly() {
 		r := w.mem
 		if r.Lock() {
+			if hashidx.Load(slot).Locked() {
+				// A commit locked the entry before we took the record: it
+				// may be validating this version, so leave it untouched.
+				r.UnlockUnchanged()
+				g.Release()
+				waitUnlocked(slot)
+				return false, nil
+			}
 			if readOld {
 				*buf = r.LockedValue((*buf)[:0])
 			}

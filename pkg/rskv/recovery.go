@@ -1,6 +1,8 @@
 package rskv
 
 import (
+	"encoding/binary"
+
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/checkpoint"
@@ -49,18 +51,59 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
-	rep, err := s.log.Recover(begin, from, hint, func(rec hlog.DiskRecord) error {
-		h := hashKey(rec.Key)
+	link := func(h, addr uint64) error {
 		slot, e := s.index.FindOrCreate(h)
-		if e.Address() < rec.Address {
-			if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(rec.Address, hashidx.TagOf(h))) {
+		if e.Address() < addr {
+			if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, hashidx.TagOf(h))) {
 				return errors.AssertionFailedf("rskv: index changed during recovery")
 			}
+		}
+		return nil
+	}
+	// The records of multi-key commits wait here for their commit record
+	// (commit.go); those it does not cover are dropped.
+	type pendingRecord struct {
+		h   uint64
+		rec hlog.DiskRecord // without key and value (they alias the read buffer)
+	}
+	var pending []pendingRecord
+	rep, err := s.log.Recover(begin, from, hint, func(rec hlog.DiskRecord) error {
+		switch {
+		case rec.Info&hlog.FlagBatch != 0:
+			pending = append(pending, pendingRecord{hashKey(rec.Key), hlog.DiskRecord{Address: rec.Address, Info: rec.Info, Size: rec.Size}})
+			return nil
+		case rec.Info&hlog.FlagCommit != 0:
+			if len(rec.Value) < 16 {
+				return errors.Mark(errors.Newf("rskv: commit record at %#x has a %d-byte value, want 16", rec.Address, len(rec.Value)), ErrCorruption)
+			}
+			start := binary.LittleEndian.Uint64(rec.Value)
+			for _, p := range pending {
+				if p.rec.Address < start {
+					s.dead.add(p.rec.Address, p.h, int64(p.rec.Size)) // an unfinished commit's
+					continue
+				}
+				if err := link(p.h, p.rec.Address); err != nil {
+					return err
+				}
+				s.noteReplayedDead(p.h, p.rec)
+			}
+			pending = pending[:0]
+			keys += recordKeyDelta(rec.Info, rec.Value)
+			s.dead.add(rec.Address, start, int64(rec.Size))
+			return nil
+		}
+		h := hashKey(rec.Key)
+		if err := link(h, rec.Address); err != nil {
+			return err
 		}
 		keys += keyDelta(rec.Info)
 		s.noteReplayedDead(h, rec)
 		return nil
 	})
+	for _, p := range pending {
+		// A commit cut short (by a crash or an error): none of it applies.
+		s.dead.add(p.rec.Address, p.h, int64(p.rec.Size))
+	}
 	s.recovery.From, s.recovery.To = rep.From, rep.End
 	s.recovery.BytesReplayed, s.recovery.Records = rep.BytesScanned, rep.Records
 	s.recovery.TornAt, s.recovery.TornBytes = rep.TornAt, rep.TornBytes

@@ -61,6 +61,14 @@ type Store struct {
 	// background services only TryLock it, and skip their turn if it is
 	// taken.
 	opMu sync.Mutex
+	// commitMu serialises the commits of batches and transactions: it is
+	// held while a commit's records are written and published (commit.go).
+	// A checkpoint samples its start under it, and Backup its point, so
+	// that no commit straddles them.
+	commitMu sync.Mutex
+	// commitStart is where the commit in flight began writing (0: none):
+	// compaction stops below it, for its records are not linked yet.
+	commitStart atomic.Uint64
 	// keySumAt and keySum (guarded by opMu): the live-key changes of all
 	// records below keySumAt sum to keySum. Checkpoints extend it.
 	keySumAt       uint64
