@@ -44,6 +44,11 @@ const (
 	FlagDelKey = uint64(1) << 51
 	// FlagCopy marks a record copied forward by compaction.
 	FlagCopy = uint64(1) << 52
+	// FlagExpiry marks a record with an expiry time: its stored value is
+	// the expiry (Unix nanoseconds, 8 bytes little-endian) followed by the
+	// user's value. Such a record is never updated in place, so its first
+	// eight value bytes never change once it is published.
+	FlagExpiry = uint64(1) << 53
 
 	markerShift = 56
 	// recordMarker is the format version of records, kept in the top byte of

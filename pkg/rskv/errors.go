@@ -39,6 +39,9 @@ var (
 	// Compact, StartBackground) to a store opened with Options.ReadOnly.
 	// It is the log package's value, like ErrCorruption.
 	ErrReadOnly = hlog.ErrReadOnly
+	// ErrInvalidTTL is returned by PutTTL (and a batch's or transaction's
+	// PutTTL) for a TTL that is not positive.
+	ErrInvalidTTL = errors.New("rskv: invalid TTL")
 )
 
 // MaxKeySize is the largest key, in bytes, that a Store accepts.
