@@ -61,6 +61,9 @@ type Store struct {
 	// background services only TryLock it, and skip their turn if it is
 	// taken.
 	opMu sync.Mutex
+	// commitMu serialises batch and transaction commits; Backup holds it
+	// while it picks its point, so that each is wholly in or out.
+	commitMu sync.Mutex
 	// keySumAt and keySum (guarded by opMu): the live-key changes of all
 	// records below keySumAt sum to keySum. Checkpoints extend it.
 	keySumAt       uint64
@@ -76,6 +79,8 @@ type Store struct {
 	life lifecycle
 	// scans defers compaction's truncation while Scans run (scan.go).
 	scans scanRegistry
+	// expiry is the expirer's cursor (expirer.go).
+	expiry expirerState
 
 	bg background
 }
