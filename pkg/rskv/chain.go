@@ -218,6 +218,10 @@ func (s *Store) appendVersion(g *epoch.Handle, mode allocMode, h uint64, slot ha
 	if d := keyDelta(flags); d != 0 {
 		s.keys.add(h, d)
 	}
+	if flags&hlog.FlagExpiry != 0 {
+		exp, _ := splitStored(flags, value)
+		s.expiring.note(addr, h, size, exp)
+	}
 	return addr + size, nil
 }
 

@@ -111,7 +111,7 @@ func (s *Store) reclaimable() int64 {
 	var dead int64
 	begin, limit := s.log.Begin(), s.compactLimit()
 	for seg := begin >> s.dead.segBits; (seg+1)<<s.dead.segBits <= limit; seg++ {
-		d := s.dead.segment(seg)
+		d := s.segmentDead(seg)
 		if d < s.payThreshold() {
 			break
 		}
@@ -145,7 +145,7 @@ func (s *Store) compactLimit() uint64 {
 func (s *Store) segmentPays(ctx context.Context, from, to uint64, st *CompactStats) (bool, error) {
 	seg := from >> s.dead.segBits
 	if from >= s.deadExactFrom {
-		return s.dead.segment(seg) >= s.payThreshold(), nil
+		return s.segmentDead(seg) >= s.payThreshold(), nil
 	}
 	var live int64
 	err := s.scanRange(ctx, from, to, "measure", func(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, error) {
@@ -158,7 +158,7 @@ func (s *Store) segmentPays(ctx context.Context, from, to uint64, st *CompactSta
 			g.Release()
 			return nil, err
 		}
-		if newest {
+		if exp, _ := splitStored(it.Info, it.Value); newest && !s.expired(exp) {
 			live += int64(it.Size)
 		}
 		return g, nil
@@ -275,6 +275,7 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 		s.keySumAt, s.keySum = until, s.keySum+sumDelta
 	}
 	s.dead.dropBelow(until)
+	s.expiring.dropBelow(until)
 	s.compactions.Add(1)
 	st.BeginAfter = until
 	st.Duration = time.Since(started)

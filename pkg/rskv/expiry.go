@@ -163,3 +163,60 @@ type expirySpec struct {
 	// nothing is written (Expire). A past at then deletes the key.
 	mustExist bool
 }
+
+// expiringBytes counts, per log segment, the bytes of the records written
+// there with an expiry and the latest of their expiries: once that has
+// passed, every one of those records is expired (or superseded), so
+// compaction counts them as dead when it decides whether a segment pays
+// (deadbytes.go counts only superseded versions). Only writes with an
+// expiry touch it. Like the dead bytes, it is exact for the segments
+// written since Open; compaction reads an older segment to measure it.
+type expiringBytes struct {
+	bytes  deadBytes
+	latest deadBytes // stripe 0 of each segment holds the latest expiry
+}
+
+func (x *expiringBytes) init(segBits uint, begin uint64) {
+	x.bytes.init(segBits, begin)
+	x.latest.init(segBits, begin)
+}
+
+// note counts a record of size bytes at addr (key hash h) expiring at
+// expireAt.
+func (x *expiringBytes) note(addr, h, size uint64, expireAt int64) {
+	if x.bytes.table.Load() == nil {
+		return // not initialised: recovery is replaying
+	}
+	x.bytes.add(addr, h, int64(size))
+	c := x.latest.counter(addr>>x.latest.segBits, 0)
+	for c != nil {
+		cur := c.Load()
+		if cur >= expireAt || c.CompareAndSwap(cur, expireAt) {
+			return
+		}
+	}
+}
+
+// expired returns the bytes of segment seg that have expired by now: all of
+// its records with an expiry, once the latest of them has passed.
+func (x *expiringBytes) expired(seg uint64, now int64) int64 {
+	if x.bytes.table.Load() == nil {
+		return 0
+	}
+	if latest := x.latest.segment(seg); latest == 0 || latest > now {
+		return 0
+	}
+	return x.bytes.segment(seg)
+}
+
+func (x *expiringBytes) dropBelow(begin uint64) {
+	x.bytes.dropBelow(begin)
+	x.latest.dropBelow(begin)
+}
+
+// segmentDead is the dead-byte estimate of segment seg that compaction acts
+// on: superseded versions plus expired records, at most the segment.
+func (s *Store) segmentDead(seg uint64) int64 {
+	d := s.dead.segment(seg) + s.expiring.expired(seg, s.now())
+	return min(d, int64(1)<<s.dead.segBits)
+}

@@ -19,3 +19,12 @@ func (s *Store) ScanRegistryState() (active int, pending uint64) {
 
 // CompactionDueForTest is the collector's check, for tests.
 func (s *Store) CompactionDueForTest() bool { return s.compactionDue() }
+
+// SweepExpiredForTest runs one step of the expirer and returns how many
+// keys the expirer has deleted so far.
+func (s *Store) SweepExpiredForTest() (int64, error) {
+	_, err := s.sweepExpired(s.life.ctx)
+	s.expiry.mu.Lock()
+	defer s.expiry.mu.Unlock()
+	return s.expiry.expired, err
+}

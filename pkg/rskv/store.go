@@ -79,8 +79,10 @@ type Store struct {
 	life lifecycle
 	// scans defers compaction's truncation while Scans run (scan.go).
 	scans scanRegistry
-	// expiry is the expirer's cursor (expirer.go).
-	expiry expirerState
+	// expiry is the expirer's cursor (expirer.go); expiring counts the
+	// bytes written with an expiry per segment (expiry.go).
+	expiry   expirerState
+	expiring expiringBytes
 
 	bg background
 }
