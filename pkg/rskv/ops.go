@@ -251,10 +251,11 @@ func (s *Store) deleteKey(key []byte, h uint64, firstAttempt int) error {
 }
 
 // RMW atomically replaces key's value with fn(old, found) and returns the new
-// value. An expired key is not found; the new value keeps the key's expiry. fn may run more than once when other goroutines update the key at
+// value. fn may run more than once when other goroutines update the key at
 // the same time, so it must be pure; old is valid only during the call (it
 // may be a scratch buffer; fn may append to it or return it), and fn must
-// not call the Store. The returned value is the caller's.
+// not call the Store. The returned value is the caller's. An expired key is
+// not found; the new value keeps the key's expiry, if it has one.
 func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
