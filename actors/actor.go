@@ -12,7 +12,7 @@ import (
 // supervision tree, in log lines and in rskv.ServiceStatus.
 type Role string
 
-// The four roles of rskv's background work.
+// The roles of rskv's background work.
 const (
 	// Checkpointer takes periodic checkpoints.
 	Checkpointer Role = "checkpointer"
@@ -22,6 +22,8 @@ const (
 	LogShifter Role = "log-shifter"
 	// Syncer flushes and fsyncs the log for SyncPeriodic.
 	Syncer Role = "syncer"
+	// Expirer deletes expired keys from the in-memory part of the log.
+	Expirer Role = "expirer"
 )
 
 // Counters say what a service's steps did. Each field is read atomically,
@@ -145,6 +147,20 @@ func NewLogShifter(target LogTarget, fallback time.Duration, clock Clock) *Actor
 func NewSyncer(target SyncTarget, interval time.Duration, clock Clock) *Actor {
 	return newActor(Syncer, interval, clock, target, func(ctx context.Context) (outcome, error) {
 		return ran, target.SyncLog(ctx)
+	})
+}
+
+// NewExpirer returns the expirer: every interval it calls
+// target.SweepExpired, which deletes the expired keys held in memory. A nil
+// clock means SystemClock. It panics if target is nil or interval is not
+// positive.
+func NewExpirer(target ExpiryTarget, interval time.Duration, clock Clock) *Actor {
+	return newActor(Expirer, interval, clock, target, func(ctx context.Context) (outcome, error) {
+		swept, err := target.SweepExpired(ctx)
+		if !swept && err == nil {
+			return idle, nil
+		}
+		return ran, err
 	})
 }
 

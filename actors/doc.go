@@ -14,9 +14,12 @@
 //     into a new page, or memory is full) and on a slower fallback timer.
 //   - [Syncer] ([NewSyncer]) flushes and fsyncs the log every interval (for
 //     SyncPeriodic).
+//   - [Expirer] ([NewExpirer]) deletes the expired keys held in memory every
+//     interval (Garnet's expired-key deletion scan).
 //
 // The services see the store only through the narrow interfaces
-// [CheckpointTarget], [CompactionTarget], [LogTarget] and [SyncTarget], and
+// [CheckpointTarget], [CompactionTarget], [LogTarget], [SyncTarget] and
+// [ExpiryTarget], and
 // never reach into each other's state: the log shifter learns about write
 // pressure over a channel, not by polling the log. That keeps each service
 // testable with fakes (package actorstest) and keeps the engine free to

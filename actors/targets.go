@@ -49,3 +49,14 @@ type SyncTarget interface {
 	// restarts it and, if SyncLog keeps failing, gives it up.
 	SyncLog(ctx context.Context) error
 }
+
+// ExpiryTarget is the expirer's view of the store.
+type ExpiryTarget interface {
+	// SweepExpired walks the in-memory part of the log in bounded,
+	// epoch-protected steps and deletes every key whose newest version has
+	// expired, with a conditional tombstone (a concurrent update of the key
+	// wins). swept is false when there was nothing to look at (no record
+	// with an expiry was written since the last sweep). It returns early,
+	// with ctx's error, when ctx is cancelled; what it deleted stays deleted.
+	SweepExpired(ctx context.Context) (swept bool, err error)
+}

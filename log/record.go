@@ -44,9 +44,10 @@ const (
 	FlagDelKey = uint64(1) << 51
 	// FlagCopy marks a record copied forward by compaction.
 	FlagCopy = uint64(1) << 52
-	// FlagExpiry marks a record with an expiry time: its stored value is the
-	// 8-byte little-endian expiry (Unix nanoseconds) followed by the user's
-	// value.
+	// FlagExpiry marks a record with an expiry time: its stored value is
+	// the expiry (Unix nanoseconds, 8 bytes little-endian) followed by the
+	// user's value. Such a record is never updated in place, so its first
+	// eight value bytes never change once it is published.
 	FlagExpiry = uint64(1) << 53
 	// FlagBatch marks a record written by a multi-key commit (a batch or a
 	// transaction). Recovery applies it only when it meets the commit's

@@ -146,6 +146,27 @@ func SyncerPolicy() Policy {
 	}
 }
 
+// ExpirerPolicy is the policy for the expirer.
+//
+// Expired keys are already invisible to readers; the expirer only gives
+// their memory and their count in Len back, so nothing waits on it. A
+// sweep is a bounded walk of memory, cheap to retry, and a failure is
+// usually an I/O error the store reports anyway. So it sits between the
+// log shifter and the collector: threshold 3, decay 1 minute, backoff 10s.
+// Stop waits up to 10s (a sweep stops at its next batch when asked). It is
+// given up after 20 failures within 10 minutes: the default rule, since a
+// broken expirer costs memory, not data.
+func ExpirerPolicy() Policy {
+	return Policy{
+		FailureThreshold: 3,
+		FailureDecay:     time.Minute,
+		FailureBackoff:   10 * time.Second,
+		Timeout:          10 * time.Second,
+		MaxRestarts:      20,
+		RestartWindow:    10 * time.Minute,
+	}
+}
+
 // withDefaults returns p with every zero field set from DefaultPolicy.
 func (p Policy) withDefaults() Policy {
 	d := DefaultPolicy()

@@ -39,7 +39,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newBenchCmd(),
 		newGetCmd(), newPutCmd(), newDeleteCmd(), newScanCmd(),
-		newStatsCmd(), newCheckpointCmd(), newCompactCmd(), newServicesCmd(), newServeCmd(),
+		newStatsCmd(), newCheckpointCmd(), newCompactCmd(), newServicesCmd(), newServeCmd(), newBackupCmd(), newRestoreCmd(),
 	)
 	return root
 }

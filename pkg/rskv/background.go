@@ -14,8 +14,8 @@ import (
 )
 
 // The background services run under one supervision tree per store (see
-// package supervisor): the checkpointer, the collector, the log shifter and,
-// under SyncPeriodic, the syncer. They talk to the store only through the
+// package supervisor): the checkpointer, the collector, the log shifter,
+// under SyncPeriodic the syncer, and the expirer. They talk to the store only through the
 // narrow interfaces of package actors, implemented by the unexported
 // adapters below (checkpointTarget, compactionTarget, logTarget), so that
 // none of that plumbing is part of the Store's API.
@@ -90,6 +90,7 @@ func (s *Store) signalPressure() {
 // serviceNames are the names of the background services, in tree order.
 var serviceNames = []string{
 	string(actors.Checkpointer), string(actors.Collector), string(actors.LogShifter), string(actors.Syncer),
+	string(actors.Expirer),
 }
 
 // validateRestartPolicies refuses a RestartPolicies key that names no
@@ -131,6 +132,7 @@ func (s *Store) buildBackground() error {
 	if s.opts.SyncMode == SyncPeriodic {
 		add(actors.NewSyncer(logTarget{s}, s.opts.SyncInterval, clk), supervisor.SyncerPolicy())
 	}
+	add(actors.NewExpirer(expiryTarget{s}, expirerInterval, clk), supervisor.ExpirerPolicy())
 	tree, err := supervisor.New(supervisor.Config{Name: "rskv:" + s.dir, Children: kids, Logger: s.opts.Logger})
 	if err != nil {
 		return errors.Wrap(err, "rskv: build background services")

@@ -27,7 +27,27 @@ type where struct {
 	mem   hlog.MemRecord
 	tomb  bool
 	size  uint64
-	value []byte // for records read from disk, when asked for: aliases the scratch buffer
+	value []byte // for records read from disk, when asked for: aliases the scratch buffer (stored form)
+	// expires: the record has an expiry (hlog.FlagExpiry), expireAt (Unix
+	// nanoseconds); value then starts with it (expiry.go).
+	expires  bool
+	expireAt int64
+}
+
+// user returns the user's part of w.value.
+func (w *where) user() []byte {
+	if w.expires && len(w.value) >= hlog.ExpiryPrefixSize {
+		return w.value[hlog.ExpiryPrefixSize:]
+	}
+	return w.value
+}
+
+// flags returns the flags a copy of w must carry.
+func (w *where) copyFlags() uint64 {
+	if w.expires {
+		return hlog.FlagCopy | hlog.FlagExpiry
+	}
+	return hlog.FlagCopy
 }
 
 func (w *where) live() bool { return w.addr != 0 && !w.tomb }
@@ -56,7 +76,9 @@ func (s *Store) walkMem(key []byte, addr, end uint64) (next uint64, r hlog.MemRe
 func (s *Store) findVersion(g *epoch.Handle, key []byte, addr, end uint64, buf *[]byte, wantValue bool) (where, error) {
 	addr, r, ok := s.walkMem(key, addr, end)
 	if ok {
-		return where{addr: addr, inMem: true, mem: r, tomb: r.Tombstone(), size: r.Size()}, nil
+		info := r.Info()
+		return where{addr: addr, inMem: true, mem: r, tomb: info&hlog.FlagTombstone != 0, size: r.Size(),
+			expires: info&hlog.FlagExpiry != 0, expireAt: r.Expiry()}, nil
 	}
 	return s.findOnDisk(g, key, addr, end, buf, wantValue)
 }
@@ -71,7 +93,8 @@ func (s *Store) findOnDisk(g *epoch.Handle, key []byte, addr, end uint64, buf *[
 			return where{}, errors.Wrapf(err, "rskv: read key chain")
 		}
 		if addr < end && string(rec.Key) == string(key) {
-			w := where{addr: addr, tomb: rec.Tombstone(), size: rec.Size}
+			w := where{addr: addr, tomb: rec.Tombstone(), size: rec.Size, expires: rec.Info&hlog.FlagExpiry != 0}
+			w.expireAt, _ = splitStored(rec.Info, rec.Value)
 			if wantValue {
 				// The value sits inside *buf; move it to the front so that
 				// the caller can reuse the buffer's tail.
@@ -206,6 +229,10 @@ func (s *Store) appendVersion(g *epoch.Handle, mode allocMode, h uint64, slot ha
 	}
 	if d := keyDelta(flags); d != 0 {
 		s.keys.add(h, d)
+	}
+	if flags&hlog.FlagExpiry != 0 {
+		exp, _ := splitStored(flags, value)
+		s.expiring.note(addr, h, size, exp)
 	}
 	return addr + size, nil
 }

@@ -26,7 +26,8 @@ import (
 //  1. Scan the range. A record that is still its key's newest version is
 //     copied to the tail with the conditional append: the copy is linked
 //     only if the index still leads to the original, so an update that
-//     lands meanwhile is never overwritten by the older copy. A newest
+//     lands meanwhile is never overwritten by the older copy. An expired
+//     newest version is replaced by a tombstone instead of copied. A newest
 //     version that is a tombstone is dropped: every older version of its
 //     key lies in the range too.
 //  2. Sync the log, so the copies are durable.
@@ -110,7 +111,7 @@ func (s *Store) reclaimable() int64 {
 	var dead int64
 	begin, limit := s.log.Begin(), s.compactLimit()
 	for seg := begin >> s.dead.segBits; (seg+1)<<s.dead.segBits <= limit; seg++ {
-		d := s.dead.segment(seg)
+		d := s.segmentDead(seg)
 		if d < s.payThreshold() {
 			break
 		}
@@ -146,7 +147,7 @@ func (s *Store) compactLimit() uint64 {
 func (s *Store) segmentPays(ctx context.Context, from, to uint64, st *CompactStats) (bool, error) {
 	seg := from >> s.dead.segBits
 	if from >= s.deadExactFrom {
-		return s.dead.segment(seg) >= s.payThreshold(), nil
+		return s.segmentDead(seg) >= s.payThreshold(), nil
 	}
 	var live int64
 	err := s.scanRange(ctx, from, to, "measure", func(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, error) {
@@ -159,7 +160,7 @@ func (s *Store) segmentPays(ctx context.Context, from, to uint64, st *CompactSta
 			g.Release()
 			return nil, err
 		}
-		if newest {
+		if exp, _ := splitStored(it.Info, it.Value); newest && !s.expired(exp) {
 			live += int64(it.Size)
 		}
 		return g, nil
@@ -276,6 +277,7 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 		s.keySumAt, s.keySum = until, s.keySum+sumDelta
 	}
 	s.dead.dropBelow(until)
+	s.expiring.dropBelow(until)
 	s.compactions.Add(1)
 	st.BeginAfter = until
 	st.Duration = time.Since(started)
@@ -307,9 +309,21 @@ func (s *Store) copyIfNewest(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*e
 				return g, false, nil // superseded: dead
 			}
 		}
-		_, err := s.appendVersion(g, mayWait, h, slot, e, it.Key, it.Value, hlog.FlagCopy, it.Address, it.Size)
+		// An expired newest version is not copied: a tombstone takes its
+		// place, so that the key's count in Len falls (the tombstone says so
+		// to recovery, too) and only the key's bytes move forward. The
+		// tombstone is dead at once and goes with the next compaction.
+		value, flags := it.Value, hlog.FlagCopy|expiryFlag(it.Info)
+		exp, _ := splitStored(it.Info, it.Value)
+		if s.expired(exp) {
+			value, flags = nil, hlog.FlagTombstone|hlog.FlagDelKey
+		}
+		_, err := s.appendVersion(g, mayWait, h, slot, e, it.Key, value, flags, it.Address, it.Size)
 		switch err {
 		case nil:
+			if flags&hlog.FlagTombstone != 0 {
+				return g, false, nil
+			}
 			return g, true, nil
 		case errLost:
 			continue // the chain changed under us: look again

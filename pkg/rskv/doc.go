@@ -83,8 +83,8 @@
 //
 // # Background services
 //
-// The checkpointer, the collector (compaction), the log shifter and, under
-// SyncPeriodic, the syncer run under one supervision tree per store
+// The checkpointer, the collector (compaction), the log shifter, under
+// SyncPeriodic the syncer, and the expirer run under one supervision tree per store
 // (BackgroundStats; Services and ServicesReport show the tree). They are
 // not needed for correctness: with DisableBackground, or after
 // StopBackground, writers flush and evict inline when memory is full, and
@@ -113,6 +113,33 @@
 // writes nothing. A read-only Store sees the data as it was at Open. A
 // directory that holds no store is an error matching fs.ErrNotExist; a
 // read-only Open never creates one.
+//
+// # Expiry
+//
+// PutTTL writes a key that expires ttl from now; Expire sets or removes an
+// existing key's expiry and ExpiresAt reads it. Expiries are absolute times
+// (Unix nanoseconds in the record), so they survive Close, crash and
+// reopen. An expired key is absent for every read (Get, AppendValue, Has,
+// Scan, ExpiresAt) and RMW sees it as not found; it still counts in Len
+// until it is reclaimed, in memory by the expirer service (a sweep every
+// second that deletes expired keys with a conditional tombstone, so a
+// concurrent update wins) and on disk by compaction (which counts expired
+// records as dead when it picks segments, and drops them). Put removes an
+// expiry, RMW keeps it (like Redis SET and INCR). A key without an expiry
+// pays one flag test on the read path.
+//
+// # Backups
+//
+// Backup writes a consistent point-in-time copy of the store to an
+// io.Writer while reads and writes go on; Restore turns it into a new
+// store in an absent or empty directory. The copy is the state at one
+// moment: Backup freezes the log at a cut (no in-place update can race
+// it) while it holds the batch and transaction commit lock, so each batch
+// and transaction is wholly in or out. The stream is framed and
+// checksummed (per chunk and whole); Restore refuses a truncated or damaged
+// one with ErrCorruption and removes what it created. The header records
+// what the copy is consistent with (log address, time, a replication
+// index), the starting point for incremental backups.
 //
 // # Errors
 //

@@ -1,6 +1,10 @@
 package rskv
 
-import "github.com/rskv-go/rskv/actors"
+import (
+	"io"
+
+	"github.com/rskv-go/rskv/actors"
+)
 
 // SetClock makes the store opened with o drive its background services'
 // timers from c (a fake clock from actors/actorstest), so that tests step
@@ -19,3 +23,17 @@ func (s *Store) ScanRegistryState() (active int, pending uint64) {
 
 // CompactionDueForTest is the collector's check, for tests.
 func (s *Store) CompactionDueForTest() bool { return s.compactionDue() }
+
+// SweepExpiredForTest runs one step of the expirer and returns how many
+// keys the expirer has deleted so far.
+func (s *Store) SweepExpiredForTest() (int64, error) {
+	_, err := s.sweepExpired(s.life.ctx)
+	s.expiry.mu.Lock()
+	defer s.expiry.mu.Unlock()
+	return s.expiry.expired, err
+}
+
+// RestoreWith is Restore into a store opened with o (a MemFS in tests).
+func RestoreWith(dir string, r io.Reader, o *Options) (BackupInfo, error) {
+	return restore(dir, r, o)
+}

@@ -24,7 +24,7 @@ import (
 var ErrUnknownService = errors.New("rskv: no such background service")
 
 // ServiceFaults plans failures of a store's background services
-// ("checkpointer", "collector", "log-shifter", "syncer"; the ones the store
+// ("checkpointer", "collector", "log-shifter", "syncer", "expirer"; the ones the store
 // runs are listed by Store.Services). Set it as Options.ServiceFaults, then,
 // once the store is open, plant faults by service name: each fires on that
 // service's next step, which Trigger runs at once. A failed step is handled

@@ -6,8 +6,8 @@ import (
 )
 
 // lifecycle is the gate between Close and the operations that run for a
-// while outside the epoch protection: Checkpoint, Compact, Checkpoints, Sync
-// (and Backup when it comes). Each holds the gate (enter ... exit) for its
+// while outside the epoch protection: Checkpoint, Compact, Checkpoints, Sync,
+// Backup and the expirer's sweep. Each holds the gate (enter ... exit) for its
 // whole run; Close shuts the gate, so that later entries fail with
 // ErrClosed, and waits for the holders to leave. With the epoch barrier that
 // covers the short operations, this is what makes the rule hold: when Close

@@ -148,9 +148,17 @@ func (s *Store) read(dst, key []byte, rv *readVersion) ([]byte, error) {
 				// Before the value: a change after this shows at validation.
 				*rv = readVersion{addr: addr, ver: r.Version(), mem: true}
 			}
-			if r.Tombstone() {
+			// One flag test for a key without expiry (expiry.go).
+			if info := r.Info(); info&(hlog.FlagTombstone|hlog.FlagExpiry) != 0 {
+				if info&hlog.FlagTombstone != 0 || s.expired(r.Expiry()) {
+					g.Release()
+					return dst, ErrNotFound
+				}
+				// A record with an expiry never changes in place: a plain copy.
+				off := len(dst)
+				dst = stripExpiry(r.AppendValue(dst, true), off)
 				g.Release()
-				return dst, ErrNotFound
+				return dst, nil
 			}
 			dst = r.AppendValue(dst, addr < s.log.SafeReadOnly())
 			g.Release()
@@ -170,8 +178,8 @@ func (s *Store) read(dst, key []byte, rv *readVersion) ([]byte, error) {
 			*rv = readVersion{addr: w.addr}
 		}
 		if err == nil {
-			if w.live() {
-				dst = append(dst, w.value...)
+			if w.live() && !s.expired(w.expireAt) {
+				dst = append(dst, w.user()...)
 				s.maybePromote(g, key, h, slot, e, &w)
 			} else {
 				err = ErrNotFound
@@ -206,7 +214,7 @@ func (s *Store) Has(key []byte) (bool, error) {
 		}
 		w, err := s.findVersion(g, key, e.Address(), noLimit, &g.Scratch, false)
 		g.Release()
-		return w.live(), err
+		return w.live() && !s.expired(w.expireAt), err
 	}
 }
 
@@ -231,8 +239,13 @@ func (s *Store) Delete(key []byte) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	h := hashKey(key)
-	for attempt := 0; ; attempt++ {
+	return s.deleteKey(key, hashKey(key), 0)
+}
+
+// deleteKey is Delete (and Expire with a past time); firstAttempt > 0 does
+// not count the operation again.
+func (s *Store) deleteKey(key []byte, h uint64, firstAttempt int) error {
+	for attempt := firstAttempt; ; attempt++ {
 		g, err := s.beginWrite(attempt, cntDelete)
 		if err != nil {
 			return err
@@ -284,7 +297,8 @@ func (s *Store) Delete(key []byte) error {
 // value. fn may run more than once when other goroutines update the key at
 // the same time, so it must be pure; old is valid only during the call (it
 // may be a scratch buffer; fn may append to it or return it), and fn must
-// not call the Store. The returned value is the caller's.
+// not call the Store. The returned value is the caller's. An expired key is
+// not found; the new value keeps the key's expiry, if it has one.
 func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
@@ -296,7 +310,7 @@ func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte,
 		return nil, errors.New("rskv: RMW needs a function")
 	}
 	var out []byte
-	err := s.upsert(key, hashKey(key), func(old []byte, found bool) []byte {
+	err := s.upsertExp(key, hashKey(key), func(old []byte, found bool) []byte {
 		out = fn(old, found)
 		if sharesMemory(out, old) {
 			// old is a scratch buffer the store reuses once the call
@@ -305,7 +319,7 @@ func (s *Store) RMW(key []byte, fn func(old []byte, found bool) []byte) ([]byte,
 			out = bytes.Clone(out)
 		}
 		return out
-	}, true, cntRMW)
+	}, true, cntRMW, expirySpec{keep: true})
 	return out, err
 }
 
@@ -322,15 +336,22 @@ func sharesMemory(a, b []byte) bool {
 // ignores the old value, so readOld is false and no old value is fetched
 // from disk).
 func (s *Store) upsert(key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int) error {
+	return s.upsertExp(key, h, update, readOld, counter, expirySpec{})
+}
+
+// upsertExp is upsert with what the write does to the key's expiry.
+func (s *Store) upsertExp(key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int,
+	spec expirySpec) error {
 	for attempt := 0; ; attempt++ {
-		if done, err := s.upsertOnce(attempt, key, h, update, readOld, counter); done {
+		if done, err := s.upsertOnce(attempt, key, h, update, readOld, counter, spec); done {
 			return err
 		}
 	}
 }
 
 // upsertOnce is one attempt of upsert; done false means start over.
-func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int) (done bool, _ error) {
+func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []byte, found bool) []byte, readOld bool, counter int,
+	spec expirySpec) (done bool, _ error) {
 	g, err := s.beginWrite(attempt, counter)
 	if err != nil {
 		return true, err
@@ -348,11 +369,40 @@ func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []
 		g.Release()
 		return true, err
 	}
-	found := w.live()
+	// counted: the key's newest version counts in Len (perhaps expired);
+	// found: it is visible.
+	counted := w.live()
+	found := counted && !s.expired(w.expireAt)
+	if spec.mustExist && !found {
+		s.dropEmptyEntry(slot, e)
+		g.Release()
+		return true, ErrNotFound
+	}
+	newExp := spec.at
+	if spec.keep {
+		newExp = 0
+		if found {
+			newExp = w.expireAt
+		}
+	}
+	if spec.mustExist && newExp != 0 && newExp <= s.now() {
+		// Expire with a past time: the key goes now.
+		g.Release()
+		return true, s.deleteKey(key, h, attempt+1)
+	}
+	// Records with an expiry are never changed in place (expiry.go).
+	inPlaceOK := !w.expires && newExp == 0
 
 	var value []byte
 	computed := false
-	if found && w.inMem && w.addr >= s.log.SafeReadOnly() {
+	if counted && !inPlaceOK && w.inMem && w.addr >= s.log.SafeReadOnly() {
+		// Freeze the version being superseded, so that no in-place update
+		// lands on it after the new version is computed.
+		w.mem.Seal()
+		if found && readOld {
+			*buf = w.mem.AppendValue((*buf)[:0], false)
+		}
+	} else if found && w.inMem && w.addr >= s.log.SafeReadOnly() {
 		r := w.mem
 		if r.Lock() {
 			if hashidx.Load(slot).Locked() {
@@ -389,12 +439,23 @@ func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []
 	} else if found && readOld {
 		*buf = w.value
 	}
+	if found && readOld && w.expires {
+		*buf = stripExpiry(*buf, 0)
+	}
 	if !computed {
 		if found {
 			value = s.runUpdate(g, slot, e, hlog.MemRecord{}, false, update, *buf, true)
 		} else {
 			value = s.runUpdate(g, slot, e, hlog.MemRecord{}, false, update, nil, false)
 		}
+	}
+	flags, oldAddr := uint64(0), w.addr
+	if newExp != 0 {
+		stored := getBuf()
+		defer putBuf(stored)
+		*stored = withExpiry((*stored)[:0], value, newExp)
+		value = *stored
+		flags |= hlog.FlagExpiry
 	}
 	if readOld {
 		// RMW's fn chose the value: check it here, as Put did up front.
@@ -404,9 +465,8 @@ func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []
 			return true, err
 		}
 	}
-	flags, oldAddr := uint64(0), w.addr
-	if !found {
-		flags, oldAddr = hlog.FlagNewKey, 0 // a tombstone was counted dead when written
+	if !counted {
+		flags, oldAddr = flags|hlog.FlagNewKey, 0 // a tombstone was counted dead when written
 	}
 	end, err := s.appendVersion(g, mayWait, h, slot, e, key, value, flags, oldAddr, w.size)
 	switch err {

@@ -99,7 +99,7 @@ type Options struct {
 	// second-hit filter so that one-off reads do not churn the log).
 	DisableReadPromotion bool
 	// RestartPolicies overrides the restart policy of background services by
-	// name ("checkpointer", "collector", "log-shifter", "syncer"; any other
+	// name ("checkpointer", "collector", "log-shifter", "syncer", "expirer"; any other
 	// name is ErrInvalidOptions); zero fields of a policy keep supervisor.DefaultPolicy's values. The
 	// built-in policies (supervisor.CheckpointerPolicy and its siblings)
 	// suit production; tests use this to see a give-up within seconds.

@@ -18,7 +18,7 @@ func TestRestartPoliciesUnknownService(t *testing.T) {
 		RestartPolicies: map[string]rskv.RestartPolicy{"compactor": {MaxRestarts: 1}}})
 	require.True(t, errors.Is(err, rskv.ErrInvalidOptions), "%v", err)
 	require.Contains(t, err.Error(), `"compactor"`)
-	require.Contains(t, err.Error(), "checkpointer, collector, log-shifter, syncer")
+	require.Contains(t, err.Error(), "checkpointer, collector, log-shifter, syncer, expirer")
 	// Known names are accepted.
 	s, err := rskv.Open("db", &rskv.Options{FS: vfs.NewMem(), MemorySize: 1 << 20,
 		RestartPolicies: map[string]rskv.RestartPolicy{"collector": {MaxRestarts: 1}}})
@@ -40,7 +40,7 @@ func TestServiceFaultsBinding(t *testing.T) {
 	require.ErrorIs(t, err, rskv.ErrInvalidOptions)
 	err = f.Clear("nope")
 	require.ErrorIs(t, err, rskv.ErrUnknownService)
-	require.Contains(t, err.Error(), "checkpointer, collector, log-shifter, syncer")
+	require.Contains(t, err.Error(), "checkpointer, collector, expirer, log-shifter, syncer")
 	require.NoError(t, f.Trigger("log-shifter"))
 	require.NoError(t, s.Close())
 	require.ErrorIs(t, f.Trigger("log-shifter"), rskv.ErrClosed)

@@ -5,7 +5,6 @@ import (
 
 	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/epoch"
-	hlog "github.com/rskv-go/rskv/log"
 )
 
 // Read promotion brings hot records that have fallen below the head back
@@ -62,7 +61,7 @@ func (s *Store) maybePromote(g *epoch.Handle, key []byte, h uint64, slot hashidx
 	if hashidx.Load(slot) != e {
 		return // the key (or its chain) changed since the read
 	}
-	if _, err := s.appendVersion(g, mustNotWait, h, slot, e, key, w.value, hlog.FlagCopy, w.addr, w.size); err != nil {
+	if _, err := s.appendVersion(g, mustNotWait, h, slot, e, key, w.value, w.copyFlags(), w.addr, w.size); err != nil {
 		return // memory is full (reads do not make room), or the key changed
 	}
 	g.Count(cntPromoted)

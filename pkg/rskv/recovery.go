@@ -32,6 +32,7 @@ func (s *Store) recover() error {
 	begin := s.man.Begin
 	from, keys, hint := begin, s.man.KeyBase, uint64(0)
 	s.dead.init(uint(s.man.SegmentBits), begin)
+	s.expiring.init(uint(s.man.SegmentBits), begin)
 	cp, err := s.loadCheckpoint()
 	if err != nil {
 		return err

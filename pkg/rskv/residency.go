@@ -75,7 +75,7 @@ func (s *Store) copyLive(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) bool {
 			return true // superseded: dead
 		}
 	}
-	_, err := s.appendVersion(g, mustNotWait, h, slot, e, it.Key, it.Value, hlog.FlagCopy, it.Address, it.Size)
+	_, err := s.appendVersion(g, mustNotWait, h, slot, e, it.Key, it.Value, hlog.FlagCopy|expiryFlag(it.Info), it.Address, it.Size)
 	switch err {
 	case nil:
 		g.Count(cntKeptResident)

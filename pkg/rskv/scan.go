@@ -24,6 +24,7 @@ const (
 
 // Scan calls fn for each live key with the prefix (nil: all keys), in no
 // fixed order, until fn returns false. key and value are the caller's copies.
+// Expired keys are skipped.
 //
 // Scan sees the store as of its start: every key live then and still live is
 // visited exactly once, with the value it had at the start or a newer one;
@@ -81,9 +82,14 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 				g.Release()
 				return err
 			}
-			if live {
-				batch = append(batch, kv{bytes.Clone(it.Key), bytes.Clone(it.Value)})
+			if !live {
+				continue
 			}
+			exp, value := splitStored(it.Info, it.Value)
+			if s.expired(exp) {
+				continue
+			}
+			batch = append(batch, kv{bytes.Clone(it.Key), bytes.Clone(value)})
 		}
 		g.Release()
 		for _, e := range batch {

@@ -64,7 +64,7 @@ type Store struct {
 	// commitMu serialises the commits of batches and transactions: it is
 	// held while a commit's records are written and published (commit.go).
 	// A checkpoint samples its start under it, and Backup its point, so
-	// that no commit straddles them.
+	// that no commit straddles them (each is wholly in or out).
 	commitMu sync.Mutex
 	// commitStart is where the commit in flight began writing (0: none):
 	// compaction stops below it, for its records are not linked yet.
@@ -84,6 +84,10 @@ type Store struct {
 	life lifecycle
 	// scans defers compaction's truncation while Scans run (scan.go).
 	scans scanRegistry
+	// expiry is the expirer's cursor (expirer.go); expiring counts the
+	// bytes written with an expiry per segment (expiry.go).
+	expiry   expirerState
+	expiring expiringBytes
 
 	bg background
 }

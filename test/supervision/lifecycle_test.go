@@ -18,15 +18,15 @@ func TestOpenStartsTheTree(t *testing.T) {
 	require.True(t, bs.GCEnabled)
 	require.Equal(t, time.Hour, bs.CheckpointInterval)
 	require.Equal(t, time.Hour, bs.GCInterval)
-	// checkpointer, collector, log-shifter, syncer (SyncPeriodic is the default)
-	require.Equal(t, 4, bs.ActiveServices)
+	// checkpointer, collector, log-shifter, syncer (SyncPeriodic is the default), expirer
+	require.Equal(t, 5, bs.ActiveServices)
 	var names []string
 	for _, st := range s.Services() {
 		names = append(names, st.Name)
 		require.True(t, st.Running, st.Name)
 		require.Zero(t, st.Restarts, st.Name)
 	}
-	require.Equal(t, []string{"checkpointer", "collector", "log-shifter", "syncer"}, names)
+	require.Equal(t, []string{"checkpointer", "collector", "log-shifter", "syncer", "expirer"}, names)
 	require.Contains(t, s.ServicesReport(), "log-shifter")
 }
 
@@ -46,7 +46,7 @@ func TestStatsBeforeAndAfterStart(t *testing.T) {
 	require.NoError(t, s.StartBackground())
 	bs = s.BackgroundStats()
 	require.True(t, bs.Running)
-	require.Equal(t, 3, bs.ActiveServices) // collector, log-shifter, syncer
+	require.Equal(t, 4, bs.ActiveServices) // collector, log-shifter, syncer, expirer
 }
 
 func TestStartStopDoubleStart(t *testing.T) {
@@ -68,7 +68,7 @@ func TestStartStopDoubleStart(t *testing.T) {
 
 	require.NoError(t, s.StartBackground(), "start after stop")
 	require.True(t, s.BackgroundStats().Running)
-	require.Equal(t, 4, s.BackgroundStats().ActiveServices)
+	require.Equal(t, 5, s.BackgroundStats().ActiveServices)
 }
 
 func TestClosedStore(t *testing.T) {
