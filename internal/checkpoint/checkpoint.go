@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/fileformat"
+	"github.com/rskv-go/rskv/internal/hashidx"
 	"github.com/rskv-go/rskv/log/vfs"
 )
 

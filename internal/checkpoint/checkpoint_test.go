@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/hashidx"
 	"github.com/rskv-go/rskv/log/vfs"
 	"github.com/stretchr/testify/require"
 )

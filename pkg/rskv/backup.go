@@ -11,7 +11,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/internal/fileformat"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 	"github.com/rskv-go/rskv/log/vfs"
 )
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // Batch is a set of blind writes (puts and deletes) that Commit applies

@@ -2,9 +2,9 @@ package rskv
 
 import (
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/epoch"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // One home for a key's versions.

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
+	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/hlog"
 	"github.com/rskv-go/rskv/internal/racecheck"
-	hlog "github.com/rskv-go/rskv/log"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -6,7 +6,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/internal/checkpoint"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // Checkpoint takes a checkpoint: a snapshot of the hash index and the log

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // Multi-key commits: the one engine under Batch.Commit and Update.

@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/epoch"
+	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/hlog"
 	"github.com/rskv-go/rskv/internal/manifest"
-	hlog "github.com/rskv-go/rskv/log"
 )
 
 // Compaction reclaims the oldest part of the log, [begin, until), where

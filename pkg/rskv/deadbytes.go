@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // deadBytes estimates, per log segment, the bytes of records that are no

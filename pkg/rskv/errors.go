@@ -2,7 +2,7 @@ package rskv
 
 import (
 	"github.com/cockroachdb/errors"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // Errors returned by Store methods. Match them with errors.Is: the errors rskv

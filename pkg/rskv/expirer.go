@@ -7,7 +7,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/internal/epoch"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // The expirer service gives the memory and the Len count of expired keys

@@ -1,6 +1,6 @@
 package rskv
 
-import hlog "github.com/rskv-go/rskv/log"
+import "github.com/rskv-go/rskv/internal/hlog"
 
 const (
 	hlogInvalid   = hlog.FlagInvalid

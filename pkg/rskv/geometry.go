@@ -9,8 +9,8 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/internal/fileformat"
+	"github.com/rskv-go/rskv/internal/hlog"
 	"github.com/rskv-go/rskv/internal/manifest"
-	hlog "github.com/rskv-go/rskv/log"
 )
 
 // A store's geometry is decided here and nowhere else.

@@ -7,9 +7,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/epoch"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // Operation counters kept in the epoch slots (see epoch.Handle.Count).

@@ -3,8 +3,8 @@ package rskv
 import (
 	"sync/atomic"
 
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/epoch"
+	"github.com/rskv-go/rskv/internal/hashidx"
 )
 
 // Read promotion brings hot records that have fallen below the head back

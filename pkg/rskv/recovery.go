@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/checkpoint"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // recover brings the store back: it loads the newest valid checkpoint's

@@ -2,7 +2,7 @@ package rskv
 
 import (
 	"github.com/rskv-go/rskv/internal/epoch"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // Keeping the live set in memory.

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/rskv-go/rskv/hashidx"
 	"github.com/rskv-go/rskv/internal/checkpoint"
 	"github.com/rskv-go/rskv/internal/epoch"
 	"github.com/rskv-go/rskv/internal/fileformat"
+	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/hlog"
 	"github.com/rskv-go/rskv/internal/manifest"
-	hlog "github.com/rskv-go/rskv/log"
 	"github.com/rskv-go/rskv/log/vfs"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	hlog "github.com/rskv-go/rskv/log"
+	"github.com/rskv-go/rskv/internal/hlog"
 )
 
 // maxTxnAttempts is how many times Update and View run fn before they give

@@ -1,0 +1,342 @@
+package hlog
+
+import (
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// Truncation policy (see docs/durability.md). A truncation writes the whole
+// mutable region once; the delta log grows by the dirty records of each
+// sync. Truncating when the delta log has grown past the larger of
+// truncateMinBytes and half the mutable bytes in use bounds the delta log
+// to about half the mutable region (plus one batch), and the truncation's
+// writes to twice the delta's.
+const (
+	truncateMinBytes = 16 << 20
+	// truncateIdleSyncs is how many consecutive syncs with nothing to write
+	// make the log idle: it then truncates whatever the delta log holds, so
+	// an idle store settles at its log's size.
+	truncateIdleSyncs = 10
+	// truncateChunk is the size of the pieces a truncation copies and
+	// writes, each after a delta sync (at least a page).
+	truncateChunk = 16 << 20
+)
+
+// deltaBatchBytes is about the largest delta batch: a sync with more to
+// write writes several. (A variable for tests.)
+var deltaBatchBytes = 16 << 20
+
+// deltaSyncLocked writes one delta batch: the images of the records in
+// [max(syncTail, flushed), tail) as one byte range, and of the records
+// below that (and at or above flushed) updated in place since the last
+// delta sync; then it syncs the delta file. It returns the tail it covered.
+// The segment files must already hold synced final images below
+// flushSynced; the batch records that address, and recovery takes images
+// below it as superseded.
+func (l *Log) deltaSyncLocked() (uint64, error) {
+	if err := l.Err(); err != nil {
+		return 0, err
+	}
+	// The capture starts here: a writer that read captureSeq before this
+	// increment may have finished just before it, so it waits for a later
+	// sync; one that reads the new value finished before the tail below is
+	// sampled and the dirty lists are taken.
+	l.captureSeq.Add(1)
+	tail := l.Tail()
+	// After this barrier every record allocated below tail is written.
+	l.em.BumpAndWait()
+	flushed := l.flushed.Load()
+	from := max(l.syncTail, flushed)
+	d := l.delta
+	d.begin()
+	// A large sync is written as several batches of about deltaBatchBytes
+	// (each a consistent set of images; the tail field of a partial batch
+	// is where its range part ends), so neither the writer's buffer nor
+	// recovery's grows with the mutable region.
+	var spillErr error
+	spilled := false
+	spill := func(t uint64) {
+		if spillErr != nil || len(d.buf) < deltaBatchBytes {
+			return
+		}
+		if spillErr = d.commit(l.flushSynced, t, false); spillErr == nil {
+			l.batchFlushed = l.flushSynced
+			spilled = true
+			d.begin()
+		}
+	}
+	l.dirty.take(func(addrs []uint64) {
+		for _, a := range addrs {
+			if a < flushed {
+				// Frozen and flushed since it was listed: the segment
+				// files have its final image; its frame may be gone.
+				continue
+			}
+			r := l.Mem(a).r
+			if a >= from {
+				// Copied with the range below, or with the next one;
+				// clear the bit so that later updates list it again.
+				r.clearDirty()
+				continue
+			}
+			if spillErr != nil {
+				continue // failing anyway; keep clearing nothing more
+			}
+			n := int(sizeFromLengths(r.lengthsWord().Load()))
+			if !r.copyImageIf(d.add(a, n), true, true) {
+				d.unadd(n)
+			}
+			spill(l.syncTail)
+		}
+	})
+	if spillErr != nil {
+		return 0, l.fail(spillErr)
+	}
+	err := l.copyRange(from, tail, func(a uint64, n int) []byte {
+		spill(a) // everything below a is in this batch or an earlier one
+		return d.add(a, n)
+	})
+	if err == nil {
+		err = spillErr
+	}
+	if err != nil {
+		return 0, l.fail(err)
+	}
+	if spilled && d.empty() {
+		l.syncTail = tail
+		return tail, nil // the last spill took everything
+	}
+	if d.empty() && tail == l.syncTail && l.flushSynced == l.batchFlushed {
+		l.idleSyncs++
+		return tail, nil
+	}
+	if !d.empty() || spilled {
+		l.idleSyncs = 0
+	}
+	if err := d.commit(l.flushSynced, tail, false); err != nil {
+		return 0, l.fail(err)
+	}
+	l.batchFlushed = l.flushSynced
+	l.syncTail = tail
+	return tail, nil
+}
+
+// copyRange writes consistent images of the log in [from, to) through dst:
+// one call per page piece, the page's unused end as zeros. from and to are
+// record boundaries (or page ends) below a tail sampled before an epoch
+// barrier, and at or above flushed (in memory).
+func (l *Log) copyRange(from, to uint64, dst func(addr uint64, n int) []byte) error {
+	return l.copyRangeDirty(from, to, dst, nil)
+}
+
+// copyRangeDirty is copyRange that also clears the dirty bit of each
+// record and passes its image to dirty if it was dirty when copied (with
+// dirty not nil).
+func (l *Log) copyRangeDirty(from, to uint64, dst func(addr uint64, n int) []byte, dirty func(addr uint64, img []byte)) error {
+	for a := from; a < to; {
+		page := a >> l.pageBits
+		pageEnd := (page + 1) << l.pageBits
+		end := min(to, pageEnd)
+		img := dst(a, int(end-a))
+		frame := l.frame(page)
+		for off := a; off < end; {
+			o := off - a
+			if pageEnd-off < RecordHeaderSize {
+				clear(img[o:])
+				break
+			}
+			r := recordAt(frame, off&l.pageMask)
+			if r.info() == 0 {
+				clear(img[o:])
+				break
+			}
+			size := sizeFromLengths(r.lengthsWord().Load())
+			if off+size > end {
+				return errors.AssertionFailedf("rskv/log: record at %#x (%d bytes) crosses %#x while copying images", off, size, end)
+			}
+			if r.copyImage(img[o:o+size], dirty != nil) && dirty != nil {
+				dirty(off, img[o:o+size])
+			}
+			off += size
+		}
+		a = end
+	}
+	return nil
+}
+
+// truncationDue says whether the delta log has grown enough, or the log
+// has been idle long enough, to fold the delta log into the segments.
+func (l *Log) truncationDue() bool {
+	d := l.delta
+	if !d.imagesInGen {
+		return false // nothing the segment files lack
+	}
+	if l.idleSyncs >= truncateIdleSyncs {
+		return true
+	}
+	mutable := int64(l.Tail() - l.flushed.Load())
+	return d.sinceTrunc > max(truncateMinBytes, mutable/2)
+}
+
+// maybeTruncate truncates the delta log if the policy says it is due. The
+// caller must not hold maintMu nor be epoch-protected.
+func (l *Log) maybeTruncate() error {
+	l.maintMu.Lock()
+	due := !l.truncating && l.Err() == nil && l.truncationDue()
+	l.maintMu.Unlock()
+	if !due {
+		return nil
+	}
+	return l.truncate()
+}
+
+// truncate is a mutable flush: it writes consistent images of
+// [flushed, T) into the segment files at their own addresses, syncs them,
+// and then deletes the older delta generations. It takes maintMu one chunk
+// at a time, so syncs (group commits, the periodic syncer) and flushes go
+// on between chunks.
+//
+// Crash safety: a new delta generation starts first, so the older ones stay
+// valid until the end; the range imaged ends at the last sync's tail. Each chunk is copied (each record consistently);
+// the records that were dirty when copied (changed since the last delta
+// sync) go into a delta batch, synced; then the chunk is written. So a
+// record that a crash tears mid-write either did not change since the
+// newest image the delta log or the segment holds (the write rewrites the
+// same bytes) or is in a synced delta batch, which recovery redoes over
+// it.
+func (l *Log) truncate() error {
+	t0 := time.Now()
+	l.maintMu.Lock()
+	if l.truncating {
+		l.maintMu.Unlock()
+		return nil
+	}
+	l.truncating = true
+	defer func() {
+		l.maintMu.Lock()
+		l.truncating = false
+		l.maintMu.Unlock()
+	}()
+	d := l.delta
+	before := d.total
+	if err := d.next(); err != nil {
+		l.maintMu.Unlock()
+		return l.fail(err)
+	}
+	gen := d.gen
+	// The range to image ends at the last sync's tail: every record below
+	// it is complete, and its newest image is in the older generations,
+	// which stay until the end.
+	start, end := l.flushed.Load(), l.syncTail
+	l.maintMu.Unlock()
+	chunk := max(uint64(truncateChunk), l.pageSize)
+	for a := start; a < end; {
+		l.maintMu.Lock()
+		b, err := l.truncateChunkLocked(a, end, chunk)
+		l.maintMu.Unlock()
+		if err != nil {
+			return err
+		}
+		a = b
+	}
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if err := l.Err(); err != nil {
+		return err
+	}
+	if start < end {
+		first, last := l.dev.segmentOf(start), l.dev.segmentOf(end-1)
+		for s := first; s <= last; s++ {
+			if err := l.dev.sync(s); err != nil {
+				return l.fail(err)
+			}
+		}
+		// Seal the segments the images ran through and mark the last one
+		// durable to end: segments exist (created durably) before any mark
+		// names them.
+		for s := first; s <= last; s++ {
+			mark := uint64(end)
+			if s < last {
+				mark = (s+1)<<l.dev.segmentBits | markContinues
+			} else if l.dev.table.Load().get(s+1) != nil {
+				continue // a flush moved on into the next segment: keep its mark
+			}
+			if err := l.dev.writeMark(s, mark); err != nil {
+				return l.fail(err)
+			}
+			if err := l.dev.sync(s); err != nil {
+				return l.fail(err)
+			}
+		}
+		l.segDurable = max(l.segDurable, end)
+	}
+	if !d.imagesInGen {
+		// Nothing in the new generation is newer than the segment files
+		// (no sync wrote images during the chunks): start one more, so that
+		// the batch the truncation began with goes too.
+		if err := d.next(); err != nil {
+			return l.fail(err)
+		}
+		gen = d.gen
+	}
+	// From the next synced batch on, recovery ignores older generations.
+	d.base = gen
+	d.begin()
+	if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+		return l.fail(err)
+	}
+	l.batchFlushed = l.flushSynced
+	if err := d.dropBelow(gen); err != nil {
+		return l.fail(err)
+	}
+	l.cfg.Logger.Info("rskv: delta log truncated into the segments", "from", start, "to", end,
+		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0))
+	l.idleSyncs = 0
+	l.truncations.Add(1)
+	return nil
+}
+
+// truncateChunkLocked copies and writes the images of one chunk from a
+// (at most chunk bytes, within a segment) and returns where it ended.
+func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
+	if err := l.Err(); err != nil {
+		return 0, err
+	}
+	// A flush may have moved past a since the last chunk: the segment
+	// files have final images there.
+	a = max(a, l.flushed.Load())
+	if a >= end {
+		return end, nil
+	}
+	b := min(end, (a/chunk+1)*chunk, (l.dev.segmentOf(a)+1)<<l.dev.segmentBits)
+	// As flushLocked does: no segment gets data while an earlier one may
+	// still be torn.
+	for s := l.syncedSegment; s < l.dev.segmentOf(a); s++ {
+		if err := l.dev.sync(s); err != nil {
+			return 0, l.fail(err)
+		}
+	}
+	if uint64(cap(l.truncBuf)) < b-a {
+		l.truncBuf = make([]byte, chunk)
+	}
+	buf := l.truncBuf[:b-a]
+	d := l.delta
+	d.begin()
+	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
+		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })
+	if err != nil {
+		return 0, l.fail(err)
+	}
+	if !d.empty() {
+		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+			return 0, l.fail(err)
+		}
+		l.batchFlushed = l.flushSynced
+	}
+	if err := l.dev.writeAt(buf, a); err != nil {
+		return 0, l.fail(err)
+	}
+	l.imaged = max(l.imaged, b)
+	return b, nil
+}

@@ -1,9 +1,0 @@
-//go:build race
-
-package log
-
-import "unsafe"
-
-// storeValue writes an in-place update's value with word-sized atomic
-// stores, which the race detector understands (see value_norace.go).
-func storeValue(p unsafe.Pointer, value []byte) { storeWords(p, value) }
