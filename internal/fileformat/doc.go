@@ -6,7 +6,7 @@
 //	LOCK                         the lock file (never read or written)
 //	STORE                        the manifest (package manifest)
 //	STORE.tmp                    a manifest being replaced
-//	seg-<16 hex digits>.log      log segment i (package log)
+//	seg-<16 hex digits>.log      log segment i (internal/hlog)
 //	checkpoint-<16 hex>.ckpt     checkpoint id (package checkpoint)
 //	checkpoint-<16 hex>.ckpt.tmp a checkpoint being written
 //

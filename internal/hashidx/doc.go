@@ -6,10 +6,12 @@
 // holds seven entries and a link to an overflow bucket. An entry is one
 // uint64:
 //
-//	 63   62    61 ........ 48   47 ............... 0
-//	+---+-----+---------------+---------------------+
-//	| 0 | tnt |   tag (14)    |   address (48)      |
-//	+---+-----+---------------+---------------------+
+//	 63    62    61 ........ 48   47 ............... 0
+//	+-----+-----+---------------+---------------------+
+//	| lck | tnt |   tag (14)    |   address (48)      |
+//	+-----+-----+---------------+---------------------+
+//
+// (lck is the lock bit a multi-key commit holds; see Entry.)
 //
 // The low bits of a key's 64-bit hash choose the bucket; its top 14 bits are
 // the tag, so keys in one bucket are told apart without touching the log. Keys
@@ -24,4 +26,9 @@
 // bucket chain, and backs off if it finds another entry with the tag.
 //
 // Buckets hold only integers, so the garbage collector never scans the table.
+//
+// The package is internal because raw entry access (Load, CompareAndSwap,
+// MakeEntry, the entry lock bit) can corrupt a live store if misused; package
+// rskv is its only writer. The public package hashidx describes the index and
+// exports its read-only pieces (Stats, SnapshotSize).
 package hashidx

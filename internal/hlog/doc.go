@@ -1,4 +1,4 @@
-// Package log is rskv's hybrid log: one address space whose tail is in
+// Package hlog is rskv's hybrid log: one address space whose tail is in
 // memory and mutable, whose middle is in memory and read-only, and whose
 // beginning is on disk in segment files (FASTER, SIGMOD 2018).
 //
@@ -17,9 +17,14 @@
 //   - recover.go: the recovery scan and the torn-tail-or-corruption rules.
 //   - scan.go: reading a range of the log in order, from memory and disk.
 //
-// The hash index (package hashidx) and the store's operations (package
-// rskv) sit on top; package vfs is the file-system interface below.
+// The hash index (internal/hashidx) and the store's operations (package
+// rskv) sit on top; package vfs (log/vfs) is the file-system interface
+// below.
 //
-// The package name hides the standard library's log; importers name it
-// hlog.
+// The package is internal because its protocol (the record seqlock's
+// Lock/UpdateLocked/UnlockSealed, Allocate/TurnPage/MakeRoom frame
+// management) can corrupt a live store if misused; package rskv is its only
+// writer. The public package log (github.com/rskv-go/rskv/log) describes the
+// hybrid log and its on-disk format and exports the read-only pieces a
+// reader of a store's files needs.
 package hlog
