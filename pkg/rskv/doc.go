@@ -150,6 +150,31 @@
 // wrong and why (the option and its allowed range, the file and address of a
 // damaged record).
 //
+// # Inside
+//
+// The package reads as a stack, each layer calling only the ones below:
+//
+//   - the API: Open and Close (store.go, lifecycle.go, readonly.go), the
+//     single-key operations (ops.go, expiry.go), Scan (scan.go), batches and
+//     transactions (batch.go, txn.go over the commit engine in commit.go),
+//     Backup and Restore (backup.go), Options, Stats and errors;
+//   - maintenance: checkpoints and recovery (checkpoint.go, recovery.go),
+//     compaction (compact.go, deadbytes.go), read promotion and residency
+//     (promote.go, residency.go), the background services (background.go,
+//     expirer.go, faults.go) and the geometry (geometry.go);
+//   - a key's versions (chain.go): the one chain walker and the one
+//     conditional append (allocate, write the record, compare-and-swap it
+//     into the index, on a lost race invalidate it and count its bytes
+//     dead) that every writer above uses;
+//   - the engine, in internal packages so that no user can break its
+//     protocols: the hybrid log (internal/hlog) and the hash index
+//     (internal/hashidx), with internal/epoch, internal/checkpoint,
+//     internal/manifest and internal/fileformat (file names and headers).
+//
+// The public packages log and hashidx describe the log's and the index's
+// formats and export only read-only pieces; log/vfs is the file-system
+// interface (Options.FS).
+//
 // See docs/design.md and docs/durability.md in the repository for the
 // design and what was verified.
 package rskv
