@@ -60,6 +60,7 @@ func (s *Store) recover() error {
 		}
 		keys += keyDelta(rec.Info)
 		s.noteReplayedDead(h, rec)
+		s.noteReplayedExpiry(h, rec)
 		return nil
 	})
 	s.recovery.From, s.recovery.To = rep.From, rep.End
