@@ -205,9 +205,17 @@ func (b *backupWriter) finish() {
 // a fresh store there. The new store has its own identity and default
 // options; keys that expired since the backup are left out. A dir that
 // holds anything is refused with ErrInvalidOptions.
+//
+// The store is built in a sibling directory, dir + ".rskv-restore", and
+// renamed to dir only once the whole stream is verified and the store is
+// durable: dir is never touched by a failed restore, nor by one a crash
+// interrupts (a later Restore removes the sibling left behind).
 func Restore(dir string, r io.Reader) (BackupInfo, error) {
 	return restore(dir, r, nil)
 }
+
+// restoreSuffix names the directory a restore builds its store in.
+const restoreSuffix = ".rskv-restore"
 
 // restore is Restore with options for the new store (tests use a MemFS).
 func restore(dir string, r io.Reader, opts *Options) (BackupInfo, error) {
@@ -219,6 +227,7 @@ func restore(dir string, r io.Reader, opts *Options) (BackupInfo, error) {
 	if dir == "" {
 		return BackupInfo{}, errors.Wrap(ErrInvalidOptions, "directory name is empty")
 	}
+	dir = filepath.Clean(dir)
 	existed, err := emptyOrAbsent(o.FS, dir)
 	if err != nil {
 		return BackupInfo{}, err
@@ -233,17 +242,33 @@ func restore(dir string, r io.Reader, opts *Options) (BackupInfo, error) {
 	}
 	when := int64(binary.LittleEndian.Uint64(hdr[fileformat.BodyOffset+8:]))
 
-	s, err := Open(dir, &o)
+	tmp := dir + restoreSuffix
+	if err := removeDir(o.FS, tmp); err != nil { // debris of an interrupted restore
+		return BackupInfo{}, err
+	}
+	s, err := Open(tmp, &o)
 	if err != nil {
-		return BackupInfo{}, undoRestore(o.FS, dir, existed, err)
+		return BackupInfo{}, undoRestore(o.FS, tmp, err)
 	}
 	n, err := s.restoreChunks(br)
 	if err != nil {
 		_ = s.Close() // the store is removed: its close error is moot
-		return BackupInfo{}, undoRestore(o.FS, dir, existed, err)
+		return BackupInfo{}, undoRestore(o.FS, tmp, err)
 	}
 	if err := s.Close(); err != nil {
-		return BackupInfo{}, undoRestore(o.FS, dir, existed, err)
+		return BackupInfo{}, undoRestore(o.FS, tmp, err)
+	}
+	// Commit: the verified, durable store takes dir's place.
+	if existed {
+		if err := o.FS.Remove(dir); err != nil {
+			return BackupInfo{}, undoRestore(o.FS, tmp, errors.Wrapf(err, "rskv: restore into %s", dir))
+		}
+	}
+	if err := o.FS.Rename(tmp, dir); err != nil {
+		return BackupInfo{}, undoRestore(o.FS, tmp, errors.Wrapf(err, "rskv: restore into %s", dir))
+	}
+	if err := o.FS.SyncDir(filepath.Dir(dir)); err != nil {
+		return BackupInfo{}, errors.Wrapf(err, "rskv: restore into %s", dir)
 	}
 	return BackupInfo{Keys: int(n), Bytes: br.n, Time: time.Unix(0, when)}, nil
 }
@@ -406,34 +431,31 @@ func emptyOrAbsent(fsys vfs.FS, dir string) (existed bool, _ error) {
 	return true, nil
 }
 
-// removeCreated undoes a failed restore: it removes what it created in dir
-// (the store files), and dir itself if it did not exist before.
-func removeCreated(fsys vfs.FS, dir string, existed bool) error {
+// removeDir removes dir, a store directory (flat: files only), if it
+// exists.
+func removeDir(fsys vfs.FS, dir string) error {
 	names, err := fsys.List(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return errors.Wrapf(err, "rskv: restore: clean up %s", dir)
+		return errors.Wrapf(err, "rskv: restore: remove %s", dir)
 	}
 	for _, n := range names {
 		if err := fsys.Remove(filepath.Join(dir, n)); err != nil {
-			return errors.Wrapf(err, "rskv: restore: clean up %s", dir)
+			return errors.Wrapf(err, "rskv: restore: remove %s", dir)
 		}
 	}
-	if !existed {
-		if err := fsys.Remove(dir); err != nil {
-			return errors.Wrapf(err, "rskv: restore: clean up %s", dir)
-		}
-		dir = filepath.Dir(filepath.Clean(dir))
+	if err := fsys.Remove(dir); err != nil {
+		return errors.Wrapf(err, "rskv: restore: remove %s", dir)
 	}
-	return errors.Wrapf(fsys.SyncDir(dir), "rskv: restore: clean up %s", dir)
+	return errors.Wrapf(fsys.SyncDir(filepath.Dir(dir)), "rskv: restore: remove %s", dir)
 }
 
-// undoRestore removes what a failed restore created, and reports a failure
-// to do so alongside the restore's own error.
-func undoRestore(fsys vfs.FS, dir string, existed bool, err error) error {
-	if cerr := removeCreated(fsys, dir, existed); cerr != nil {
+// undoRestore removes the store a failed restore built in tmp, and reports
+// a failure to do so alongside the restore's own error.
+func undoRestore(fsys vfs.FS, tmp string, err error) error {
+	if cerr := removeDir(fsys, tmp); cerr != nil {
 		return errors.WithSecondaryError(err, cerr)
 	}
 	return err

@@ -117,6 +117,8 @@ func refused(t *testing.T, fs *vfs.MemFS, stream []byte, what string) {
 		}
 		_, err := rskv.RestoreWith(dir, bytes.NewReader(stream), &rskv.Options{FS: fs, MemorySize: 1 << 20})
 		require.ErrorIs(t, err, rskv.ErrCorruption, what)
+		_, serr := fs.Stat(dir + ".rskv-restore")
+		require.ErrorIs(t, serr, os.ErrNotExist, "%s: the store being built is removed", what)
 		if existed {
 			names, err := fs.List(dir)
 			require.NoError(t, err)
@@ -136,9 +138,24 @@ func TestRestoreRefusesTruncatedStreams(t *testing.T) {
 	}
 	refused(t, fs, stream[:len(stream)-1], "last byte cut")
 	refused(t, fs, append(bytes.Clone(stream), 0), "a byte after the trailer")
-	// The whole stream restores.
+	// The whole stream restores, into an empty directory too, and the
+	// debris of an interrupted restore (its sibling build directory) is
+	// cleared first.
 	_, err := rskv.RestoreWith("ok", bytes.NewReader(stream), &rskv.Options{FS: fs, MemorySize: 1 << 20})
 	require.NoError(t, err)
+	require.NoError(t, fs.MkdirAll("empty2", 0o755))
+	require.NoError(t, fs.MkdirAll("empty2.rskv-restore", 0o755))
+	f, err := fs.Create("empty2.rskv-restore/seg-0000000000000000.log")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	info, err := rskv.RestoreWith("empty2", bytes.NewReader(stream), &rskv.Options{FS: fs, MemorySize: 1 << 20})
+	require.NoError(t, err)
+	_, err = fs.Stat("empty2.rskv-restore")
+	require.ErrorIs(t, err, os.ErrNotExist)
+	s, err := rskv.Open("empty2", &rskv.Options{FS: fs, MemorySize: 1 << 20, DisableBackground: true})
+	require.NoError(t, err)
+	require.Equal(t, info.Keys, s.Len())
+	require.NoError(t, s.Close())
 }
 
 func TestRestoreRefusesCorruptStreams(t *testing.T) {

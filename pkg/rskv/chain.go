@@ -77,8 +77,11 @@ func (s *Store) findVersion(g *epoch.Handle, key []byte, addr, end uint64, buf *
 	addr, r, ok := s.walkMem(key, addr, end)
 	if ok {
 		info := r.Info()
-		return where{addr: addr, inMem: true, mem: r, tomb: info&hlog.FlagTombstone != 0, size: r.Size(),
-			expires: info&hlog.FlagExpiry != 0, expireAt: r.Expiry()}, nil
+		w := where{addr: addr, inMem: true, mem: r, tomb: info&hlog.FlagTombstone != 0, size: r.Size()}
+		if info&hlog.FlagExpiry != 0 {
+			w.expires, w.expireAt = true, r.Expiry()
+		}
+		return w, nil
 	}
 	return s.findOnDisk(g, key, addr, end, buf, wantValue)
 }

@@ -39,9 +39,13 @@ func (s *Store) tryCheckpoint(ctx context.Context) (skipped bool, err error) {
 		return true, nil
 	}
 	defer s.opMu.Unlock()
-	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.End {
-		// Nothing was written since the last checkpoint: with the tail
-		// where it was, no record is mutable either, so nothing changed.
+	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.Start {
+		// Nothing was appended since the last checkpoint's start, so the
+		// index it holds is still current and nothing is left to replay.
+		// (Compare with Start, not End: records appended while that
+		// checkpoint was written are not in its snapshot or key count.
+		// In-place updates need no new checkpoint: they add nothing to
+		// replay, and the delta log keeps them durable.)
 		return true, nil
 	}
 	_, err = s.checkpointLocked()

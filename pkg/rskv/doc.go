@@ -137,7 +137,9 @@
 // it) while it holds the batch and transaction commit lock, so each batch
 // and transaction is wholly in or out. The stream is framed and
 // checksummed (per chunk and whole); Restore refuses a truncated or damaged
-// one with ErrCorruption and removes what it created. The header records
+// one with ErrCorruption; it builds the store beside dir and renames it into
+// place only once the stream is verified, so dir is never left half
+// restored, even by a crash. The header records
 // what the copy is consistent with (log address, time, a replication
 // index), the starting point for incremental backups.
 //

@@ -220,3 +220,13 @@ func (s *Store) segmentDead(seg uint64) int64 {
 	d := s.dead.segment(seg) + s.expiring.expired(seg, s.now())
 	return min(d, int64(1)<<s.dead.segBits)
 }
+
+// noteReplayedExpiry counts a record replayed at Open in expiring, as its
+// write did. (Records below the checkpoint recovery started from are not
+// replayed: compaction measures their segments by reading them.)
+func (s *Store) noteReplayedExpiry(h uint64, rec hlog.DiskRecord) {
+	if rec.Info&hlog.FlagExpiry != 0 {
+		exp, _ := splitStored(rec.Info, rec.Value)
+		s.expiring.note(rec.Address, h, rec.Size, exp)
+	}
+}

@@ -99,6 +99,7 @@ func (s *Store) recover() error {
 		}
 		keys += keyDelta(rec.Info)
 		s.noteReplayedDead(h, rec)
+		s.noteReplayedExpiry(h, rec)
 		return nil
 	})
 	for _, p := range pending {

@@ -77,6 +77,9 @@ func (s *Store) Stats() Stats {
 		IndexBuckets:     s.index.Buckets(),
 		Recovery:         s.recovery,
 	}
+	// A Backup's freeze lifts the read-only address above the tail for a
+	// moment (log.FreezeTail): report the tail then.
+	st.ReadOnlyAddress = min(st.ReadOnlyAddress, st.TailAddress)
 	st.MutableBytes = int64(st.TailAddress - min(st.TailAddress, st.ReadOnlyAddress))
 	st.ReadOnlyBytes = int64(st.ReadOnlyAddress - min(st.ReadOnlyAddress, st.HeadAddress))
 	c := s.em.Counters()
