@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,8 +43,14 @@ func TestOpensStoreWrittenByVersion1(t *testing.T) {
 	require.NoError(t, ro.Close())
 	require.Equal(t, before, treeState(t, dir))
 
+	require.Equal(t, uint32(1), storeVersion(t, dir), "a read-only open upgrades nothing")
+
 	rw, err := rskv.Open(dir, opts(false))
 	require.NoError(t, err)
+	// The first read-write open upgrades the STORE file to version 2 (the
+	// log may now get expiry and batch records), so version-1 code refuses
+	// the store from then on.
+	require.Equal(t, uint32(2), storeVersion(t, dir))
 	requireContents(t, rw, want)
 	require.NoError(t, rw.Put([]byte("new"), []byte("after the upgrade")))
 	want["new"] = []byte("after the upgrade")
@@ -55,4 +62,14 @@ func TestOpensStoreWrittenByVersion1(t *testing.T) {
 	require.NoError(t, err)
 	requireContents(t, rw, want)
 	require.NoError(t, rw.Close())
+}
+
+// storeVersion reads the format version of dir's STORE file (bytes 8 to 12
+// of its framed header).
+func storeVersion(t *testing.T, dir string) uint32 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "STORE"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(b), 12)
+	return binary.LittleEndian.Uint32(b[8:12])
 }

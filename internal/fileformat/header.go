@@ -34,8 +34,12 @@ type Kind struct {
 }
 
 var (
-	// Manifest is the STORE file's header (the whole file).
-	Manifest = Kind{What: "STORE file", Magic: "RSKVSTOR", Version: 1, Length: 68, BodySize: 40}
+	// Manifest is the STORE file's header (the whole file). Version 2: the
+	// log may hold records with an expiry and the records of multi-key
+	// commits (batches, transactions), which version-1 code would misread,
+	// so a version-1 binary must refuse the store; version 1 is still read
+	// and is upgraded by the first read-write open.
+	Manifest = Kind{What: "STORE file", Magic: "RSKVSTOR", Version: 2, OldestVersion: 1, Length: 68, BodySize: 40}
 	// SegmentHeader is a log segment's header, at the start of a reserved
 	// 4096-byte block (the segment's durable mark lives at offset 64 of it).
 	SegmentHeader = Kind{What: "segment", Magic: "RSKVSEG\x00", Version: 1, Length: 4096, BodySize: 16}

@@ -16,11 +16,19 @@ const FileName = fileformat.ManifestFile
 // kind is the STORE file's framed header; the file is that header alone.
 var kind = fileformat.Manifest
 
+// CurrentVersion is the STORE format version Write writes; a store whose
+// manifest is older is upgraded by rewriting it (see fileformat.Manifest).
+var CurrentVersion = kind.Version
+
 // HashXXH64 identifies the key hash function (xxHash64, seed 0).
 const HashXXH64 = 1
 
 // Manifest is the content of the STORE file.
 type Manifest struct {
+	// Version is the format version the file was read with (Write always
+	// writes the current one, CurrentVersion); 0 for a manifest not read
+	// from a file.
+	Version      uint32
 	StoreID      uint64
 	PageBits     uint32
 	SegmentBits  uint32
@@ -56,6 +64,7 @@ func decode(b []byte) (Manifest, error) {
 		return Manifest{}, errors.Wrapf(ErrBadManifest, "%v", err)
 	}
 	return Manifest{
+		Version:      h.Version,
 		StoreID:      h.StoreID,
 		PageBits:     binary.LittleEndian.Uint32(b[24:]),
 		SegmentBits:  binary.LittleEndian.Uint32(b[28:]),

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"io/fs"
 	"testing"
@@ -14,7 +15,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	mfs := vfs.NewMem()
 	require.NoError(t, mfs.MkdirAll("db", 0o755))
-	m := Manifest{StoreID: 42, PageBits: 16, SegmentBits: 20, IndexBuckets: 1 << 12,
+	m := Manifest{Version: CurrentVersion, StoreID: 42, PageBits: 16, SegmentBits: 20, IndexBuckets: 1 << 12,
 		HashFunction: HashXXH64, Begin: 1 << 20, KeyBase: -3}
 	require.NoError(t, Write(mfs, "db", m))
 	got, err := Read(mfs, "db")
@@ -57,7 +58,7 @@ func TestDamageIsDetected(t *testing.T) {
 // turn and then cuts the power: what survives is the old manifest or the new
 // one, never a mix or none.
 func TestCrashDuringWriteKeepsOldOrNew(t *testing.T) {
-	old := Manifest{StoreID: 1, PageBits: 12, SegmentBits: 14, IndexBuckets: 1024, HashFunction: HashXXH64, Begin: 64}
+	old := Manifest{Version: CurrentVersion, StoreID: 1, PageBits: 12, SegmentBits: 14, IndexBuckets: 1024, HashFunction: HashXXH64, Begin: 64}
 	updated := old
 	updated.Begin = 1 << 14
 	for k := 0; ; k++ {
@@ -87,10 +88,22 @@ func TestGoldenBytes(t *testing.T) {
 	const golden = "52534b5653544f520100000044000000efcdab89674523011000000014000000001000000000000001000000000000000000100000000000fdffffffffffffff4c5e0fa0"
 	m := Manifest{StoreID: 0x0123456789abcdef, PageBits: 16, SegmentBits: 20, IndexBuckets: 1 << 12,
 		HashFunction: HashXXH64, Begin: 1 << 20, KeyBase: -3}
-	require.Equal(t, golden, hex.EncodeToString(m.encode()))
+	// Version 1, as written before batches, transactions and expiry, is
+	// still read.
 	b, err := hex.DecodeString(golden)
 	require.NoError(t, err)
 	got, err := decode(b)
 	require.NoError(t, err)
+	m.Version = 1
+	require.Equal(t, m, got)
+	// The encoder writes version 2: the same bytes but the version and the
+	// checksum.
+	enc := m.encode()
+	require.Equal(t, golden[:16], hex.EncodeToString(enc[:8]))
+	require.Equal(t, uint32(2), binary.LittleEndian.Uint32(enc[8:]))
+	require.Equal(t, golden[24:len(golden)-8], hex.EncodeToString(enc[12:len(enc)-4]))
+	got, err = decode(enc)
+	require.NoError(t, err)
+	m.Version = 2
 	require.Equal(t, m, got)
 }

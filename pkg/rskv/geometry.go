@@ -102,6 +102,14 @@ func (s *Store) loadManifest() (manifest.Manifest, bool, error) {
 		if man.HashFunction != manifest.HashXXH64 {
 			return man, false, hlog.MarkCorruption(errors.Newf("rskv: %s: unknown hash function %d", s.dir, man.HashFunction))
 		}
+		if man.Version < manifest.CurrentVersion && !s.opts.ReadOnly {
+			// An older store: upgrade its STORE file before anything is
+			// written in the new format, so older code refuses it from now on.
+			if err := manifest.Write(s.fs, s.dir, man); err != nil {
+				return man, false, errors.Wrap(err, "rskv: upgrade STORE file")
+			}
+			man.Version = manifest.CurrentVersion
+		}
 		return man, false, nil
 	case errors.Is(err, manifest.ErrBadManifest):
 		return man, false, hlog.MarkCorruption(errors.Wrapf(err, "rskv: %s", s.dir))
