@@ -220,6 +220,25 @@ func cmdGetDel(c *client, args [][]byte) {
 }
 
 func cmdMGet(c *client, args [][]byte) {
+	if len(args) == 2 {
+		c.mget(args)
+		return
+	}
+	// Several keys are read in one View, so that MGET is atomic as
+	// Redis's: a transaction's writes are all seen or none.
+	mark := len(c.w.b)
+	err := c.view(func() error {
+		c.w.b = c.w.b[:mark]
+		c.mget(args)
+		return nil
+	})
+	if err != nil {
+		c.w.b = c.w.b[:mark]
+		c.replyErr(err)
+	}
+}
+
+func (c *client) mget(args [][]byte) {
 	c.w.array(len(args) - 1)
 	for _, k := range args[1:] {
 		v, ok, err := c.s.db.getString(&c.sc, k)

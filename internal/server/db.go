@@ -17,9 +17,9 @@ import (
 // Store key spaces: the first byte of every store key says what it is (see
 // doc.go, "Encoding").
 const (
-	nsMeta   = 'k' // 'k' key           -> type tag + string value, or hash header
-	nsField  = 'f' // 'f' id(8) field   -> uvarint slot + field value
-	nsSlot   = 'i' // 'i' id(8) slot(8) -> field name
+	nsMeta  = 'k' // 'k' key           -> type tag + string value, or hash header
+	nsField = 'f' // 'f' id(8) field   -> uvarint slot + field value
+	nsSlot  = 'i' // 'i' id(8) slot(8) -> field name
 )
 
 // Type tags, the first byte of a meta value. A new encoding gets a new tag.
@@ -40,15 +40,15 @@ const maxFieldLen = rskv.MaxKeySize - 9
 
 // Errors of the data layer. Commands turn them into Redis error replies.
 var (
-	errWrongTypeE  = errors.New(errWrongType)
-	errNotIntE     = errors.New(errNotInt)
-	errNotFloatE   = errors.New(errNotFloat)
-	errOverflowE   = errors.New(errOverflow)
-	errNaNInfE     = errors.New(errNaNInf)
-	errHashIntE    = errors.New(errHashNotInt)
-	errHashFloatE  = errors.New(errHashNotFloat)
-	errTooBigE     = errors.New(errTooBig)
-	errBadFormat   = errors.New("rskv server: unknown value encoding")
+	errWrongTypeE = errors.New(errWrongType)
+	errNotIntE    = errors.New(errNotInt)
+	errNotFloatE  = errors.New(errNotFloat)
+	errOverflowE  = errors.New(errOverflow)
+	errNaNInfE    = errors.New(errNaNInf)
+	errHashIntE   = errors.New(errHashNotInt)
+	errHashFloatE = errors.New(errHashNotFloat)
+	errTooBigE    = errors.New(errTooBig)
+	errBadFormat  = errors.New("rskv server: unknown value encoding")
 )
 
 const (

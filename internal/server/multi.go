@@ -289,3 +289,22 @@ func (c *client) atomic(fn func() error) error {
 	t.fx = t.fx[:0]
 	return err
 }
+
+// view runs fn, whose reads go through kv.go, in one Store.View: every
+// read sees one state of the store (MGET of several keys). fn may run
+// more than once.
+func (c *client) view(fn func() error) error {
+	if c.sc.tx != nil {
+		return fn()
+	}
+	t := &c.txs
+	c.sc.tx = t
+	err := c.s.st.View(func(tx *rskv.Txn) error {
+		t.reset(tx)
+		return fn()
+	})
+	c.sc.tx = nil
+	t.tx = nil
+	t.fx = t.fx[:0]
+	return err
+}
