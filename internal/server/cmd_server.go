@@ -724,7 +724,7 @@ func (s *Server) info(want map[string]bool) string {
 	})
 	section("Keyspace", func() {
 		if n := s.db.size(); n > 0 {
-			kv("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", n))
+			kv("db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", n, s.db.expiring()))
 		}
 	})
 	section("rskv", func() {

@@ -70,3 +70,16 @@ func (s *Server) sweeper(stop <-chan struct{}) {
 		}
 	}
 }
+
+// expiring is the number of keys in the expiry index (INFO keyspace's
+// expires=).
+func (d *db) expiring() int {
+	n := 0
+	for i := range d.stripes {
+		st := &d.stripes[i]
+		st.RLock()
+		n += len(st.exp)
+		st.RUnlock()
+	}
+	return n
+}
