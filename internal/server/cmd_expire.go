@@ -115,7 +115,7 @@ func cmdExpire(c *client, args [][]byte) {
 	}
 	when += base
 	key := args[1]
-	defer c.lock(key)()
+	defer unlock1(c.lock(key))
 	cur, hid, found, err := c.keyExpiry(key)
 	if err != nil {
 		c.replyErr(err)
@@ -178,7 +178,7 @@ func cmdTTL(c *client, args [][]byte) {
 }
 
 func cmdPersist(c *client, args [][]byte) {
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	ms, hid, found, err := c.keyExpiry(args[1])
 	if err != nil {
 		c.replyErr(err)
@@ -238,7 +238,7 @@ func cmdSetEx(c *client, args [][]byte) {
 		c.w.err(e)
 		return
 	}
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	if err := c.setWithExpiry(args[1], args[3], ms, false); err != nil {
 		c.replyErr(err)
 		return
@@ -278,7 +278,7 @@ func cmdGetEx(c *client, args [][]byte) {
 		return
 	}
 	key := args[1]
-	defer c.lock(key)()
+	defer unlock1(c.lock(key))
 	v, found, err := c.s.db.getString(&c.sc, key)
 	if err != nil || !found {
 		if err != nil && !isKeyTooLarge(err) {

@@ -58,7 +58,7 @@ func cmdHSet(c *client, args [][]byte) {
 		return
 	}
 	d := c.s.db
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	var n int
 	err := c.atomic(func() (err error) {
 		n, err = d.hset(&c.sc, args[1], args[2:], false)
@@ -77,7 +77,7 @@ func cmdHSet(c *client, args [][]byte) {
 
 func cmdHSetNX(c *client, args [][]byte) {
 	d := c.s.db
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	var n int
 	err := c.atomic(func() (err error) {
 		n, err = d.hset(&c.sc, args[1], args[2:], true)
@@ -131,7 +131,7 @@ func cmdHMGet(c *client, args [][]byte) {
 
 func cmdHDel(c *client, args [][]byte) {
 	d := c.s.db
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	var n int
 	err := c.atomic(func() (err error) {
 		n, err = d.hdel(&c.sc, args[1], args[2:])
@@ -234,7 +234,7 @@ func cmdHStrlen(c *client, args [][]byte) {
 func (c *client) hincr(args [][]byte, fn func(old []byte, found bool) ([]byte, error)) ([]byte, error) {
 	d := c.s.db
 	key, field := args[1], args[2]
-	defer c.lock(key)()
+	defer unlock1(c.lock(key))
 	if err := checkField(field); err != nil {
 		return nil, err
 	}

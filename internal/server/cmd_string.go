@@ -118,7 +118,7 @@ func cmdSet(c *client, args [][]byte) {
 	}
 	key, val := args[1], args[2]
 	d := c.s.db
-	defer c.lock(key)()
+	defer unlock1(c.lock(key))
 	if !o.nx && !o.xx && !o.get {
 		if err := c.setWithExpiry(key, val, ms, o.keepTTL); err != nil {
 			c.replyErr(err)
@@ -164,7 +164,7 @@ func cmdSet(c *client, args [][]byte) {
 
 func cmdSetNX(c *client, args [][]byte) {
 	d := c.s.db
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	_, _, found, err := d.meta(&c.sc, args[1])
 	if err == nil && !found {
 		err = d.putString(&c.sc, args[1], args[2])
@@ -185,7 +185,7 @@ func b2i(b bool) int64 {
 
 func cmdGetSet(c *client, args [][]byte) {
 	d := c.s.db
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	old, found, err := d.getString(&c.sc, args[1])
 	if err != nil {
 		c.replyErr(err)
@@ -201,7 +201,7 @@ func cmdGetSet(c *client, args [][]byte) {
 
 func cmdGetDel(c *client, args [][]byte) {
 	d := c.s.db
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	old, found, err := d.getString(&c.sc, args[1])
 	if err != nil || !found {
 		if err != nil {
@@ -347,7 +347,7 @@ func (c *client) rmwString(key []byte) ([]byte, error) {
 	if err := checkKeyLen(key); err != nil {
 		return nil, err
 	}
-	defer c.lock(key)()
+	defer unlock1(c.lock(key))
 	if c.rmw.fn == nil {
 		c.rmw.fn = c.rmwApply
 	}
@@ -604,7 +604,7 @@ func cmdSetRange(c *client, args [][]byte) {
 	}
 	val := args[3]
 	d := c.s.db
-	defer c.lock(args[1])()
+	defer unlock1(c.lock(args[1]))
 	old, found, err := d.getString(&c.sc, args[1])
 	if err != nil {
 		c.replyErr(err)

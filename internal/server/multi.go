@@ -238,15 +238,24 @@ func keysNamed(cmd *command, args [][]byte) [][]byte {
 
 func noop() {}
 
-// lock write-locks key's stripe and returns the unlock function. Inside a
-// transaction the stripes are held already (by EXEC or atomic's caller).
-func (c *client) lock(key []byte) func() {
+// lock write-locks key's stripe and returns it, for unlock1 (a stripe,
+// not a func, so that the hot paths allocate nothing). Inside a
+// transaction the stripes are held already (by EXEC or atomic's caller):
+// it returns nil.
+func (c *client) lock(key []byte) *stripe {
 	if c.sc.tx != nil {
-		return noop
+		return nil
 	}
 	st := c.s.db.stripeOf(key)
 	st.Lock()
-	return st.Unlock
+	return st
+}
+
+// unlock1 unlocks what lock locked.
+func unlock1(st *stripe) {
+	if st != nil {
+		st.Unlock()
+	}
 }
 
 func (c *client) lockKeys(keys [][]byte) func() {
