@@ -178,3 +178,46 @@ func TestExecAtomicToReaders(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, "-1100", c.Get(ctx, "acc1").Val())
 }
+
+// TestMultiKeyWritesAtomicToReaders: MSET, RENAME and DEL of several keys
+// are one Store.Update each, MGET one View: a reader never sees half.
+func TestMultiKeyWritesAtomicToReaders(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, Config{})
+	c := ts.client(2)
+	require.NoError(t, c.MSet(ctx, "p", 0, "q", 0, "ra", "x").Err())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := ts.client(3)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			vs, err := r.MGet(ctx, "p", "q", "ra", "rb").Result()
+			if !assert.NoError(t, err) || !assert.Equal(t, vs[0], vs[1], "MSET or DEL seen half") {
+				return
+			}
+			if !assert.True(t, (vs[2] == nil) != (vs[3] == nil), "RENAME seen half: %v", vs) {
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer close(stop)
+	for i := 1; i < 300; i++ {
+		require.NoError(t, c.MSet(ctx, "p", i, "q", i).Err())
+		if i%3 == 0 {
+			require.Equal(t, int64(2), c.Del(ctx, "p", "q").Val())
+		}
+		if i%2 == 1 {
+			require.NoError(t, c.Rename(ctx, "ra", "rb").Err())
+		} else {
+			require.NoError(t, c.Rename(ctx, "rb", "ra").Err())
+		}
+	}
+}

@@ -4,14 +4,15 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/pkg/rskv"
 	"github.com/stretchr/testify/require"
 )
 
-// The tests below build by hand the store states a crash can leave in the
-// middle of a multi-key change, then check what New makes of them.
+// The tests below build by hand the store states a crash (or a downtime)
+// can leave, then check what New makes of them.
 
 func openStore(t *testing.T, dir string) *rskv.Store {
 	st, err := rskv.Open(dir, &rskv.Options{MemorySize: 16 << 20, DisableBackground: true})
@@ -72,4 +73,35 @@ func TestRecoverRejectsUnknownEncoding(t *testing.T) {
 	defer st.Close()
 	_, err := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.True(t, errors.Is(err, errBadFormat), "%v", err)
+}
+
+// TestRecoverExpiredHashAndIndex: a hash that expired while the server was
+// down loses its fields at startup; a key whose expiry is still ahead is in
+// the expiry index, and is uncounted once due.
+func TestRecoverExpiredHashAndIndex(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	d := newDB(st)
+	var sc scratch
+	_, err := d.hset(&sc, []byte("h"), [][]byte{[]byte("a"), []byte("1"), []byte("b"), []byte("2")}, false)
+	require.NoError(t, err)
+	require.NoError(t, st.Expire(metaKey(nil, []byte("h")), time.Now().Add(30*time.Millisecond)))
+	require.NoError(t, d.putStringAt(&sc, []byte("s"), []byte("v"), time.Now().Add(300*time.Millisecond), false))
+	require.NoError(t, d.putString(&sc, []byte("p"), []byte("v")))
+	require.NoError(t, st.Close())
+	time.Sleep(60 * time.Millisecond)
+
+	st = openStore(t, dir)
+	defer st.Close()
+	srv := newServer(t, st)
+	rep := srv.Recovery()
+	require.Equal(t, 4, rep.Orphans, "two fields and two slots")
+	require.Equal(t, int64(2), rep.Keys)
+	require.Equal(t, 1, rep.Expiring)
+	require.Eventually(t, func() bool {
+		_, err := srv.db.sweep(time.Now())
+		require.NoError(t, err)
+		return srv.db.size() == 1
+	}, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, 0, srv.db.expiring())
 }
