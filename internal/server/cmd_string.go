@@ -366,7 +366,9 @@ func (c *client) rmwString(key []byte) ([]byte, error) {
 		return nil, c.rmw.err
 	}
 	if c.rmw.created {
-		d.created(&c.sc, key)
+		if err := d.created(&c.sc, key); err != nil {
+			return nil, err
+		}
 	}
 	return out[1:], nil
 }
@@ -631,7 +633,10 @@ func cmdSetRange(c *client, args [][]byte) {
 		return
 	}
 	if !found {
-		d.created(&c.sc, args[1])
+		if err := d.created(&c.sc, args[1]); err != nil {
+			c.replyErr(err)
+			return
+		}
 	}
 	c.w.int(int64(len(nv) - 1))
 }

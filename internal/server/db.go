@@ -253,7 +253,9 @@ func (d *db) putStringAt(sc *scratch, key, value []byte, at time.Time, keep bool
 		return err
 	}
 	if !found {
-		d.created(sc, key)
+		if err := d.created(sc, key); err != nil {
+			return err
+		}
 	}
 	if !keep {
 		d.expires(sc, key, at, 0)
@@ -278,7 +280,9 @@ func (d *db) putPlain(sc *scratch, key, value []byte) error {
 		return err
 	}
 	if !sc.setFound {
-		d.created(sc, key)
+		if err := d.created(sc, key); err != nil {
+			return err
+		}
 	}
 	if sc.setOld != nil {
 		old, err := decodeHash(sc.setOld)
@@ -479,7 +483,9 @@ func (d *db) hset(sc *scratch, key []byte, pairs [][]byte, onlyNew bool) (int, e
 		return 0, err
 	}
 	if !found {
-		d.created(sc, key)
+		if err := d.created(sc, key); err != nil {
+			return 0, err
+		}
 	}
 	return len(added) / 2, nil
 }
@@ -727,7 +733,9 @@ func (d *db) rename(sc *scratch, src, dst []byte, onlyNew bool) (bool, error) {
 	}
 	d.removed(sc, src)
 	if !dstFound {
-		d.created(sc, dst)
+		if err := d.created(sc, dst); err != nil {
+			return false, err
+		}
 	}
 	var hid uint64
 	if val[0] == tagHash {

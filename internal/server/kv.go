@@ -172,52 +172,63 @@ type expEntry struct {
 	hid uint64 // the hash's id; 0 for a string
 }
 
-func (d *db) apply(sc *scratch, e effect) {
+// note applies a bookkeeping change now, or after the commit inside a
+// transaction. key is copied only then (no allocation on the hot paths).
+func (d *db) note(sc *scratch, kind byte, key []byte, at time.Time, hid uint64) error {
 	if t := sc.tx; t != nil && t.tx != nil {
-		t.fx = append(t.fx, e)
-		return
+		t.fx = append(t.fx, effect{kind: kind, key: string(key), at: at, hid: hid})
+		return nil
 	}
-	d.applyNow(sc, e)
+	return d.noteNow(sc, kind, key, at, hid)
 }
 
-// applyNow applies e; the caller holds the key's stripe.
-func (d *db) applyNow(sc *scratch, e effect) {
-	key := []byte(e.key)
+// applyNow applies a deferred effect; the caller holds the key's stripe.
+func (d *db) applyNow(sc *scratch, e effect) error {
+	return d.noteNow(sc, e.kind, []byte(e.key), e.at, e.hid)
+}
+
+// noteNow applies a bookkeeping change; the caller holds key's stripe. Its
+// only error is a failure to delete an expired hash's fields (which the
+// next startup removes, as orphans).
+func (d *db) noteNow(sc *scratch, kind byte, key []byte, at time.Time, hid uint64) error {
 	st := d.stripeOf(key)
-	switch e.kind {
+	switch kind {
 	case 'c':
-		if old, ok := st.exp[e.key]; ok {
+		if old, ok := st.exp[string(key)]; ok {
 			// The key had expired and was still counted: it is
 			// replaced, so the count stays; a hash's fields go.
-			delete(st.exp, e.key)
+			delete(st.exp, string(key))
 			if old.hid != 0 {
-				_ = d.dropAll(sc, old.hid)
+				return d.dropAll(sc, old.hid)
 			}
-			return
+			return nil
 		}
 		d.addKeys(key, 1)
 	case 'r':
-		delete(st.exp, e.key)
+		delete(st.exp, string(key))
 		d.addKeys(key, -1)
 	case 'e':
-		if e.at.IsZero() {
-			delete(st.exp, e.key)
-			return
+		if at.IsZero() {
+			delete(st.exp, string(key))
+			return nil
 		}
 		if st.exp == nil {
 			st.exp = map[string]expEntry{}
 		}
-		st.exp[e.key] = expEntry{at: e.at, hid: e.hid}
+		st.exp[string(key)] = expEntry{at: at, hid: hid}
 	}
+	return nil
 }
 
 // created notes that key, absent before, now exists.
-func (d *db) created(sc *scratch, key []byte) { d.apply(sc, effect{kind: 'c', key: string(key)}) }
+// It fails only if the fields of an expired hash it replaces could not be
+// deleted; the write itself is done.
+func (d *db) created(sc *scratch, key []byte) error { return d.note(sc, 'c', key, time.Time{}, 0) }
 
 // removed notes that key, present before, is gone.
-func (d *db) removed(sc *scratch, key []byte) { d.apply(sc, effect{kind: 'r', key: string(key)}) }
+func (d *db) removed(sc *scratch, key []byte) { _ = d.note(sc, 'r', key, time.Time{}, 0) }
 
 // expires notes key's expiry (zero: none); hid is a hash's id.
 func (d *db) expires(sc *scratch, key []byte, at time.Time, hid uint64) {
-	d.apply(sc, effect{kind: 'e', key: string(key), at: at, hid: hid})
+	_ = d.note(sc, 'e', key, at, hid) // 'e' cannot fail
 }

@@ -292,7 +292,9 @@ func (c *client) atomic(fn func() error) error {
 	t.tx = nil
 	if err == nil {
 		for _, e := range t.fx {
-			c.s.db.applyNow(&c.sc, e)
+			if ferr := c.s.db.applyNow(&c.sc, e); ferr != nil && err == nil {
+				err = ferr // committed; only an expired hash's fields are left
+			}
 		}
 	}
 	t.fx = t.fx[:0]

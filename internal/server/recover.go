@@ -44,7 +44,7 @@ func (d *db) recover() (RecoveryReport, error) {
 			return false
 		}
 		if found && !at.IsZero() {
-			d.applyNow(&sc, effect{kind: 'e', key: string(k[1:]), at: at, hid: hid})
+			d.expires(&sc, k[1:], at, hid)
 			rep.Expiring++
 		}
 		return true
