@@ -184,6 +184,27 @@ var expireCases = []struct {
 	{[]string{"MSETNX", "m2", "x", "m4", "y"}, ":0\r\n"},
 	{[]string{"MSETNX", "m5", "x", "m4", "y"}, ":1\r\n"},
 	{[]string{"DEL", "m2", "m3", "m4", "m5", "none"}, ":4\r\n"},
+	// RESET ends MULTI and WATCH.
+	{[]string{"WATCH", "t"}, "+OK\r\n"},
+	{[]string{"MULTI"}, "+OK\r\n"},
+	{[]string{"SET", "t", "5"}, "+QUEUED\r\n"},
+	{[]string{"RESET"}, "+RESET\r\n"},
+	{[]string{"EXEC"}, "-ERR EXEC without MULTI\r\n"},
+	{[]string{"GET", "t"}, "$-1\r\n"},
+	// SET ... GET with an expiry; GETDEL takes the expiry with the key.
+	{[]string{"SET", "t", "a", "PX", "100000", "GET"}, "$-1\r\n"},
+	{[]string{"SET", "t", "b", "EX", "100", "GET"}, "$1\r\na\r\n"},
+	{[]string{"TTL", "t"}, ":100\r\n"},
+	{[]string{"GETDEL", "t"}, "$1\r\nb\r\n"},
+	{[]string{"SET", "t", "c"}, "+OK\r\n"},
+	{[]string{"TTL", "t"}, ":-1\r\n"},
+	{[]string{"SETNX", "t", "d"}, ":0\r\n"},
+	{[]string{"EXPIRE", "t", "100", "LT"}, ":1\r\n"},
+	{[]string{"EXPIRE", "t", "50", "GT"}, ":0\r\n"},
+	{[]string{"EXPIRE", "t", "200", "GT"}, ":1\r\n"},
+	{[]string{"TTL", "t"}, ":200\r\n"},
+	{[]string{"MSET", "t", "e"}, "+OK\r\n"},
+	{[]string{"TTL", "t"}, ":-1\r\n"},
 }
 
 func runCases(t *testing.T, addr string) {
