@@ -239,21 +239,24 @@ func cmdSetEx(c *client, args [][]byte) {
 		return
 	}
 	defer unlock1(c.lock(args[1]))
-	if err := c.setWithExpiry(args[1], args[3], ms, false); err != nil {
+	if err := c.setWithExpiry(args[1], args[3], ms, false, false); err != nil {
 		c.replyErr(err)
 		return
 	}
 	c.w.ok()
 }
 
-// setWithExpiry is SET with an expiry at Unix ms (-1: none) or keeping the
-// key's; the caller holds the stripe.
-func (c *client) setWithExpiry(key, val []byte, ms int64, keep bool) error {
+// setWithExpiry is SET with an expiry at Unix ms (-1: none; absolute if
+// given as EXAT or PXAT) or keeping the key's; the caller holds the stripe.
+func (c *client) setWithExpiry(key, val []byte, ms int64, keep, absolute bool) error {
 	var at time.Time
 	if ms != -1 {
 		at = msTime(ms)
 	}
-	return c.s.db.putStringAt(&c.sc, key, val, at, keep)
+	c.sc.exactAt = absolute
+	err := c.s.db.putStringAt(&c.sc, key, val, at, keep)
+	c.sc.exactAt = false
+	return err
 }
 
 func cmdGetEx(c *client, args [][]byte) {

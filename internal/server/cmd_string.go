@@ -120,7 +120,7 @@ func cmdSet(c *client, args [][]byte) {
 	d := c.s.db
 	defer unlock1(c.lock(key))
 	if !o.nx && !o.xx && !o.get {
-		if err := c.setWithExpiry(key, val, ms, o.keepTTL); err != nil {
+		if err := c.setWithExpiry(key, val, ms, o.keepTTL, strings.HasSuffix(o.exp.unit, "AT")); err != nil {
 			c.replyErr(err)
 			return
 		}
@@ -151,7 +151,7 @@ func cmdSet(c *client, args [][]byte) {
 		reply()
 		return
 	}
-	if err := c.setWithExpiry(key, val, ms, o.keepTTL); err != nil {
+	if err := c.setWithExpiry(key, val, ms, o.keepTTL, strings.HasSuffix(o.exp.unit, "AT")); err != nil {
 		c.replyErr(err)
 		return
 	}

@@ -146,6 +146,9 @@ type scratch struct {
 	// tx is the transaction the connection's commands run in, nil outside
 	// one (kv.go).
 	tx *txState
+	// exactAt: putAt is given an absolute time (EXAT, PXAT) to keep to the
+	// nanosecond, not a relative one.
+	exactAt bool
 
 	// putString's RMW state (see setString).
 	setFn    func([]byte, bool) []byte

@@ -80,7 +80,15 @@ func (d *db) putAt(sc *scratch, k, v []byte, at time.Time) error {
 	if err := d.st.PutTTL(k, v, ttl); err != nil {
 		return err
 	}
-	// Pin the exact time asked for (PEXPIRETIME answers it back).
+	if !sc.exactAt {
+		// The store's deadline is its clock plus ttl: at plus the few
+		// microseconds since time.Until, the same millisecond but for a
+		// stall of the goroutine. A relative expiry (EX, PX) needs no
+		// more; one write keeps SET EX one fsync under SyncAlways.
+		return nil
+	}
+	// An absolute time (EXAT, PXAT) is pinned exactly: PEXPIRETIME
+	// answers it back.
 	return d.st.Expire(k, at)
 }
 
