@@ -130,7 +130,7 @@ func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error
 	}
 	rep := srv.Recovery()
 	logger.Info("rskv serve ready", "addr", ln.Addr().String(), "dir", f.store.dir, "sync", f.sync, "keys", rep.Keys,
-		"repaired_renames", rep.Renames, "repaired_hashes", rep.PendingHashes, "removed_orphans", rep.Orphans)
+		"expiring", rep.Expiring, "removed_orphans", rep.Orphans)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

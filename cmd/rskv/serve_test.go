@@ -149,6 +149,9 @@ func TestServeKill9Durability(t *testing.T) {
 		incrs  int64
 		fields int // field i of hash hw for i < fields
 		moved  int // key r w:i = i (SET then RENAME) for i < moved
+		exps   int // key e w:i = i with an expiry (SET EX) for i < exps
+		msets  int // keys ma w:i, mb w:i = i (one MSET) for i < msets
+		execs  int // keys ta w:i, tb w:i = i (one MULTI/EXEC) for i < execs
 	}
 	state := make([]acked, writers)
 	for round := 0; round < rounds; round++ {
@@ -176,6 +179,27 @@ func TestServeKill9Durability(t *testing.T) {
 			}
 			for i := 0; i < st.moved; i++ {
 				require.Equal(t, strconv.Itoa(i), check.Get(ctx, fmt.Sprintf("r%d:%d", w, i)).Val(), "round %d: acknowledged RENAME lost", round)
+			}
+			for i := 0; i < st.exps; i++ {
+				k := fmt.Sprintf("e%d:%d", w, i)
+				require.Equal(t, strconv.Itoa(i), check.Get(ctx, k).Val(), "round %d: acknowledged SET EX lost", round)
+				require.Positive(t, check.TTL(ctx, k).Val(), "round %d: SET EX lost its expiry", round)
+			}
+			for i := 0; i < st.msets; i++ {
+				vs := check.MGet(ctx, fmt.Sprintf("ma%d:%d", w, i), fmt.Sprintf("mb%d:%d", w, i)).Val()
+				require.Equal(t, []any{strconv.Itoa(i), strconv.Itoa(i)}, vs, "round %d: acknowledged MSET lost", round)
+			}
+			for i := 0; i <= st.execs; i++ {
+				// The EXEC in flight at the kill (i == execs) is all or nothing.
+				vs := check.MGet(ctx, fmt.Sprintf("ta%d:%d", w, i), fmt.Sprintf("tb%d:%d", w, i)).Val()
+				if i == st.execs {
+					require.Equal(t, vs[0] == nil, vs[1] == nil, "round %d: half an EXEC survived: %v", round, vs)
+					if vs[0] != nil {
+						state[w].execs++
+					}
+					continue
+				}
+				require.Equal(t, []any{strconv.Itoa(i), strconv.Itoa(i)}, vs, "round %d: acknowledged EXEC lost", round)
 			}
 			require.LessOrEqual(t, len(all), st.fields+1)
 			require.Equal(t, int64(len(all)), check.HLen(ctx, fmt.Sprintf("h%d", w)).Val())
@@ -233,6 +257,28 @@ func TestServeKill9Durability(t *testing.T) {
 					mu.Lock()
 					state[w].moved++
 					mu.Unlock()
+					if cl.Set(ctx, fmt.Sprintf("e%d:%d", w, st.exps), st.exps, time.Hour).Err() != nil {
+						return
+					}
+					mu.Lock()
+					state[w].exps++
+					mu.Unlock()
+					if cl.MSet(ctx, fmt.Sprintf("ma%d:%d", w, st.msets), st.msets, fmt.Sprintf("mb%d:%d", w, st.msets), st.msets).Err() != nil {
+						return
+					}
+					mu.Lock()
+					state[w].msets++
+					mu.Unlock()
+					if _, err := cl.TxPipelined(ctx, func(p redis.Pipeliner) error {
+						p.Set(ctx, fmt.Sprintf("ta%d:%d", w, st.execs), st.execs, 0)
+						p.Set(ctx, fmt.Sprintf("tb%d:%d", w, st.execs), st.execs, 0)
+						return nil
+					}); err != nil {
+						return
+					}
+					mu.Lock()
+					state[w].execs++
+					mu.Unlock()
 				}
 			}(w)
 		}
@@ -247,7 +293,7 @@ func TestServeKill9Durability(t *testing.T) {
 		total += st.sets
 	}
 	require.Positive(t, total, "no write was acknowledged")
-	t.Logf("%d rounds, %d acknowledged SETs checked", rounds, total)
+	t.Logf("%d rounds, %d acknowledged SETs checked (%+v)", rounds, total, state)
 }
 
 func TestServeMetricsAndPassword(t *testing.T) {

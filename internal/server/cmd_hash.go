@@ -37,15 +37,19 @@ func isKeyTooLarge(err error) bool { return errors.Is(err, rskv.ErrKeyTooLarge) 
 // caller releases with the returned function. A missing (or impossibly
 // long) key is found == false.
 func (c *client) readHash(key []byte) (hashHdr, bool, func(), bool) {
-	st := c.s.db.stripeOf(key)
-	st.RLock()
+	unlock := noop
+	if c.sc.tx == nil {
+		st := c.s.db.stripeOf(key)
+		st.RLock()
+		unlock = st.RUnlock
+	}
 	h, found, err := c.s.db.hash(&c.sc, key)
 	if err != nil && !isKeyTooLarge(err) {
-		st.RUnlock()
+		unlock()
 		c.replyErr(err)
 		return h, false, nil, false
 	}
-	return h, found && err == nil, st.RUnlock, true
+	return h, found && err == nil, unlock, true
 }
 
 func cmdHSet(c *client, args [][]byte) {
@@ -54,10 +58,12 @@ func cmdHSet(c *client, args [][]byte) {
 		return
 	}
 	d := c.s.db
-	st := d.stripeOf(args[1])
-	st.Lock()
-	defer st.Unlock()
-	n, err := d.hset(&c.sc, args[1], args[2:], false)
+	defer unlock1(c.lock(args[1]))
+	var n int
+	err := c.atomic(func() (err error) {
+		n, err = d.hset(&c.sc, args[1], args[2:], false)
+		return err
+	})
 	if err != nil {
 		c.replyErr(err)
 		return
@@ -71,10 +77,12 @@ func cmdHSet(c *client, args [][]byte) {
 
 func cmdHSetNX(c *client, args [][]byte) {
 	d := c.s.db
-	st := d.stripeOf(args[1])
-	st.Lock()
-	defer st.Unlock()
-	n, err := d.hset(&c.sc, args[1], args[2:], true)
+	defer unlock1(c.lock(args[1]))
+	var n int
+	err := c.atomic(func() (err error) {
+		n, err = d.hset(&c.sc, args[1], args[2:], true)
+		return err
+	})
 	if err != nil {
 		c.replyErr(err)
 		return
@@ -123,10 +131,12 @@ func cmdHMGet(c *client, args [][]byte) {
 
 func cmdHDel(c *client, args [][]byte) {
 	d := c.s.db
-	st := d.stripeOf(args[1])
-	st.Lock()
-	defer st.Unlock()
-	n, err := d.hdel(&c.sc, args[1], args[2:])
+	defer unlock1(c.lock(args[1]))
+	var n int
+	err := c.atomic(func() (err error) {
+		n, err = d.hdel(&c.sc, args[1], args[2:])
+		return err
+	})
 	if err != nil && !isKeyTooLarge(err) {
 		c.replyErr(err)
 		return
@@ -224,9 +234,7 @@ func cmdHStrlen(c *client, args [][]byte) {
 func (c *client) hincr(args [][]byte, fn func(old []byte, found bool) ([]byte, error)) ([]byte, error) {
 	d := c.s.db
 	key, field := args[1], args[2]
-	st := d.stripeOf(key)
-	st.Lock()
-	defer st.Unlock()
+	defer unlock1(c.lock(key))
 	if err := checkField(field); err != nil {
 		return nil, err
 	}
@@ -247,7 +255,10 @@ func (c *client) hincr(args [][]byte, fn func(old []byte, found bool) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	_, err = d.hset(&c.sc, key, [][]byte{field, nv}, false)
+	err = c.atomic(func() error {
+		_, err := d.hset(&c.sc, key, [][]byte{field, nv}, false)
+		return err
+	})
 	return nv, err
 }
 

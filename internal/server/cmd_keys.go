@@ -24,30 +24,36 @@ func keyCommands() []*command {
 		{name: "dbsize", arity: 1, flags: flagReadOnly | flagFast, group: "server", since: "1.0.0", summary: "Returns the number of keys in the database.", fn: cmdDBSize},
 		{name: "flushdb", arity: -1, flags: flagWrite, group: "server", since: "1.0.0", summary: "Remove all keys from the current database.", fn: cmdFlushDB},
 		{name: "flushall", arity: -1, flags: flagWrite, group: "server", since: "1.0.0", summary: "Removes all keys from all databases.", fn: cmdFlushDB},
-		// No key has an expiry until the store has TTLs: these answer what
-		// Redis answers for keys without one.
-		{name: "ttl", arity: 2, flags: flagReadOnly | flagFast, first: 1, last: 1, step: 1, group: g, since: "1.0.0", summary: "Returns the expiration time in seconds of a key.", fn: cmdTTL},
-		{name: "pttl", arity: 2, flags: flagReadOnly | flagFast, first: 1, last: 1, step: 1, group: g, since: "2.6.0", summary: "Returns the expiration time in milliseconds of a key.", fn: cmdTTL},
-		{name: "expiretime", arity: 2, flags: flagReadOnly | flagFast, first: 1, last: 1, step: 1, group: g, since: "7.0.0", summary: "Returns the expiration time of a key as a Unix timestamp.", fn: cmdTTL},
-		{name: "pexpiretime", arity: 2, flags: flagReadOnly | flagFast, first: 1, last: 1, step: 1, group: g, since: "7.0.0", summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", fn: cmdTTL},
-		{name: "persist", arity: 2, flags: flagWrite | flagFast, first: 1, last: 1, step: 1, group: g, since: "2.2.0", summary: "Removes the expiration time of a key.", fn: cmdPersist},
 	}
 }
 
 func cmdDel(c *client, args [][]byte) {
 	d := c.s.db
-	unlock := d.lockKeys(args[1:])
+	unlock := c.lockKeys(args[1:])
 	defer unlock()
 	n := 0
-	for _, k := range args[1:] {
-		ok, err := d.deleteKey(&c.sc, k)
-		if err != nil {
-			c.replyErr(err)
-			return
+	del := func() error {
+		n = 0
+		for _, k := range args[1:] {
+			ok, err := d.deleteKey(&c.sc, k)
+			if err != nil {
+				return err
+			}
+			if ok {
+				n++
+			}
 		}
-		if ok {
-			n++
-		}
+		return nil
+	}
+	var err error
+	if len(args) == 2 {
+		err = del() // one string key is one store write
+	} else {
+		err = c.atomic(del)
+	}
+	if err != nil {
+		c.replyErr(err)
+		return
 	}
 	c.w.int(int64(n))
 }
@@ -83,36 +89,18 @@ func cmdType(c *client, args [][]byte) {
 	}
 }
 
-func cmdTTL(c *client, args [][]byte) {
-	_, _, found, err := c.s.db.meta(&c.sc, args[1])
-	if err != nil && !isKeyTooLarge(err) {
-		c.replyErr(err)
-		return
-	}
-	if found {
-		c.w.int(-1)
-	} else {
-		c.w.int(-2)
-	}
-}
-
-func cmdPersist(c *client, args [][]byte) {
-	_, _, _, err := c.s.db.meta(&c.sc, args[1])
-	if err != nil && !isKeyTooLarge(err) {
-		c.replyErr(err)
-		return
-	}
-	c.w.int(0)
-}
-
 func cmdRename(c *client, args [][]byte)   { c.rename(args, false) }
 func cmdRenameNX(c *client, args [][]byte) { c.rename(args, true) }
 
 func (c *client) rename(args [][]byte, nx bool) {
 	d := c.s.db
-	unlock := d.lockKeys(args[1:3])
+	unlock := c.lockKeys(args[1:3])
 	defer unlock()
-	done, err := d.rename(&c.sc, args[1], args[2], nx)
+	var done bool
+	err := c.atomic(func() (err error) {
+		done, err = d.rename(&c.sc, args[1], args[2], nx)
+		return err
+	})
 	if err != nil {
 		c.replyErr(err)
 		return
@@ -435,7 +423,7 @@ func cmdFlushDB(c *client, args [][]byte) {
 		c.w.err(errSyntax)
 		return
 	}
-	unlock := c.s.db.lockAll()
+	unlock := c.lockAll()
 	defer unlock()
 	if err := c.s.db.flush(); err != nil {
 		c.replyErr(err)

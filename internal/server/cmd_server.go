@@ -683,8 +683,7 @@ func (s *Server) info(want map[string]bool) string {
 		kv("store_durable_address", st.DurableAddress)
 		kv("store_tail_address", st.TailAddress)
 		kv("store_io_error", st.IOError)
-		kv("startup_repaired_renames", s.report.Renames)
-		kv("startup_repaired_hashes", s.report.PendingHashes)
+		kv("startup_expiring_keys", s.report.Expiring)
 		kv("startup_removed_orphans", s.report.Orphans)
 	})
 	section("Stats", func() {
@@ -725,7 +724,7 @@ func (s *Server) info(want map[string]bool) string {
 	})
 	section("Keyspace", func() {
 		if n := s.db.size(); n > 0 {
-			kv("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", n))
+			kv("db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", n, s.db.expiring()))
 		}
 	})
 	section("rskv", func() {

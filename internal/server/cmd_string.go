@@ -76,9 +76,12 @@ func cmdGet(c *client, args [][]byte) {
 // setOpts are SET's options.
 type setOpts struct {
 	nx, xx, get, keepTTL bool
-	expire               string // EX/PX/EXAT/PXAT given (not supported yet)
+	exp                  expireOpt
 }
 
+// parseSetOpts parses SET's options as Redis 7's
+// parseExtendedStringArgumentsOrReply: each expiry unit excludes the
+// others and KEEPTTL, but may repeat (the last wins).
 func parseSetOpts(args [][]byte) (setOpts, string) {
 	var o setOpts
 	for i := 0; i < len(args); i++ {
@@ -90,17 +93,10 @@ func parseSetOpts(args [][]byte) (setOpts, string) {
 			o.xx = true
 		case a == "GET":
 			o.get = true
-		case a == "KEEPTTL" && o.expire == "":
+		case a == "KEEPTTL" && o.exp.unit == "":
 			o.keepTTL = true
-		case (a == "EX" || a == "PX" || a == "EXAT" || a == "PXAT") && !o.keepTTL && o.expire == "" && i+1 < len(args):
-			n, ok := parseInt(args[i+1])
-			if !ok {
-				return o, errNotInt
-			}
-			if n <= 0 || (a[0] == 'E' && n > math.MaxInt64/1000) {
-				return o, "ERR invalid expire time in 'set' command"
-			}
-			o.expire = a
+		case (a == "EX" || a == "PX" || a == "EXAT" || a == "PXAT") && !o.keepTTL && (o.exp.unit == "" || o.exp.unit == a) && i+1 < len(args):
+			o.exp = expireOpt{unit: a, arg: args[i+1]}
 			i++
 		default:
 			return o, errSyntax
@@ -115,17 +111,16 @@ func cmdSet(c *client, args [][]byte) {
 		c.w.err(e)
 		return
 	}
-	if o.expire != "" {
-		c.w.err("ERR SET " + o.expire + " is not supported yet: this rskv server has no key expiry (it comes with the store's TTLs)")
+	ms, e := o.exp.millis("set")
+	if e != "" {
+		c.w.err(e)
 		return
 	}
 	key, val := args[1], args[2]
 	d := c.s.db
-	st := d.stripeOf(key)
-	st.Lock()
-	defer st.Unlock()
+	defer unlock1(c.lock(key))
 	if !o.nx && !o.xx && !o.get {
-		if err := d.putString(&c.sc, key, val); err != nil {
+		if err := c.setWithExpiry(key, val, ms, o.keepTTL, strings.HasSuffix(o.exp.unit, "AT")); err != nil {
 			c.replyErr(err)
 			return
 		}
@@ -156,7 +151,7 @@ func cmdSet(c *client, args [][]byte) {
 		reply()
 		return
 	}
-	if err := d.putString(&c.sc, key, val); err != nil {
+	if err := c.setWithExpiry(key, val, ms, o.keepTTL, strings.HasSuffix(o.exp.unit, "AT")); err != nil {
 		c.replyErr(err)
 		return
 	}
@@ -169,9 +164,7 @@ func cmdSet(c *client, args [][]byte) {
 
 func cmdSetNX(c *client, args [][]byte) {
 	d := c.s.db
-	st := d.stripeOf(args[1])
-	st.Lock()
-	defer st.Unlock()
+	defer unlock1(c.lock(args[1]))
 	_, _, found, err := d.meta(&c.sc, args[1])
 	if err == nil && !found {
 		err = d.putString(&c.sc, args[1], args[2])
@@ -192,9 +185,7 @@ func b2i(b bool) int64 {
 
 func cmdGetSet(c *client, args [][]byte) {
 	d := c.s.db
-	st := d.stripeOf(args[1])
-	st.Lock()
-	defer st.Unlock()
+	defer unlock1(c.lock(args[1]))
 	old, found, err := d.getString(&c.sc, args[1])
 	if err != nil {
 		c.replyErr(err)
@@ -210,9 +201,7 @@ func cmdGetSet(c *client, args [][]byte) {
 
 func cmdGetDel(c *client, args [][]byte) {
 	d := c.s.db
-	st := d.stripeOf(args[1])
-	st.Lock()
-	defer st.Unlock()
+	defer unlock1(c.lock(args[1]))
 	old, found, err := d.getString(&c.sc, args[1])
 	if err != nil || !found {
 		if err != nil {
@@ -231,6 +220,25 @@ func cmdGetDel(c *client, args [][]byte) {
 }
 
 func cmdMGet(c *client, args [][]byte) {
+	if len(args) == 2 {
+		c.mget(args)
+		return
+	}
+	// Several keys are read in one View, so that MGET is atomic as
+	// Redis's: a transaction's writes are all seen or none.
+	mark := len(c.w.b)
+	err := c.view(func() error {
+		c.w.b = c.w.b[:mark]
+		c.mget(args)
+		return nil
+	})
+	if err != nil {
+		c.w.b = c.w.b[:mark]
+		c.replyErr(err)
+	}
+}
+
+func (c *client) mget(args [][]byte) {
 	c.w.array(len(args) - 1)
 	for _, k := range args[1:] {
 		v, ok, err := c.s.db.getString(&c.sc, k)
@@ -258,13 +266,19 @@ func cmdMSet(c *client, args [][]byte) {
 		return
 	}
 	d := c.s.db
-	unlock := d.lockKeys(keysOf(args[1:], 2))
+	unlock := c.lockKeys(keysOf(args[1:], 2))
 	defer unlock()
-	for i := 1; i < len(args); i += 2 {
-		if err := d.putString(&c.sc, args[i], args[i+1]); err != nil {
-			c.replyErr(err)
-			return
+	err := c.atomic(func() error {
+		for i := 1; i < len(args); i += 2 {
+			if err := d.putString(&c.sc, args[i], args[i+1]); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		c.replyErr(err)
+		return
 	}
 	c.w.ok()
 }
@@ -275,26 +289,30 @@ func cmdMSetNX(c *client, args [][]byte) {
 		return
 	}
 	d := c.s.db
-	unlock := d.lockKeys(keysOf(args[1:], 2))
+	unlock := c.lockKeys(keysOf(args[1:], 2))
 	defer unlock()
-	for i := 1; i < len(args); i += 2 {
-		_, _, found, err := d.meta(&c.sc, args[i])
-		if err != nil {
-			c.replyErr(err)
-			return
+	set := false
+	err := c.atomic(func() error {
+		set = false
+		for i := 1; i < len(args); i += 2 {
+			_, _, found, err := d.meta(&c.sc, args[i])
+			if err != nil || found {
+				return err
+			}
 		}
-		if found {
-			c.w.int(0)
-			return
+		for i := 1; i < len(args); i += 2 {
+			if err := d.putString(&c.sc, args[i], args[i+1]); err != nil {
+				return err
+			}
 		}
+		set = true
+		return nil
+	})
+	if err != nil {
+		c.replyErr(err)
+		return
 	}
-	for i := 1; i < len(args); i += 2 {
-		if err := d.putString(&c.sc, args[i], args[i+1]); err != nil {
-			c.replyErr(err)
-			return
-		}
-	}
-	c.w.int(1)
+	c.w.int(b2i(set))
 }
 
 // rmwOp says what rmwString does to a value; its argument is in the
@@ -329,28 +347,28 @@ func (c *client) rmwString(key []byte) ([]byte, error) {
 	if err := checkKeyLen(key); err != nil {
 		return nil, err
 	}
-	st := d.stripeOf(key)
-	st.Lock()
-	defer st.Unlock()
+	defer unlock1(c.lock(key))
 	if c.rmw.fn == nil {
 		c.rmw.fn = c.rmwApply
 	}
 	c.sc.k = metaKey(c.sc.k, key)
-	out, err := d.st.RMW(c.sc.k, c.rmw.fn)
+	out, err := d.rmw(&c.sc, c.sc.k, c.rmw.fn)
 	c.rmw.add = nil
 	if err != nil {
 		return nil, err
 	}
 	if c.rmw.err != nil {
 		if c.rmw.created {
-			if err := d.st.Delete(c.sc.k); err != nil {
+			if err := d.del(&c.sc, c.sc.k); err != nil {
 				return nil, err
 			}
 		}
 		return nil, c.rmw.err
 	}
 	if c.rmw.created {
-		d.addKeys(key, 1)
+		if err := d.created(&c.sc, key); err != nil {
+			return nil, err
+		}
 	}
 	return out[1:], nil
 }
@@ -588,9 +606,7 @@ func cmdSetRange(c *client, args [][]byte) {
 	}
 	val := args[3]
 	d := c.s.db
-	st := d.stripeOf(args[1])
-	st.Lock()
-	defer st.Unlock()
+	defer unlock1(c.lock(args[1]))
 	old, found, err := d.getString(&c.sc, args[1])
 	if err != nil {
 		c.replyErr(err)
@@ -612,12 +628,15 @@ func cmdSetRange(c *client, args [][]byte) {
 	}
 	copy(nv[1+off:], val)
 	c.sc.k = metaKey(c.sc.k, args[1])
-	if err := d.st.Put(c.sc.k, nv); err != nil {
+	if err := d.putKeep(&c.sc, c.sc.k, nv); err != nil {
 		c.replyErr(err)
 		return
 	}
 	if !found {
-		d.addKeys(args[1], 1)
+		if err := d.created(&c.sc, args[1]); err != nil {
+			c.replyErr(err)
+			return
+		}
 	}
 	c.w.int(int64(len(nv) - 1))
 }

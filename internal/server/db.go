@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/errors"
@@ -16,10 +17,9 @@ import (
 // Store key spaces: the first byte of every store key says what it is (see
 // doc.go, "Encoding").
 const (
-	nsMeta   = 'k' // 'k' key           -> type tag + string value, or hash header
-	nsField  = 'f' // 'f' id(8) field   -> uvarint slot + field value
-	nsSlot   = 'i' // 'i' id(8) slot(8) -> field name
-	nsRename = 'r' // 'r' source key    -> destination key (a RENAME in progress)
+	nsMeta  = 'k' // 'k' key           -> type tag + string value, or hash header
+	nsField = 'f' // 'f' id(8) field   -> uvarint slot + field value
+	nsSlot  = 'i' // 'i' id(8) slot(8) -> field name
 )
 
 // Type tags, the first byte of a meta value. A new encoding gets a new tag.
@@ -31,14 +31,6 @@ const (
 // hashVersion is the version byte of hash headers.
 const hashVersion = 1
 
-// Pending operations recorded in a hash header while a change spanning
-// several store keys is in progress (see doc.go, "Crash safety").
-const (
-	pendNone = 0
-	pendAdd  = 1 // fields being added at slots count.. ; rolled back
-	pendDel  = 2 // a field being removed; rolled forward
-)
-
 // MaxKeyLen is the longest key the server accepts: the store's limit less
 // the one-byte key-space prefix.
 const MaxKeyLen = rskv.MaxKeySize - 1
@@ -48,16 +40,15 @@ const maxFieldLen = rskv.MaxKeySize - 9
 
 // Errors of the data layer. Commands turn them into Redis error replies.
 var (
-	errWrongTypeE  = errors.New(errWrongType)
-	errNotIntE     = errors.New(errNotInt)
-	errNotFloatE   = errors.New(errNotFloat)
-	errOverflowE   = errors.New(errOverflow)
-	errNaNInfE     = errors.New(errNaNInf)
-	errHashIntE    = errors.New(errHashNotInt)
-	errHashFloatE  = errors.New(errHashNotFloat)
-	errTooBigE     = errors.New(errTooBig)
-	errBadFormat   = errors.New("rskv server: unknown value encoding")
-	errPendingHash = errors.New("rskv server: hash has an unfinished change after a failed write")
+	errWrongTypeE = errors.New(errWrongType)
+	errNotIntE    = errors.New(errNotInt)
+	errNotFloatE  = errors.New(errNotFloat)
+	errOverflowE  = errors.New(errOverflow)
+	errNaNInfE    = errors.New(errNaNInf)
+	errHashIntE   = errors.New(errHashNotInt)
+	errHashFloatE = errors.New(errHashNotFloat)
+	errTooBigE    = errors.New(errTooBig)
+	errBadFormat  = errors.New("rskv server: unknown value encoding")
 )
 
 const (
@@ -69,7 +60,9 @@ const (
 // of hashes, whose commands read several store keys).
 type stripe struct {
 	sync.RWMutex
-	_ [40]byte // one cache line each
+	// exp indexes the stripe's keys that have an expiry (kv.go, expire.go).
+	exp map[string]expEntry
+	_   [32]byte // one cache line each
 }
 
 type shard struct {
@@ -150,6 +143,13 @@ func (d *db) lockAll() func() {
 type scratch struct {
 	k, k2, v, v2 []byte
 
+	// tx is the transaction the connection's commands run in, nil outside
+	// one (kv.go).
+	tx *txState
+	// exactAt: putAt is given an absolute time (EXAT, PXAT) to keep to the
+	// nanosecond, not a relative one.
+	exactAt bool
+
 	// putString's RMW state (see setString).
 	setFn    func([]byte, bool) []byte
 	setVal   []byte
@@ -188,7 +188,7 @@ func (d *db) meta(sc *scratch, key []byte) (tag byte, payload []byte, found bool
 		return 0, nil, false, err
 	}
 	sc.k = metaKey(sc.k, key)
-	sc.v, err = d.st.AppendValue(sc.v[:0], sc.k)
+	sc.v, err = d.read(sc, sc.v[:0], sc.k)
 	if errors.Is(err, rskv.ErrNotFound) {
 		return 0, nil, false, nil
 	}
@@ -213,12 +213,65 @@ func (d *db) getString(sc *scratch, key []byte) ([]byte, bool, error) {
 	return v, true, nil
 }
 
-// putString sets key to a string value, replacing whatever it held (a hash
-// is dropped). The caller holds key's stripe.
+// putString sets key to a string value with no expiry, replacing whatever
+// it held (a hash is dropped). The caller holds key's stripe.
 func (d *db) putString(sc *scratch, key, value []byte) error {
+	return d.putStringAt(sc, key, value, time.Time{}, false)
+}
+
+// putStringAt sets key to a string value expiring at at (zero: never), or
+// keeping its expiry if keep. The caller holds key's stripe.
+func (d *db) putStringAt(sc *scratch, key, value []byte, at time.Time, keep bool) error {
 	if err := checkKeyLen(key); err != nil {
 		return err
 	}
+	if !at.IsZero() && !at.After(time.Now()) {
+		// Already expired (SET ... PXAT in the past): the key is gone.
+		_, err := d.deleteKey(sc, key)
+		return err
+	}
+	if sc.tx == nil && at.IsZero() && !keep {
+		if _, timed := d.stripeOf(key).exp[string(key)]; !timed {
+			return d.putPlain(sc, key, value)
+		}
+	}
+	tag, _, found, err := d.meta(sc, key)
+	if err != nil {
+		return err
+	}
+	var old hashHdr
+	if found && tag == tagHash {
+		if old, err = decodeHash(sc.v); err != nil {
+			return err
+		}
+	}
+	sc.k = metaKey(sc.k, key)
+	sc.v2 = append(append(sc.v2[:0], tagString), value...)
+	if keep {
+		err = d.putKeep(sc, sc.k, sc.v2)
+	} else {
+		err = d.putAt(sc, sc.k, sc.v2, at)
+	}
+	if err != nil {
+		return err
+	}
+	if !found {
+		if err := d.created(sc, key); err != nil {
+			return err
+		}
+	}
+	if !keep {
+		d.expires(sc, key, at, 0)
+	}
+	if found && tag == tagHash {
+		return d.dropFields(sc, &old)
+	}
+	return nil
+}
+
+// putPlain is putString for a key with no expiry outside a transaction:
+// one store RMW and no allocation (the hot path of SET).
+func (d *db) putPlain(sc *scratch, key, value []byte) error {
 	sc.k = metaKey(sc.k, key)
 	sc.setVal = value
 	if sc.setFn == nil {
@@ -230,7 +283,9 @@ func (d *db) putString(sc *scratch, key, value []byte) error {
 		return err
 	}
 	if !sc.setFound {
-		d.addKeys(key, 1)
+		if err := d.created(sc, key); err != nil {
+			return err
+		}
 	}
 	if sc.setOld != nil {
 		old, err := decodeHash(sc.setOld)
@@ -273,10 +328,10 @@ func (d *db) deleteKey(sc *scratch, key []byte) (bool, error) {
 			return false, err
 		}
 	}
-	if err := d.st.Delete(sc.k); err != nil {
+	if err := d.del(sc, sc.k); err != nil {
 		return false, err
 	}
-	d.addKeys(key, -1)
+	d.removed(sc, key)
 	if tag == tagHash {
 		return true, d.dropFields(sc, &h)
 	}
@@ -287,21 +342,20 @@ func (d *db) deleteKey(sc *scratch, key []byte) (bool, error) {
 
 // hashHdr is a decoded hash header.
 type hashHdr struct {
-	id      uint64
-	count   uint64
-	pending byte
-	payload []byte // the pending operation's arguments
+	id    uint64
+	count uint64
 }
 
+// encodeHash encodes a header: tag, version, id, count and a zero byte
+// (once the marker of a pending multi-key change; Update made it needless).
 func encodeHash(dst []byte, h *hashHdr) []byte {
 	dst = append(dst[:0], tagHash, hashVersion)
 	dst = binary.BigEndian.AppendUint64(dst, h.id)
 	dst = binary.AppendUvarint(dst, h.count)
-	dst = append(dst, h.pending)
-	return append(dst, h.payload...)
+	return append(dst, 0)
 }
 
-// decodeHash decodes a meta value with the hash tag. payload aliases v.
+// decodeHash decodes a meta value with the hash tag.
 func decodeHash(v []byte) (hashHdr, error) {
 	if len(v) < 11 || v[0] != tagHash || v[1] != hashVersion {
 		return hashHdr{}, errors.Wrapf(errBadFormat, "hash header of %d bytes, version %v", len(v), v[min(1, len(v)-1):min(2, len(v))])
@@ -311,14 +365,16 @@ func decodeHash(v []byte) (hashHdr, error) {
 	if k <= 0 || 10+k >= len(v) {
 		return hashHdr{}, errors.Wrap(errBadFormat, "hash header count")
 	}
+	if v[10+k] != 0 {
+		return hashHdr{}, errors.Wrap(errBadFormat, "hash header with a pending change (written by an older server)")
+	}
 	h.count = n
-	h.pending = v[10+k]
-	h.payload = v[11+k:]
 	return h, nil
 }
 
-// hash loads key's hash header. found is false for a missing key;
-// errWrongTypeE for a string.
+// hash loads key's hash header. found is false for a missing (or expired)
+// key: a hash's fields are reached only through its header, so they expire
+// with it; errWrongTypeE for a string.
 func (d *db) hash(sc *scratch, key []byte) (hashHdr, bool, error) {
 	tag, _, found, err := d.meta(sc, key)
 	if err != nil || !found {
@@ -331,17 +387,14 @@ func (d *db) hash(sc *scratch, key []byte) (hashHdr, bool, error) {
 	if err != nil {
 		return h, false, err
 	}
-	if h.pending != pendNone {
-		return h, false, errors.WithHint(errPendingHash, "restart the server: it finishes or undoes the change at startup")
-	}
-	h.payload = nil
 	return h, true, nil
 }
 
+// putHeader writes key's header, keeping the hash's expiry.
 func (d *db) putHeader(sc *scratch, key []byte, h *hashHdr) error {
 	sc.k = metaKey(sc.k, key)
 	sc.v2 = encodeHash(sc.v2, h)
-	return d.st.Put(sc.k, sc.v2)
+	return d.putKeep(sc, sc.k, sc.v2)
 }
 
 // hget returns field's value (aliasing sc.v).
@@ -351,7 +404,7 @@ func (d *db) hget(sc *scratch, h *hashHdr, field []byte) ([]byte, bool, error) {
 	}
 	sc.k2 = fieldKey(sc.k2, h.id, field)
 	var err error
-	sc.v, err = d.st.AppendValue(sc.v[:0], sc.k2)
+	sc.v, err = d.read(sc, sc.v[:0], sc.k2)
 	if errors.Is(err, rskv.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -373,7 +426,8 @@ func checkField(f []byte) error {
 }
 
 // hset sets field/value pairs of key's hash, creating it, and returns how
-// many fields were new. The caller holds key's stripe.
+// many fields were new. The caller holds key's stripe; new fields are
+// several store keys, so the caller runs it in a transaction (c.atomic).
 func (d *db) hset(sc *scratch, key []byte, pairs [][]byte, onlyNew bool) (int, error) {
 	if err := checkKeyLen(key); err != nil {
 		return 0, err
@@ -417,48 +471,40 @@ func (d *db) hset(sc *scratch, key []byte, pairs [][]byte, onlyNew bool) (int, e
 	if len(added) == 0 {
 		return 0, nil
 	}
-	// Record the additions in the header first: a crash before the final
-	// header write rolls them back at startup.
-	var pay []byte
-	pay = binary.AppendUvarint(pay, uint64(len(added)/2))
-	for i := 0; i < len(added); i += 2 {
-		pay = binary.AppendUvarint(pay, uint64(len(added[i])))
-		pay = append(pay, added[i]...)
-	}
-	pend := h
-	pend.pending, pend.payload = pendAdd, pay
-	if err := d.putHeader(sc, key, &pend); err != nil {
-		return 0, err
-	}
-	if !found {
-		d.addKeys(key, 1)
-	}
 	for i := 0; i < len(added); i += 2 {
 		slot := h.count + uint64(i/2)
 		if err := d.writeField(sc, &h, slot, added[i], added[i+1]); err != nil {
 			return 0, err
 		}
 		sc.k2 = slotKey(sc.k2, h.id, slot)
-		if err := d.st.Put(sc.k2, added[i]); err != nil {
+		if err := d.put(sc, sc.k2, added[i]); err != nil {
 			return 0, err
 		}
 	}
 	h.count += uint64(len(added) / 2)
-	return len(added) / 2, d.putHeader(sc, key, &h)
+	if err := d.putHeader(sc, key, &h); err != nil {
+		return 0, err
+	}
+	if !found {
+		if err := d.created(sc, key); err != nil {
+			return 0, err
+		}
+	}
+	return len(added) / 2, nil
 }
 
 func (d *db) writeField(sc *scratch, h *hashHdr, slot uint64, field, value []byte) error {
 	sc.k2 = fieldKey(sc.k2, h.id, field)
 	sc.v2 = binary.AppendUvarint(sc.v2[:0], slot)
 	sc.v2 = append(sc.v2, value...)
-	return d.st.Put(sc.k2, sc.v2)
+	return d.put(sc, sc.k2, sc.v2)
 }
 
 // setField replaces an existing field's value, keeping its slot, in one
 // store write.
 func (d *db) setField(sc *scratch, h *hashHdr, field, value []byte) error {
 	sc.k2 = fieldKey(sc.k2, h.id, field)
-	_, err := d.st.RMW(sc.k2, func(old []byte, found bool) []byte {
+	_, err := d.rmw(sc, sc.k2, func(old []byte, found bool) []byte {
 		_, n := binary.Uvarint(old)
 		return append(old[:max(n, 0)], value...)
 	})
@@ -472,7 +518,7 @@ func (d *db) rmwField(sc *scratch, h *hashHdr, field []byte, fn func(v []byte) (
 	sc.k2 = fieldKey(sc.k2, h.id, field)
 	var ferr error
 	var out []byte
-	_, err := d.st.RMW(sc.k2, func(old []byte, found bool) []byte {
+	_, err := d.rmw(sc, sc.k2, func(old []byte, found bool) []byte {
 		_, n := binary.Uvarint(old)
 		n = max(n, 0)
 		nv, e := fn(old[n:])
@@ -492,7 +538,7 @@ func (d *db) rmwField(sc *scratch, h *hashHdr, field []byte, fn func(v []byte) (
 // fieldAt returns the name of the field in slot.
 func (d *db) fieldAt(sc *scratch, h *hashHdr, slot uint64) ([]byte, error) {
 	sc.k2 = slotKey(sc.k2, h.id, slot)
-	v, err := d.st.Get(sc.k2)
+	v, err := d.read(sc, nil, sc.k2)
 	if err != nil {
 		return nil, errors.Wrapf(err, "hash slot %d of %d", slot, h.count)
 	}
@@ -500,7 +546,8 @@ func (d *db) fieldAt(sc *scratch, h *hashHdr, slot uint64) ([]byte, error) {
 }
 
 // hdel removes fields and returns how many existed. A hash left empty is
-// deleted, as in Redis. The caller holds key's stripe.
+// deleted, as in Redis. The caller holds key's stripe and runs it in a
+// transaction (c.atomic): a removal moves the last slot's field.
 func (d *db) hdel(sc *scratch, key []byte, fields [][]byte) (int, error) {
 	h, found, err := d.hash(sc, key)
 	if err != nil || !found {
@@ -512,7 +559,7 @@ func (d *db) hdel(sc *scratch, key []byte, fields [][]byte) (int, error) {
 			continue
 		}
 		sc.k2 = fieldKey(sc.k2, h.id, f)
-		v, err := d.st.Get(sc.k2)
+		v, err := d.read(sc, nil, sc.k2)
 		if errors.Is(err, rskv.ErrNotFound) {
 			continue
 		}
@@ -527,48 +574,37 @@ func (d *db) hdel(sc *scratch, key []byte, fields [][]byte) (int, error) {
 		if err != nil {
 			return removed, err
 		}
-		// Record the removal, then move the last field into the slot freed.
-		var pay []byte
-		pay = binary.AppendUvarint(pay, slot)
-		pay = binary.AppendUvarint(pay, uint64(len(f)))
-		pay = append(pay, f...)
-		pay = append(pay, lastName...)
-		pend := h
-		pend.pending, pend.payload = pendDel, pay
-		if err := d.putHeader(sc, key, &pend); err != nil {
-			return removed, err
-		}
-		if err := d.finishDel(sc, &h, slot, f, lastName); err != nil {
+		if err := d.removeField(sc, &h, slot, f, lastName); err != nil {
 			return removed, err
 		}
 		h.count--
 		removed++
 		if h.count == 0 {
 			sc.k = metaKey(sc.k, key)
-			if err := d.st.Delete(sc.k); err != nil {
+			if err := d.del(sc, sc.k); err != nil {
 				return removed, err
 			}
-			d.addKeys(key, -1)
+			d.removed(sc, key)
 			return removed, nil
 		}
-		if err := d.putHeader(sc, key, &h); err != nil {
-			return removed, err
-		}
+	}
+	if removed > 0 {
+		return removed, d.putHeader(sc, key, &h)
 	}
 	return removed, nil
 }
 
-// finishDel does the store writes of a field removal; it is idempotent, so
-// startup repeats it for a removal a crash interrupted.
-func (d *db) finishDel(sc *scratch, h *hashHdr, slot uint64, f, lastName []byte) error {
+// removeField deletes field f in slot, moving the last slot's field into
+// the slot freed.
+func (d *db) removeField(sc *scratch, h *hashHdr, slot uint64, f, lastName []byte) error {
 	last := h.count - 1
 	if slot != last && !bytes.Equal(f, lastName) {
 		sc.k2 = slotKey(sc.k2, h.id, slot)
-		if err := d.st.Put(sc.k2, lastName); err != nil {
+		if err := d.put(sc, sc.k2, lastName); err != nil {
 			return err
 		}
 		sc.k2 = fieldKey(sc.k2, h.id, lastName)
-		if _, err := d.st.RMW(sc.k2, func(old []byte, found bool) []byte {
+		if _, err := d.rmw(sc, sc.k2, func(old []byte, found bool) []byte {
 			_, n := binary.Uvarint(old)
 			var b [binary.MaxVarintLen64]byte
 			return append(binary.AppendUvarint(b[:0], slot), old[max(n, 0):]...)
@@ -577,11 +613,11 @@ func (d *db) finishDel(sc *scratch, h *hashHdr, slot uint64, f, lastName []byte)
 		}
 	}
 	sc.k2 = fieldKey(sc.k2, h.id, f)
-	if err := d.st.Delete(sc.k2); err != nil {
+	if err := d.del(sc, sc.k2); err != nil {
 		return err
 	}
 	sc.k2 = slotKey(sc.k2, h.id, last)
-	return d.st.Delete(sc.k2)
+	return d.del(sc, sc.k2)
 }
 
 // hiter calls fn for the fields in slots from down to 0, until fn returns
@@ -607,13 +643,13 @@ func (d *db) hiter(sc *scratch, h *hashHdr, from uint64, fn func(field, value []
 	return 0, nil
 }
 
-// dropFields deletes the fields and slots of a hash whose header is gone.
-// A crash half way leaves keys of an id no header names: startup removes
-// them.
+// dropFields deletes the fields and slots of a hash whose header is gone
+// (in the caller's transaction, if any). A crash half way outside one
+// leaves keys of an id no header names: startup removes them.
 func (d *db) dropFields(sc *scratch, h *hashHdr) error {
 	for s := uint64(0); s < h.count; s++ {
 		sc.k2 = slotKey(sc.k2, h.id, s)
-		name, err := d.st.Get(sc.k2)
+		name, err := d.read(sc, nil, sc.k2)
 		if errors.Is(err, rskv.ErrNotFound) {
 			continue
 		}
@@ -621,18 +657,41 @@ func (d *db) dropFields(sc *scratch, h *hashHdr) error {
 			return err
 		}
 		sc.k2 = fieldKey(sc.k2, h.id, name)
-		if err := d.st.Delete(sc.k2); err != nil {
+		if err := d.del(sc, sc.k2); err != nil {
 			return err
 		}
 		sc.k2 = slotKey(sc.k2, h.id, s)
-		if err := d.st.Delete(sc.k2); err != nil {
+		if err := d.del(sc, sc.k2); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// copyMeta returns a copy of key's raw meta value.
+// dropAll deletes the fields of an expired hash, whose count is gone with
+// its header: the slots are dense, so it walks them up to the first gap.
+// It runs on the store itself, never in a transaction.
+func (d *db) dropAll(sc *scratch, id uint64) error {
+	var s2 scratch
+	for s := uint64(0); ; s++ {
+		s2.k2 = slotKey(s2.k2, id, s)
+		name, err := d.st.Get(s2.k2)
+		if errors.Is(err, rskv.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := d.st.Delete(fieldKey(s2.k, id, name)); err != nil && !errors.Is(err, rskv.ErrNotFound) {
+			return err
+		}
+		if err := d.st.Delete(s2.k2); err != nil && !errors.Is(err, rskv.ErrNotFound) {
+			return err
+		}
+	}
+}
+
+// rawMeta returns a copy of key's raw meta value.
 func (d *db) rawMeta(sc *scratch, key []byte) ([]byte, bool, error) {
 	_, _, found, err := d.meta(sc, key)
 	if err != nil || !found {
@@ -641,8 +700,9 @@ func (d *db) rawMeta(sc *scratch, key []byte) ([]byte, bool, error) {
 	return bytes.Clone(sc.v), true, nil
 }
 
-// rename moves src's value to dst, replacing dst. The caller holds both
-// stripes. An intent record makes it all-or-nothing across a crash.
+// rename moves src's value and expiry to dst, replacing dst. The caller
+// holds both stripes and runs it in a transaction (c.atomic): all or
+// nothing, to readers and across a crash.
 func (d *db) rename(sc *scratch, src, dst []byte, onlyNew bool) (bool, error) {
 	if err := checkKeyLen(dst); err != nil {
 		return false, err
@@ -657,6 +717,10 @@ func (d *db) rename(sc *scratch, src, dst []byte, onlyNew bool) (bool, error) {
 	if bytes.Equal(src, dst) {
 		return !onlyNew, nil
 	}
+	at, _, err := d.expiry(sc, metaKey(nil, src))
+	if err != nil {
+		return false, err
+	}
 	old, dstFound, err := d.rawMeta(sc, dst)
 	if err != nil {
 		return false, err
@@ -664,25 +728,28 @@ func (d *db) rename(sc *scratch, src, dst []byte, onlyNew bool) (bool, error) {
 	if dstFound && onlyNew {
 		return false, nil
 	}
-	intent := append([]byte{nsRename}, src...)
-	if err := d.st.Put(intent, dst); err != nil {
+	if err := d.putAt(sc, metaKey(nil, dst), val, at); err != nil {
 		return false, err
 	}
-	sc.k = metaKey(sc.k, dst)
-	if err := d.st.Put(sc.k, val); err != nil {
+	if err := d.del(sc, metaKey(nil, src)); err != nil {
 		return false, err
 	}
-	sc.k = metaKey(sc.k, src)
-	if err := d.st.Delete(sc.k); err != nil {
-		return false, err
-	}
-	if err := d.st.Delete(intent); err != nil {
-		return false, err
-	}
-	d.addKeys(src, -1)
+	d.removed(sc, src)
 	if !dstFound {
-		d.addKeys(dst, 1)
-	} else if old[0] == tagHash {
+		if err := d.created(sc, dst); err != nil {
+			return false, err
+		}
+	}
+	var hid uint64
+	if val[0] == tagHash {
+		h, err := decodeHash(val)
+		if err != nil {
+			return false, err
+		}
+		hid = h.id
+	}
+	d.expires(sc, dst, at, hid)
+	if dstFound && old[0] == tagHash {
 		h, err := decodeHash(old)
 		if err != nil {
 			return false, err
@@ -696,23 +763,40 @@ func (d *db) rename(sc *scratch, src, dst []byte, onlyNew bool) (bool, error) {
 
 var errNoSuchKeyE = errors.New(errNoSuchKey)
 
-// flush deletes every key (FLUSHDB). The caller holds every stripe.
+// flushBatch is how many keys one FLUSHDB batch deletes: a batch is
+// atomic, a whole FLUSHDB is not (a crash may leave a part of the keys;
+// each key, and each hash, is wholly there or gone... see doc.go).
+const flushBatch = 4096
+
+// flush deletes every key (FLUSHDB) in batches of flushBatch. The caller
+// holds every stripe.
 func (d *db) flush() error {
-	var keys [][]byte
+	b := d.st.NewBatch()
+	var berr error
 	err := d.st.Scan(nil, func(k, v []byte) bool {
-		keys = append(keys, k)
+		b.Delete(k)
+		if b.Len() >= flushBatch {
+			if berr = b.Commit(); berr != nil {
+				return false
+			}
+			b.Reset()
+		}
 		return true
 	})
+	if err == nil {
+		err = berr
+	}
+	if err == nil && b.Len() > 0 {
+		err = b.Commit()
+	}
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if err := d.st.Delete(k); err != nil {
-			return err
-		}
-	}
 	for i := range d.keys {
 		d.keys[i].n.Store(0)
+	}
+	for i := range d.stripes {
+		clear(d.stripes[i].exp)
 	}
 	return nil
 }

@@ -31,10 +31,9 @@
 // Every store key starts with a byte naming its key space (db.go):
 //
 //	'k' key            -> 's' value                       a string
-//	'k' key            -> 'h' 1 id(8) count pending...    a hash header
+//	'k' key            -> 'h' 1 id(8) count 0             a hash header
 //	'f' id(8) field    -> uvarint(slot) value             a hash field
 //	'i' id(8) slot(8)  -> field                           the hash's slot table
-//	'r' source         -> destination                     a RENAME in progress
 //
 // The type tag in the first byte of the value under 'k' makes WRONGTYPE one
 // read, and GET one read. Hashes keep one store key per field because the
@@ -54,25 +53,74 @@
 // # Consistency and crash safety
 //
 // Writers of a key hold its stripe (one of 1024 mutexes by key hash); hash
-// readers hold it shared. Single-key string commands are one store write,
-// atomic to readers and across a crash. The store has no multi-key atomic
-// write yet (Batch comes with API v2), so changes spanning several store
-// keys are made crash-safe by order and intent:
+// readers hold it shared. Every store access of a command goes through
+// kv.go, which runs on the Store or, inside a transaction, on its Txn: the
+// same command code serves both. A command that writes one store key is one
+// store write (SET, INCR, HINCRBY on an existing field, EXPIRE). A command
+// that writes several store keys is one Store.Update (client.atomic), so it
+// is atomic to readers and across a crash: MSET, MSETNX, DEL/UNLINK of
+// several keys, RENAME/RENAMENX (value and expiry move together), HSET
+// and HSETNX of new fields, HDEL, HINCRBY of a new field. MGET of several
+// keys is one Store.View. The hash intents of the v1 server ("pending add",
+// "pending remove" in the header, RENAME intent keys) are gone: the header's
+// last byte stays 0 (a non-zero one, written by that server after a crash,
+// is refused as a bad format). DEL of one hash, SET over a hash and the
+// drop of an expired hash remove the header first (the atomic point) and
+// the fields after, outside a transaction (a hash may be large): a crash in
+// between leaves fields no header names, which the startup pass removes.
 //
-//   - Adding hash fields first writes the header with a "pending add" of the
-//     new names, then the fields and slots, then the header with the new
-//     count: a crash rolls the addition back at startup (the client had no
-//     reply).
-//   - Removing a field writes a "pending remove" (slot, field, last field)
-//     first and then idempotent steps: a crash rolls it forward at startup.
-//   - RENAME writes an intent record, the destination, removes the source,
-//     then the intent; startup completes or undoes it.
-//   - Fields of a hash whose header is gone are removed at startup.
+// FLUSHDB and FLUSHALL delete in batches of 4096 store keys (db.go,
+// flushBatch), each batch atomic, so that memory stays bounded for any
+// store size; the whole flush is not atomic across a crash (a prefix of
+// the batches may be applied; each hash either keeps its header or loses
+// it, and orphaned fields are removed at startup).
 //
-// The startup pass (recover.go) also counts the keys for DBSIZE, reading
-// the store once. MSET, DEL of several keys and FLUSHDB are not atomic to
-// concurrent readers (each key is) nor across a crash (a prefix may
-// survive); HSET of new fields is.
+// The startup pass (recover.go) reads the store once: it counts the keys
+// for DBSIZE, loads the expiry index and removes orphaned hash fields.
+//
+// # Expiry
+//
+// A key's expiry is the store's expiry of its meta key (PutTTL, Expire,
+// ExpiresAt): the store makes an expired key absent for every read and its
+// expirer reclaims it. Redis's semantics follow from the store's: RMW keeps
+// the expiry (INCR, APPEND, SETRANGE, HSET's header write), SET, GETSET,
+// MSET replace it, RENAME moves it, a time in the past deletes the key. The
+// Txn has no ExpiresAt, so a transaction remembers the expiry of the keys it
+// wrote (kv.go, txState.exp) and reads the others' from the Store (their
+// stripes are held). Times are Unix milliseconds as in Redis; PEXPIREAT's
+// exact time is stored with Store.Expire.
+//
+// A hash's fields carry no expiry: the header's is checked on every field
+// access, since fields are reached only through the header (its id names
+// them), so they expire with it. The server keeps an index of the keys with
+// an expiry, per stripe (expire.go); a sweeper goroutine, owned by Serve,
+// looks at the due entries every 100 ms: it uncounts the key (DBSIZE falls
+// without reads, as Redis's active expiry) and deletes an expired hash's
+// slots and fields (the slots are dense: it walks them to the first gap).
+// A write that finds an indexed key already expired takes the sweeper's
+// place. The startup pass rebuilds the index and removes the fields of
+// hashes that expired while the server was down.
+//
+// # Transactions
+//
+// MULTI queues commands (+QUEUED; a command refused at queue time, unknown
+// or of wrong arity, makes EXEC answer EXECABORT). EXEC write-locks the
+// stripes of every key its commands name and of the watched keys (all of
+// them for a FLUSHDB), then runs the commands in one Store.Update: each sees
+// the writes of those before it, and all of them commit or none, to readers
+// and across a crash. A runtime error (WRONGTYPE) is that command's reply
+// only, as in Redis. The server's own bookkeeping (key counts, expiry
+// index) is noted during the Update and applied once after it commits,
+// since Update may run the commands again on a conflict (the replies are
+// rewritten then). WATCH records what the key held: its meta value, its
+// expiry and, for a hash, a digest of its fields; EXEC reads the same inside
+// the Update and answers a nil array if it differs. Because the reads are
+// the Txn's, a write racing the EXEC makes the Update conflict and run
+// again. Unlike Redis, a write that leaves a watched key exactly as it was
+// (SET to the same value) does not abort the EXEC; an expiry of a watched
+// key does, as in Redis 7. KEYS, SCAN and FLUSHDB inside EXEC do not go
+// through the Txn (the Store has no transactional scan). EXEC, DISCARD and
+// RESET clear the connection's MULTI and WATCH state.
 //
 // # SCAN
 //
@@ -97,12 +145,8 @@
 // fields take the next slot up. So a field present for the whole scan is
 // returned at least once.
 //
-// # Not yet
+// # Adding a command
 //
-// Key expiry (EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, SETEX, PSETEX, GETEX,
-// SET EX/PX/EXAT/PXAT) waits for the store's TTLs, and MULTI, EXEC, DISCARD,
-// WATCH and UNWATCH for its transactions; they answer Redis's unknown
-// command error (SET ... EX a clear error). TTL, PTTL, EXPIRETIME and
-// PEXPIRETIME answer -1 (no key has an expiry) and PERSIST 0. Adding a
-// command is adding a row to a table in cmd_*.go.
+// Adding a command is adding a row to a table in cmd_*.go (or multi.go);
+// its store access goes through kv.go so that it works inside EXEC.
 package server

@@ -148,8 +148,6 @@ var errorCases = []struct {
 	{[]string{"MSET", "a", "1", "b"}, "-ERR wrong number of arguments for 'mset' command\r\n", false},
 	{[]string{"NOSUCH", "a", "b"}, "-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \r\n", false},
 	{[]string{"NOSUCH"}, "-ERR unknown command 'NOSUCH', with args beginning with: \r\n", false},
-	{[]string{"EXPIRE", "k", "10"}, "-ERR unknown command 'EXPIRE', with args beginning with: 'k' '10' \r\n", true},
-	{[]string{"MULTI"}, "-ERR unknown command 'MULTI', with args beginning with: \r\n", true},
 	{[]string{"SET", "s", "x"}, "+OK\r\n", false},
 	{[]string{"HSET", "h", "f", "v"}, ":1\r\n", false},
 	// Wrong type, both ways.

@@ -93,6 +93,8 @@ type Server struct {
 	conns   sync.WaitGroup // connection goroutines
 	bg      sync.WaitGroup // BGSAVE
 	served  chan struct{}  // closed when Serve has returned
+	stop    chan struct{}  // closed by Shutdown or Serve's end: stops the sweeper
+	stopped sync.Once
 
 	nextID        atomic.Uint64
 	totalConns    atomic.Int64
@@ -120,6 +122,7 @@ func New(st *rskv.Store, cfg Config) (*Server, error) {
 		started: time.Now(),
 		clients: map[uint64]*client{},
 		served:  make(chan struct{}),
+		stop:    make(chan struct{}),
 	}
 	rep, err := s.db.recover()
 	if err != nil {
@@ -147,6 +150,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		return errors.New("rskv server: Serve called twice or after Shutdown")
 	}
 	s.ln = ln
+	s.bg.Add(1)
+	go s.sweeper(s.stop)
 	s.mu.Unlock()
 	defer close(s.served)
 	var err error
@@ -173,10 +178,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.accept(nc)
 	}
+	s.stopSweeper()
 	s.conns.Wait()
 	s.bg.Wait()
 	return err
 }
+
+func (s *Server) stopSweeper() { s.stopped.Do(func() { close(s.stop) }) }
 
 func (s *Server) accept(nc net.Conn) {
 	s.mu.Lock()
@@ -202,6 +210,9 @@ func (s *Server) accept(nc net.Conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	already := s.closing.Swap(true)
+	if !already {
+		s.stopSweeper()
+	}
 	ln := s.ln
 	if ln != nil && !already {
 		_ = ln.Close()
@@ -301,16 +312,23 @@ func (s *Server) exec(c *client, args [][]byte) {
 	if cmd == nil {
 		c.w.err(errUnknownCommand(args))
 		s.stats.unknown.Add(1)
+		c.multi.dirty = c.multi.on
 		return
 	}
 	if (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity) {
 		c.w.err(errArity(cmd.name))
 		s.stats.failed(cmd)
+		c.multi.dirty = c.multi.on
 		return
 	}
 	if !c.authed && cmd.flags&flagNoAuth == 0 {
 		c.w.err(errNoAuth)
 		s.stats.failed(cmd)
+		c.multi.dirty = c.multi.on
+		return
+	}
+	if c.multi.on && queues(cmd) {
+		c.queue(args)
 		return
 	}
 	c.lastCmd.Store(cmd)
@@ -342,6 +360,8 @@ type client struct {
 	w      replies
 	sc     scratch
 	rmw    rmwState
+	multi  multiState
+	txs    txState
 	scan   *scanCache
 	shard  int
 	authed bool
