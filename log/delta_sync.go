@@ -220,6 +220,10 @@ func (l *Log) truncate() error {
 	}()
 	d := l.delta
 	before := d.total
+	// The policy counts from the start of this truncation: what syncs
+	// write while it runs stays in the delta log after it and counts
+	// towards the next one.
+	d.sinceTrunc = 0
 	if err := d.next(); err != nil {
 		l.maintMu.Unlock()
 		return l.fail(err)

@@ -39,9 +39,18 @@ func (s *Store) tryCheckpoint(ctx context.Context) (skipped bool, err error) {
 		return true, nil
 	}
 	defer s.opMu.Unlock()
-	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.End {
-		// Nothing was written since the last checkpoint: with the tail
-		// where it was, no record is mutable either, so nothing changed.
+	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.End && s.log.Begin() == s.lastCheckpoint.Begin {
+		// Nothing was appended since the last checkpoint and the log's
+		// begin did not move: the index points where it did (only an
+		// append or a compaction changes an entry), so a new snapshot would
+		// be the same bytes and recovery would replay the same (empty) log
+		// after it. Records may still have changed in place since: that
+		// is the delta log's business, not the index's, so a sync is all
+		// it takes to make them durable as a checkpoint would (SyncNone
+		// relies on the checkpointer for that).
+		if err := s.log.WaitDurable(s.log.Tail()); err != nil {
+			return false, s.ioFailure(err)
+		}
 		return true, nil
 	}
 	_, err = s.checkpointLocked()
@@ -84,7 +93,7 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 	}
 	m, err = checkpoint.Write(s.fs, s.dir, m, s.index.WriteSnapshot, func(m *checkpoint.Meta) error {
 		m.End = s.log.Tail()
-		if err := s.log.SyncAll(); err != nil {
+		if err := s.log.SyncCheckpoint(); err != nil {
 			return s.ioFailure(err)
 		}
 		return nil
@@ -96,10 +105,24 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 	s.lastCheckpoint = m
 	s.checkpoints.Add(1)
 	s.opts.Logger.Info("rskv: checkpoint", "id", m.ID, "start", m.Start, "end", m.End, "keys", m.KeySum, "bytes", m.Bytes)
-	if err := s.pruneCheckpoints(); err != nil {
-		return infoOf(m), err
+	err = s.pruneCheckpoints()
+	s.noteCheckpointBytes()
+	return infoOf(m), err
+}
+
+// noteCheckpointBytes records the size of the checkpoint files on disk for
+// Stats (which must not do I/O). A failed listing leaves the old figure.
+func (s *Store) noteCheckpointBytes() {
+	metas, _, err := checkpoint.List(s.fs, s.dir)
+	if err != nil {
+		return
 	}
-	return infoOf(m), nil
+	var n int64
+	for _, m := range metas {
+		n += m.Bytes
+	}
+	s.checkpointBytes.Store(n)
+	s.checkpointBytesKnown.Store(true)
 }
 
 func infoOf(m checkpoint.Meta) CheckpointInfo {

@@ -22,6 +22,11 @@ type Stats struct {
 	// MutableBytes is the size of the mutable region, ReadOnlyBytes of the
 	// in-memory read-only region, DiskBytes of the segment files.
 	MutableBytes, ReadOnlyBytes, DiskBytes int64
+	// DeltaBytes is the size of the delta log files (in-place updates made
+	// durable since the last truncation, docs/durability.md) and
+	// CheckpointBytes of the checkpoint files: the store's directory holds
+	// DiskBytes + DeltaBytes + CheckpointBytes (and a few small files).
+	DeltaBytes, CheckpointBytes int64
 	// DeadBytes estimates the log bytes held by overwritten or deleted
 	// records: what a compaction could reclaim.
 	DeadBytes int64
@@ -72,11 +77,16 @@ func (s *Store) Stats() Stats {
 		FlushedAddress:   l.Flushed(),
 		DurableAddress:   l.Durable(),
 		DiskBytes:        l.DiskBytes(),
+		DeltaBytes:       l.DeltaBytes(),
 		DeadBytes:        max(0, s.dead.sum()),
 		ReclaimableBytes: s.reclaimable(),
 		IndexBuckets:     s.index.Buckets(),
 		Recovery:         s.recovery,
 	}
+	if !s.checkpointBytesKnown.Load() {
+		s.noteCheckpointBytes() // once: the checkpoints Open found
+	}
+	st.CheckpointBytes = s.checkpointBytes.Load()
 	st.MutableBytes = int64(st.TailAddress - min(st.TailAddress, st.ReadOnlyAddress))
 	st.ReadOnlyBytes = int64(st.ReadOnlyAddress - min(st.ReadOnlyAddress, st.HeadAddress))
 	c := s.em.Counters()
