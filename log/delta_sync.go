@@ -235,8 +235,11 @@ func (l *Log) truncate() error {
 	start, end := l.flushed.Load(), l.syncTail
 	l.maintMu.Unlock()
 	chunk := max(uint64(truncateChunk), l.pageSize)
+	var waited time.Duration
 	for a := start; a < end; {
+		tw := time.Now()
 		l.maintMu.Lock()
+		waited += time.Since(tw)
 		b, err := l.truncateChunkLocked(a, end, chunk)
 		l.maintMu.Unlock()
 		if err != nil {
@@ -244,11 +247,13 @@ func (l *Log) truncate() error {
 		}
 		a = b
 	}
+	tChunks := time.Since(t0)
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	if err := l.Err(); err != nil {
 		return err
 	}
+	tSync := time.Now()
 	if start < end {
 		first, last := l.dev.segmentOf(start), l.dev.segmentOf(end-1)
 		for s := first; s <= last; s++ {
@@ -295,7 +300,8 @@ func (l *Log) truncate() error {
 		return l.fail(err)
 	}
 	l.cfg.Logger.Info("rskv: delta log truncated into the segments", "from", start, "to", end,
-		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0))
+		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0),
+		"chunks", tChunks, "waited", waited, "sync", time.Since(tSync))
 	l.idleSyncs = 0
 	l.truncations.Add(1)
 	return nil
