@@ -278,8 +278,9 @@ func TestPowerLossDuringTruncation(t *testing.T) {
 }
 
 // TestDeltaFaultDuringTruncation fails each file operation on the log's
-// files during a checkpoint's sync and truncation in turn: the failure is a sticky error, and a reopen (as is,
-// and after a power cut) finds every value acknowledged by a Sync.
+// files during a checkpoint's sync, then during Close's sync and truncation,
+// in turn: the failure is a sticky error, and a reopen (as is, and after a
+// power cut) finds every value acknowledged by a Sync.
 func TestDeltaFaultDuringTruncation(t *testing.T) {
 	for n := 1; ; n++ {
 		mem := vfs.NewMem()
@@ -315,10 +316,27 @@ func TestDeltaFaultDuringTruncation(t *testing.T) {
 		_, cerr := s.Checkpoint()
 		armed = false
 		if !fired {
+			// A checkpoint folds the delta log into the segments only when
+			// the truncation policy says so; Close always does: fail its
+			// sync and truncation in turn too.
 			require.NoError(t, cerr)
-			require.NoError(t, s.Close())
-			require.Greater(t, n, 5)
-			return
+			armed = true
+			closeErr := s.Close()
+			armed = false
+			if !fired {
+				require.NoError(t, closeErr)
+				require.Greater(t, n, 5)
+				return
+			}
+			require.ErrorIs(t, closeErr, errorfs.ErrInjected, "operation %d (%v) in Close", n, failed)
+			require.False(t, errors.Is(closeErr, rskv.ErrCorruption))
+			for _, fs := range []*vfs.MemFS{mem, mem.CrashClone()} {
+				c, err := rskv.Open("db", deltaOptions(fs))
+				require.NoError(t, err, "reopen after failing operation %d (%v) in Close", n, failed)
+				requireState(t, c, st, fmt.Sprintf("after failing operation %d in Close", n))
+				require.NoError(t, c.Close())
+			}
+			continue
 		}
 		require.ErrorIs(t, cerr, errorfs.ErrInjected, "operation %d failed", n)
 		if failed.Op != errorfs.OpSyncDir { // (a SyncDir may be the checkpoint's own)

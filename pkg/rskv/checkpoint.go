@@ -2,6 +2,8 @@ package rskv
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -105,24 +107,70 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 	s.lastCheckpoint = m
 	s.checkpoints.Add(1)
 	s.opts.Logger.Info("rskv: checkpoint", "id", m.ID, "start", m.Start, "end", m.End, "keys", m.KeySum, "bytes", m.Bytes)
-	err = s.pruneCheckpoints()
-	s.noteCheckpointBytes()
-	return infoOf(m), err
+	s.noteCheckpoint(m.ID, m.Bytes)
+	if err := s.pruneCheckpoints(); err != nil {
+		return infoOf(m), err
+	}
+	return infoOf(m), nil
 }
 
-// noteCheckpointBytes records the size of the checkpoint files on disk for
-// Stats (which must not do I/O). A failed listing leaves the old figure.
-func (s *Store) noteCheckpointBytes() {
-	metas, _, err := checkpoint.List(s.fs, s.dir)
-	if err != nil {
-		return
+// checkpointFiles keeps the size of the checkpoint files for Stats, which
+// must not list the directory on every call: the store adds what it writes
+// and removes what it prunes; the first Stats lists the checkpoints Open
+// found.
+type checkpointFiles struct {
+	mu    sync.Mutex
+	known bool
+	sizes map[uint64]int64
+	total atomic.Int64
+}
+
+// noteCheckpoint records checkpoint id's size, or with bytes < 0 its removal.
+func (s *Store) noteCheckpoint(id uint64, bytes int64) {
+	c := &s.ckptFiles
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sizes == nil {
+		c.sizes = map[uint64]int64{}
 	}
+	if bytes < 0 {
+		delete(c.sizes, id)
+	} else {
+		c.sizes[id] = bytes
+	}
+	c.sumLocked()
+}
+
+func (c *checkpointFiles) sumLocked() {
 	var n int64
-	for _, m := range metas {
-		n += m.Bytes
+	for _, b := range c.sizes {
+		n += b
 	}
-	s.checkpointBytes.Store(n)
-	s.checkpointBytesKnown.Store(true)
+	c.total.Store(n)
+}
+
+// checkpointBytes is the size of the checkpoint files. The first call lists
+// them (a failed listing is tried again by the next call).
+func (s *Store) checkpointBytes() int64 {
+	c := &s.ckptFiles
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known {
+		metas, _, err := checkpoint.List(s.fs, s.dir)
+		if err == nil {
+			if c.sizes == nil {
+				c.sizes = map[uint64]int64{}
+			}
+			for _, m := range metas {
+				if m.StoreID == s.geo.storeID {
+					c.sizes[m.ID] = m.Bytes
+				}
+			}
+			c.known = true
+			c.sumLocked()
+		}
+	}
+	return c.total.Load()
 }
 
 func infoOf(m checkpoint.Meta) CheckpointInfo {
@@ -179,6 +227,7 @@ func (s *Store) pruneCheckpoints() error {
 		if err := checkpoint.Remove(s.fs, s.dir, checkpoint.FileName(ids[i])); err != nil {
 			return errors.Wrap(err, "rskv: prune checkpoints")
 		}
+		s.noteCheckpoint(ids[i], -1)
 	}
 	return nil
 }

@@ -83,10 +83,7 @@ func (s *Store) Stats() Stats {
 		IndexBuckets:     s.index.Buckets(),
 		Recovery:         s.recovery,
 	}
-	if !s.checkpointBytesKnown.Load() {
-		s.noteCheckpointBytes() // once: the checkpoints Open found
-	}
-	st.CheckpointBytes = s.checkpointBytes.Load()
+	st.CheckpointBytes = s.checkpointBytes()
 	st.MutableBytes = int64(st.TailAddress - min(st.TailAddress, st.ReadOnlyAddress))
 	st.ReadOnlyBytes = int64(st.ReadOnlyAddress - min(st.ReadOnlyAddress, st.HeadAddress))
 	c := s.em.Counters()

@@ -74,12 +74,9 @@ type Store struct {
 	keySumAt       uint64
 	keySum         int64
 	lastCheckpoint checkpoint.Meta
-	// checkpointBytes is the size of the checkpoint files (checkpoint.go),
-	// valid once checkpointBytesKnown.
-	checkpointBytes      atomic.Int64
-	checkpointBytesKnown atomic.Bool
-	checkpoints          atomic.Uint64
-	compactions          atomic.Uint64
+	ckptFiles      checkpointFiles // sizes of the checkpoint files (checkpoint.go)
+	checkpoints    atomic.Uint64
+	compactions    atomic.Uint64
 	// inlineMaintenance counts writers that found memory full and made room
 	// themselves (rare when the log shifter keeps up).
 	inlineMaintenance atomic.Uint64
