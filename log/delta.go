@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
@@ -105,6 +106,10 @@ type deltaLog struct {
 	imagesInGen bool
 
 	buf []byte // the batch being built
+
+	// truncMu is held by a running truncation (taken before maintMu, never
+	// while holding it), so that a checkpoint can wait for it to end.
+	truncMu sync.Mutex
 }
 
 // begin starts a batch.

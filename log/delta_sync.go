@@ -207,6 +207,10 @@ func (l *Log) maybeTruncate() error {
 // it.
 func (l *Log) truncate() error {
 	t0 := time.Now()
+	if !l.delta.truncMu.TryLock() {
+		return nil // one is running
+	}
+	defer l.delta.truncMu.Unlock()
 	l.maintMu.Lock()
 	if l.truncating {
 		l.maintMu.Unlock()

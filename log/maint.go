@@ -258,7 +258,17 @@ func (l *Log) SyncAll() error { return l.syncAll(true) }
 // log durable, not the delta log empty; forcing a truncation at every
 // checkpoint would rewrite the whole mutable region every
 // CheckpointInterval, and under churn the delta log grows while that runs.
-func (l *Log) SyncCheckpoint() error { return l.syncAll(false) }
+//
+// It first waits for a truncation in progress: a delta batch written while
+// one runs keeps the truncation's new generation alive after it (its
+// images may be newer than the chunks already written), while without one
+// the truncation deletes every generation it covered. After the
+// truncation, the sync writes what changed meanwhile.
+func (l *Log) SyncCheckpoint() error {
+	l.delta.truncMu.Lock()
+	l.delta.truncMu.Unlock() //nolint:staticcheck // waiting for the truncation to end
+	return l.syncAll(false)
+}
 
 func (l *Log) syncAll(fold bool) error {
 	if err := l.SyncTo(0); err != nil {

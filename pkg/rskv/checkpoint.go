@@ -47,11 +47,15 @@ func (s *Store) tryCheckpoint(ctx context.Context) (skipped bool, err error) {
 		// append or a compaction changes an entry), so a new snapshot would
 		// be the same bytes and recovery would replay the same (empty) log
 		// after it. Records may still have changed in place since: that
-		// is the delta log's business, not the index's, so a sync is all
-		// it takes to make them durable as a checkpoint would (SyncNone
-		// relies on the checkpointer for that).
-		if err := s.log.WaitDurable(s.log.Tail()); err != nil {
-			return false, s.ioFailure(err)
+		// is the delta log's business, not the index's: under SyncNone a
+		// sync makes them durable as a checkpoint would (nothing else
+		// does); under SyncPeriodic the syncer does it, and an extra sync
+		// here would only land in the middle of a truncation and keep its
+		// generation of the delta log alive (see log.SyncCheckpoint).
+		if s.opts.SyncMode == SyncNone {
+			if err := s.log.WaitDurable(s.log.Tail()); err != nil {
+				return false, s.ioFailure(err)
+			}
 		}
 		return true, nil
 	}
