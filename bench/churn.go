@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type churnConfig struct {
 
 type churnRun struct {
 	putsPerSec, inPlace, peak, settled float64
+	peakAt                             string // when the peak was, and where its bytes were
 }
 
 func runChurnMode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,8 +63,8 @@ func runChurnMode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if err != nil {
 				return errors.Wrapf(err, "%s run %d", cf.name, r+1)
 			}
-			fmt.Fprintf(stderr, "%s run %d: %.0f puts/s, %.1f%% in place, peak disk %.2fx live, settled %.2fx\n",
-				cf.name, r+1, res.putsPerSec, res.inPlace*100, res.peak, res.settled)
+			fmt.Fprintf(stderr, "%s run %d: %.0f puts/s, %.1f%% in place, peak disk %.2fx live (at %s), settled %.2fx\n",
+				cf.name, r+1, res.putsPerSec, res.inPlace*100, res.peak, res.peakAt, res.settled)
 			results[i] = append(results[i], res)
 		}
 	}
@@ -143,10 +145,12 @@ func churnOnce(ctx context.Context, c churnConfig, o *rskv.Options) (churnRun, e
 			}
 		}()
 	}
-	peak := 0.0
+	peak, peakAt := 0.0, ""
 	sample := func() float64 {
 		n := float64(dirBytes(dir))
-		peak = max(peak, n)
+		if n > peak {
+			peak, peakAt = n, fmt.Sprintf("%.1fs: %s", time.Since(start).Seconds(), dirBreakdown(dir))
+		}
 		return n
 	}
 	for time.Since(start) < c.churn && ctx.Err() == nil {
@@ -171,11 +175,32 @@ func churnOnce(ctx context.Context, c churnConfig, o *rskv.Options) (churnRun, e
 		total += n
 	}
 	return churnRun{
+		peakAt:     peakAt,
 		putsPerSec: float64(total) / elapsed.Seconds(),
 		inPlace:    float64(st.InPlaceUpdates-st0.InPlaceUpdates) / float64(st.Puts-st0.Puts),
 		peak:       peak / live,
 		settled:    settled / live,
 	}, ctx.Err()
+}
+
+// dirBreakdown sums the sizes of the files in dir by kind (the name up to
+// its first '-': seg, delta, checkpoint), in MiB.
+func dirBreakdown(dir string) string {
+	sums := map[string]int64{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && !info.IsDir() {
+			sums[strings.SplitN(e.Name(), "-", 2)[0]] += info.Size()
+		}
+	}
+	var out []string
+	for k, n := range sums {
+		if n >= 1<<20 {
+			out = append(out, fmt.Sprintf("%s %.1f MiB", k, float64(n)/(1<<20)))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 // dirBytes is the total size of the files in dir.

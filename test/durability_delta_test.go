@@ -202,9 +202,9 @@ func TestDeltaDamage(t *testing.T) {
 }
 
 // TestPowerLossDuringTruncation takes a torn power-cut clone before every
-// file operation of a Checkpoint, whose sync truncates the delta log into
-// the segments (the second truncation, so it rewrites images the first
-// wrote), while in-place updates land during it. Every clone must open and
+// file operation of an idle store's syncs, the last of which truncates the
+// delta log into the segments (the second truncation, so it rewrites images
+// the first wrote), while in-place updates land during it. Every clone must open and
 // hold, for every key, its value at the last Sync or a later one.
 func TestPowerLossDuringTruncation(t *testing.T) {
 	mem := vfs.NewMem()
@@ -248,16 +248,23 @@ func TestPowerLossDuringTruncation(t *testing.T) {
 		}
 		require.NoError(t, s.Sync())
 	}
+	// A checkpoint folds the delta log into the segments only when it is
+	// due; syncs that find nothing to write make the log idle, and the
+	// one after the tenth truncates.
+	idleTruncate := func() {
+		for range 11 {
+			require.NoError(t, s.Sync())
+		}
+	}
 	round(0)
 	round(1)
-	_, err = s.Checkpoint() // the first truncation: fresh images
-	require.NoError(t, err)
+	idleTruncate() // the first truncation: fresh images
+	require.Less(t, s.Stats().DeltaBytes, int64(1024), "the delta log was folded into the segments")
 	round(2)
 	round(3)
 	armed = true
-	_, err = s.Checkpoint()
+	idleTruncate()
 	armed = false
-	require.NoError(t, err)
 	require.NoError(t, putErr)
 	require.NoError(t, s.Close())
 	require.Greater(t, ops, 10, "the truncation does file operations")
@@ -278,8 +285,9 @@ func TestPowerLossDuringTruncation(t *testing.T) {
 }
 
 // TestDeltaFaultDuringTruncation fails each file operation on the log's
-// files during a checkpoint's sync and truncation in turn: the failure is a sticky error, and a reopen (as is,
-// and after a power cut) finds every value acknowledged by a Sync.
+// files during a checkpoint's sync, then during Close's sync and truncation,
+// in turn: the failure is a sticky error, and a reopen (as is, and after a
+// power cut) finds every value acknowledged by a Sync.
 func TestDeltaFaultDuringTruncation(t *testing.T) {
 	for n := 1; ; n++ {
 		mem := vfs.NewMem()
@@ -315,10 +323,27 @@ func TestDeltaFaultDuringTruncation(t *testing.T) {
 		_, cerr := s.Checkpoint()
 		armed = false
 		if !fired {
+			// A checkpoint folds the delta log into the segments only when
+			// the truncation policy says so; Close always does: fail its
+			// sync and truncation in turn too.
 			require.NoError(t, cerr)
-			require.NoError(t, s.Close())
-			require.Greater(t, n, 5)
-			return
+			armed = true
+			closeErr := s.Close()
+			armed = false
+			if !fired {
+				require.NoError(t, closeErr)
+				require.Greater(t, n, 5)
+				return
+			}
+			require.ErrorIs(t, closeErr, errorfs.ErrInjected, "operation %d (%v) in Close", n, failed)
+			require.False(t, errors.Is(closeErr, rskv.ErrCorruption))
+			for _, fs := range []*vfs.MemFS{mem, mem.CrashClone()} {
+				c, err := rskv.Open("db", deltaOptions(fs))
+				require.NoError(t, err, "reopen after failing operation %d (%v) in Close", n, failed)
+				requireState(t, c, st, fmt.Sprintf("after failing operation %d in Close", n))
+				require.NoError(t, c.Close())
+			}
+			continue
 		}
 		require.ErrorIs(t, cerr, errorfs.ErrInjected, "operation %d failed", n)
 		if failed.Op != errorfs.OpSyncDir { // (a SyncDir may be the checkpoint's own)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/log/vfs"
@@ -95,13 +97,19 @@ type deltaLog struct {
 	// sinceTrunc counts the bytes written since the last truncation; the
 	// truncation policy compares it with its threshold.
 	sinceTrunc int64
-	// total is the size of all delta files on disk.
-	total int64
+	// total is the size of all delta files on disk; published mirrors it
+	// for Stats, which must not wait for maintMu (held across fsyncs).
+	total     int64
+	published atomic.Int64
 	// imagesInGen says the current generation holds images that the
 	// segment files may lack (a truncation under writers leaves some).
 	imagesInGen bool
 
 	buf []byte // the batch being built
+
+	// truncMu is held by a running truncation (taken before maintMu, never
+	// while holding it), so that a checkpoint can wait for it to end.
+	truncMu sync.Mutex
 }
 
 // begin starts a batch.
@@ -154,6 +162,7 @@ func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
 	d.size += int64(len(b))
 	d.sizes[d.gen] = d.size
 	d.total += int64(len(b))
+	d.published.Store(d.total)
 	if !chunk {
 		d.sinceTrunc += int64(len(b))
 		d.imagesInGen = d.imagesInGen || len(b) > frameHeaderSize
@@ -196,6 +205,7 @@ func (d *deltaLog) create() error {
 	}
 	d.sizes[d.gen] = d.size
 	d.total += deltaHeaderSize
+	d.published.Store(d.total)
 	d.gens = append(d.gens, d.gen)
 	return nil
 }
@@ -239,6 +249,7 @@ func (d *deltaLog) dropBelow(gen uint64) error {
 		removed = true
 	}
 	d.gens = keep
+	d.published.Store(d.total)
 	if removed {
 		if err := d.fs.SyncDir(d.dir); err != nil {
 			return errors.Wrapf(err, "sync directory %s", d.dir)
@@ -395,3 +406,7 @@ func deltaGens(fs vfs.FS, dir string) ([]uint64, error) {
 	slices.Sort(gens)
 	return gens, nil
 }
+
+// DeltaBytes is the size of the delta files on disk. Unlike DeltaStats it
+// does not wait for a sync or truncation in progress, so Stats can call it.
+func (l *Log) DeltaBytes() int64 { return l.delta.published.Load() }

@@ -207,6 +207,10 @@ func (l *Log) maybeTruncate() error {
 // it.
 func (l *Log) truncate() error {
 	t0 := time.Now()
+	if !l.delta.truncMu.TryLock() {
+		return nil // one is running
+	}
+	defer l.delta.truncMu.Unlock()
 	l.maintMu.Lock()
 	if l.truncating {
 		l.maintMu.Unlock()
@@ -220,6 +224,10 @@ func (l *Log) truncate() error {
 	}()
 	d := l.delta
 	before := d.total
+	// The policy counts from the start of this truncation: what syncs
+	// write while it runs stays in the delta log after it and counts
+	// towards the next one.
+	d.sinceTrunc = 0
 	if err := d.next(); err != nil {
 		l.maintMu.Unlock()
 		return l.fail(err)
@@ -231,8 +239,11 @@ func (l *Log) truncate() error {
 	start, end := l.flushed.Load(), l.syncTail
 	l.maintMu.Unlock()
 	chunk := max(uint64(truncateChunk), l.pageSize)
+	var waited time.Duration
 	for a := start; a < end; {
+		tw := time.Now()
 		l.maintMu.Lock()
+		waited += time.Since(tw)
 		b, err := l.truncateChunkLocked(a, end, chunk)
 		l.maintMu.Unlock()
 		if err != nil {
@@ -240,11 +251,13 @@ func (l *Log) truncate() error {
 		}
 		a = b
 	}
+	tChunks := time.Since(t0)
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	if err := l.Err(); err != nil {
 		return err
 	}
+	tSync := time.Now()
 	if start < end {
 		first, last := l.dev.segmentOf(start), l.dev.segmentOf(end-1)
 		for s := first; s <= last; s++ {
@@ -291,7 +304,8 @@ func (l *Log) truncate() error {
 		return l.fail(err)
 	}
 	l.cfg.Logger.Info("rskv: delta log truncated into the segments", "from", start, "to", end,
-		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0))
+		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0),
+		"chunks", tChunks, "waited", waited, "sync", time.Since(tSync))
 	l.idleSyncs = 0
 	l.truncations.Add(1)
 	return nil

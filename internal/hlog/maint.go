@@ -249,12 +249,33 @@ func (l *Log) syncSegmentsLocked() error {
 // durable point in the durable mark with a second sync, so recovery can
 // tell damage anywhere in the log from a torn tail. Close and checkpoints
 // use it.
-func (l *Log) SyncAll() error {
+func (l *Log) SyncAll() error { return l.syncAll(true) }
+
+// SyncCheckpoint is SyncAll for a checkpoint: the whole log durable and
+// the durable mark written, but the delta log folded into the segments only
+// if the truncation policy says it is due. Recovery redoes the delta log
+// before it replays the log from a checkpoint, so a checkpoint needs its
+// log durable, not the delta log empty; forcing a truncation at every
+// checkpoint would rewrite the whole mutable region every
+// CheckpointInterval, and under churn the delta log grows while that runs.
+//
+// It first waits for a truncation in progress: a delta batch written while
+// one runs keeps the truncation's new generation alive after it (its
+// images may be newer than the chunks already written), while without one
+// the truncation deletes every generation it covered. After the
+// truncation, the sync writes what changed meanwhile.
+func (l *Log) SyncCheckpoint() error {
+	l.delta.truncMu.Lock()
+	l.delta.truncMu.Unlock() //nolint:staticcheck // waiting for the truncation to end
+	return l.syncAll(false)
+}
+
+func (l *Log) syncAll(fold bool) error {
 	if err := l.SyncTo(0); err != nil {
 		return err
 	}
 	l.maintMu.Lock()
-	due := l.delta.imagesInGen
+	due := l.delta.imagesInGen && (fold || (!l.truncating && l.truncationDue()))
 	l.maintMu.Unlock()
 	if due {
 		if err := l.truncate(); err != nil {

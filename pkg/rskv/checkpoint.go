@@ -2,6 +2,8 @@ package rskv
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -39,13 +41,24 @@ func (s *Store) tryCheckpoint(ctx context.Context) (skipped bool, err error) {
 		return true, nil
 	}
 	defer s.opMu.Unlock()
-	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.Start {
-		// Nothing was appended since the last checkpoint's start, so the
-		// index it holds is still current and nothing is left to replay.
-		// (Compare with Start, not End: records appended while that
-		// checkpoint was written are not in its snapshot or key count.
-		// In-place updates need no new checkpoint: they add nothing to
-		// replay, and the delta log keeps them durable.)
+	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.Start && s.log.Begin() == s.lastCheckpoint.Begin {
+		// Nothing was appended since the last checkpoint's start (not End:
+		// records appended while it was written are not in its snapshot or
+		// key count) and the log's
+		// begin did not move: the index points where it did (only an
+		// append or a compaction changes an entry), so a new snapshot would
+		// be the same bytes and recovery would replay the same (empty) log
+		// after it. Records may still have changed in place since: that
+		// is the delta log's business, not the index's: under SyncNone a
+		// sync makes them durable as a checkpoint would (nothing else
+		// does); under SyncPeriodic the syncer does it, and an extra sync
+		// here would only land in the middle of a truncation and keep its
+		// generation of the delta log alive (see log.SyncCheckpoint).
+		if s.opts.SyncMode == SyncNone {
+			if err := s.log.WaitDurable(s.log.Tail()); err != nil {
+				return false, s.ioFailure(err)
+			}
+		}
 		return true, nil
 	}
 	_, err = s.checkpointLocked()
@@ -88,7 +101,7 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 	}
 	m, err = checkpoint.Write(s.fs, s.dir, m, s.index.WriteSnapshot, func(m *checkpoint.Meta) error {
 		m.End = s.log.Tail()
-		if err := s.log.SyncAll(); err != nil {
+		if err := s.log.SyncCheckpoint(); err != nil {
 			return s.ioFailure(err)
 		}
 		return nil
@@ -100,10 +113,70 @@ func (s *Store) checkpointLocked() (CheckpointInfo, error) {
 	s.lastCheckpoint = m
 	s.checkpoints.Add(1)
 	s.opts.Logger.Info("rskv: checkpoint", "id", m.ID, "start", m.Start, "end", m.End, "keys", m.KeySum, "bytes", m.Bytes)
+	s.noteCheckpoint(m.ID, m.Bytes)
 	if err := s.pruneCheckpoints(); err != nil {
 		return infoOf(m), err
 	}
 	return infoOf(m), nil
+}
+
+// checkpointFiles keeps the size of the checkpoint files for Stats, which
+// must not list the directory on every call: the store adds what it writes
+// and removes what it prunes; the first Stats lists the checkpoints Open
+// found.
+type checkpointFiles struct {
+	mu    sync.Mutex
+	known bool
+	sizes map[uint64]int64
+	total atomic.Int64
+}
+
+// noteCheckpoint records checkpoint id's size, or with bytes < 0 its removal.
+func (s *Store) noteCheckpoint(id uint64, bytes int64) {
+	c := &s.ckptFiles
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sizes == nil {
+		c.sizes = map[uint64]int64{}
+	}
+	if bytes < 0 {
+		delete(c.sizes, id)
+	} else {
+		c.sizes[id] = bytes
+	}
+	c.sumLocked()
+}
+
+func (c *checkpointFiles) sumLocked() {
+	var n int64
+	for _, b := range c.sizes {
+		n += b
+	}
+	c.total.Store(n)
+}
+
+// checkpointBytes is the size of the checkpoint files. The first call lists
+// them (a failed listing is tried again by the next call).
+func (s *Store) checkpointBytes() int64 {
+	c := &s.ckptFiles
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known {
+		metas, _, err := checkpoint.List(s.fs, s.dir)
+		if err == nil {
+			if c.sizes == nil {
+				c.sizes = map[uint64]int64{}
+			}
+			for _, m := range metas {
+				if m.StoreID == s.geo.storeID {
+					c.sizes[m.ID] = m.Bytes
+				}
+			}
+			c.known = true
+			c.sumLocked()
+		}
+	}
+	return c.total.Load()
 }
 
 func infoOf(m checkpoint.Meta) CheckpointInfo {
@@ -160,6 +233,7 @@ func (s *Store) pruneCheckpoints() error {
 		if err := checkpoint.Remove(s.fs, s.dir, checkpoint.FileName(ids[i])); err != nil {
 			return errors.Wrap(err, "rskv: prune checkpoints")
 		}
+		s.noteCheckpoint(ids[i], -1)
 	}
 	return nil
 }

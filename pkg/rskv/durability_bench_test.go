@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -323,9 +324,19 @@ func runChurn(b *testing.B, o *rskv.Options, keys, valueSize int, churn, idle ti
 		}()
 	}
 	peak := 0.0
+	peakAt := ""
+	verbose := os.Getenv("RSKV_CHURN_VERBOSE") != ""
+	sample := func() {
+		if n := float64(dirSize(b, dir)); n > peak {
+			peak = n
+			if verbose {
+				peakAt = fmt.Sprintf("%.1fs: %s", time.Since(start).Seconds(), dirBreakdown(b, dir))
+			}
+		}
+	}
 	for time.Since(start) < churn {
 		time.Sleep(100 * time.Millisecond)
-		peak = max(peak, float64(dirSize(b, dir)))
+		sample()
 	}
 	close(stop)
 	wg.Wait()
@@ -337,11 +348,11 @@ func runChurn(b *testing.B, o *rskv.Options, keys, valueSize int, churn, idle ti
 	st := s.Stats()
 	for t := time.Now(); time.Since(t) < idle; {
 		time.Sleep(100 * time.Millisecond)
-		peak = max(peak, float64(dirSize(b, dir)))
+		sample()
 	}
 	settled := float64(dirSize(b, dir))
-	if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
-		b.Logf("after idle: %s", dirBreakdown(b, dir))
+	if verbose {
+		b.Logf("peak at %s; after idle: %s", peakAt, dirBreakdown(b, dir))
 	}
 	total := float64(puts[0] + puts[1])
 	return churnResult{
@@ -375,11 +386,18 @@ func dirBreakdown(b *testing.B, dir string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sums := map[string]int64{}
+	sums, files := map[string]int64{}, map[string]int{}
 	for _, e := range ents {
 		if info, err := e.Info(); err == nil && !info.IsDir() {
-			sums[strings.SplitN(e.Name(), "-", 2)[0]] += info.Size()
+			p := strings.SplitN(e.Name(), "-", 2)[0]
+			sums[p] += info.Size()
+			files[p]++
 		}
 	}
-	return fmt.Sprint(sums)
+	var out []string
+	for p, n := range sums {
+		out = append(out, fmt.Sprintf("%s: %d files %.1f MiB", p, files[p], float64(n)/(1<<20)))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }

@@ -7,19 +7,23 @@ import (
 
 // Keeping the live set in memory.
 //
-// A sync makes the whole mutable region read-only (that is how in-place
-// updates become durable, FASTER's fold-over), so the next update of each
-// key appends a new version. The log then grows past MemorySize even when
-// the live data is small, and eviction pushes pages that still hold live
-// records below the head: reads of data that fits in memory go to disk.
+// Syncs no longer make the mutable region read-only (the delta log makes
+// in-place updates durable, docs/durability.md), so a store whose writes
+// all fit in place never moves its tail and never evicts: this hook does
+// not run. The log still grows by appends: new keys, deletes (tombstones),
+// values that outgrow their record's capacity, RMWs that grow, multi-key
+// commits, compaction's copies. When it outgrows memory, eviction pushes
+// pages that may still hold live records below the head, and reads of data
+// that fits in memory would go to disk.
 //
 // So, when the live data fits comfortably in memory, the log shifter copies
 // the live records of the pages it is about to evict to the tail first
 // (with a conditional insert, as compaction does), and evicts only dead
-// versions. Under steady overwrites few records of an old page are still
-// live, so this costs a small share of extra appends. When the live data
-// is larger than half of memory it does nothing: copying would only churn,
-// and read promotion brings back what is hot.
+// versions. A page that leaves memory has usually been overwritten by
+// newer versions, so few of its records are still live and this costs a
+// small share of extra appends. When the live data is larger than half of
+// memory it does nothing: copying would only churn, and read promotion
+// brings back what is hot.
 //
 // Compaction never takes pages above the head (compact.go), so the two do
 // not do the same work: the residency copy handles a page once, as it

@@ -22,6 +22,11 @@ type Stats struct {
 	// MutableBytes is the size of the mutable region, ReadOnlyBytes of the
 	// in-memory read-only region, DiskBytes of the segment files.
 	MutableBytes, ReadOnlyBytes, DiskBytes int64
+	// DeltaBytes is the size of the delta log files (in-place updates made
+	// durable since the last truncation, docs/durability.md) and
+	// CheckpointBytes of the checkpoint files: the store's directory holds
+	// DiskBytes + DeltaBytes + CheckpointBytes (and a few small files).
+	DeltaBytes, CheckpointBytes int64
 	// DeadBytes estimates the log bytes held by overwritten or deleted
 	// records: what a compaction could reclaim.
 	DeadBytes int64
@@ -72,6 +77,7 @@ func (s *Store) Stats() Stats {
 		FlushedAddress:   l.Flushed(),
 		DurableAddress:   l.Durable(),
 		DiskBytes:        l.DiskBytes(),
+		DeltaBytes:       l.DeltaBytes(),
 		DeadBytes:        max(0, s.dead.sum()),
 		ReclaimableBytes: s.reclaimable(),
 		IndexBuckets:     s.index.Buckets(),
@@ -80,6 +86,7 @@ func (s *Store) Stats() Stats {
 	// A Backup's freeze lifts the read-only address above the tail for a
 	// moment (log.FreezeTail): report the tail then.
 	st.ReadOnlyAddress = min(st.ReadOnlyAddress, st.TailAddress)
+	st.CheckpointBytes = s.checkpointBytes()
 	st.MutableBytes = int64(st.TailAddress - min(st.TailAddress, st.ReadOnlyAddress))
 	st.ReadOnlyBytes = int64(st.ReadOnlyAddress - min(st.ReadOnlyAddress, st.HeadAddress))
 	c := s.em.Counters()

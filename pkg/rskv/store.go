@@ -74,6 +74,7 @@ type Store struct {
 	keySumAt       uint64
 	keySum         int64
 	lastCheckpoint checkpoint.Meta
+	ckptFiles      checkpointFiles // sizes of the checkpoint files (checkpoint.go)
 	checkpoints    atomic.Uint64
 	compactions    atomic.Uint64
 	// inlineMaintenance counts writers that found memory full and made room
