@@ -42,11 +42,11 @@ func (s *Store) tryCheckpoint(ctx context.Context) (skipped bool, err error) {
 	}
 	defer s.opMu.Unlock()
 	if s.lastCheckpoint.ID != 0 && s.log.Tail() == s.lastCheckpoint.Start && s.log.Begin() == s.lastCheckpoint.Begin {
-		// Nothing was appended since the last checkpoint's start (not End:
-		// records appended while it was written are not in its snapshot or
-		// key count) and the log's
-		// begin did not move: the index points where it did (only an
-		// append or a compaction changes an entry), so a new snapshot would
+		// Nothing was appended since the last checkpoint's start (not its
+		// End: records appended while it was written are not in its
+		// snapshot or key count) and the log's begin did not move: the
+		// index points where it did (only an append or a compaction
+		// changes an entry), so a new snapshot would
 		// be the same bytes and recovery would replay the same (empty) log
 		// after it. Records may still have changed in place since: that
 		// is the delta log's business, not the index's: under SyncNone a
