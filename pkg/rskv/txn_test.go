@@ -572,3 +572,44 @@ func TestTxnOpacity(t *testing.T) {
 	t.Logf("%d runs of fn, %d stopped by a read that saw a change", runs.Load(), conflicts.Load())
 	assert.Positive(t, runs.Load())
 }
+
+// TestTxnReadsOnDiskDoNotConflict: on a quiet store, a transaction reading
+// keys whose records are on disk (which a Get would promote to memory on a
+// second read) runs fn once: its own reads move nothing.
+func TestTxnReadsOnDiskDoNotConflict(t *testing.T) {
+	s := openTxnStore(t, &rskv.Options{MemorySize: 64 << 10, PageSize: 4 << 10})
+	keys := []string{"cold1", "cold2", "cold3"}
+	for _, k := range keys {
+		require.NoError(t, s.Put([]byte(k), u64(7)))
+	}
+	filler := make([]byte, 1000)
+	for i := 0; i < 400; i++ {
+		require.NoError(t, s.Put([]byte(fmt.Sprintf("fill%04d", i)), filler))
+	}
+	for round := 0; round < 4; round++ {
+		runs := 0
+		require.NoError(t, s.View(func(tx *rskv.Txn) error {
+			runs++
+			for _, k := range append(keys, keys...) {
+				n, err := txU64(tx, k)
+				if err != nil {
+					return err
+				}
+				require.Equal(t, uint64(7), n)
+			}
+			return nil
+		}))
+		require.Equal(t, 1, runs, "round %d: fn ran again on a quiet store", round)
+		runs = 0
+		require.NoError(t, s.Update(func(tx *rskv.Txn) error {
+			runs++
+			for _, k := range keys {
+				if _, err := txU64(tx, k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		require.Equal(t, 1, runs, "round %d: Update's fn ran again on a quiet store", round)
+	}
+}
