@@ -2,8 +2,9 @@ package rskv_test
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 	"testing"
 
 	"github.com/cockroachdb/errors"
@@ -52,15 +53,18 @@ func TestCloseDuringCommit(t *testing.T) {
 		before := s.Stats().TailAddress
 		var wg sync.WaitGroup
 		var cerr error
+		var finished atomic.Bool
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer finished.Store(true)
 			cerr = b.Commit()
 		}()
 		// Close once the commit has written round*40 KiB (the batch is
-		// about 200 KiB), or has finished.
-		for i := 0; i < 1e6 && s.Stats().TailAddress < before+uint64(round)*40<<10; i++ {
-			runtime.Gosched()
+		// about 200 KiB), or has finished. (Stats walks the index: poll it
+		// sparingly.)
+		for !finished.Load() && s.Stats().TailAddress < before+uint64(round)*40<<10 {
+			time.Sleep(20 * time.Microsecond)
 		}
 		require.NoError(t, s.Close())
 		wg.Wait()
