@@ -52,7 +52,11 @@
 // and Update returns it. View is read-only (writes return ErrReadOnly); it
 // validates what it read after the function returns (each key unchanged),
 // so its reads hold at one moment, and it re-runs the function otherwise.
-// Because transactions are optimistic, a run that is then discarded may have
+// Transactions are optimistic: while a transaction has read at most 16
+// keys, each read re-validates the earlier ones and returns an error
+// matching ErrConflict if one changed (return it; the function runs again),
+// so the function never sees keys from different moments. Past 16 keys only
+// the final validation holds, and a run that is then discarded may have
 // seen keys from different moments: keep the function's effects inside the
 // transaction (or idempotent), and judge what it read once Update or View
 // has returned nil. Scan is not a snapshot and is not part of these

@@ -180,7 +180,11 @@ func (s *Store) read(dst, key []byte, rv *readVersion) ([]byte, error) {
 		if err == nil {
 			if w.live() && !s.expired(w.expireAt) {
 				dst = append(dst, w.user()...)
-				s.maybePromote(g, key, h, slot, e, &w)
+				if rv == nil {
+					// Not for a transaction: the copy would move the version
+					// it just recorded, and fail its validation.
+					s.maybePromote(g, key, h, slot, e, &w)
+				}
 			} else {
 				err = ErrNotFound
 			}

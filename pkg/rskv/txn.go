@@ -13,6 +13,11 @@ import (
 // up with ErrConflict.
 const maxTxnAttempts = 100
 
+// opaqueReads is the read-set size up to which every read re-validates the
+// earlier ones, so that fn never sees keys from different moments; past it
+// only the final validation holds (see Txn).
+const opaqueReads = 16
+
 // Txn is a transaction, valid only inside the function given to Update or
 // View (and only in its goroutine). Its reads record what they saw; its
 // writes are buffered, and its reads see them (read-your-writes, deletions
@@ -20,12 +25,16 @@ const maxTxnAttempts = 100
 //
 // Transactions are optimistic: fn runs without locks, and at its end the
 // reads are validated (each key's newest record and its in-place version
-// are what fn saw). If one changed, fn runs again. A run that fails
-// validation is discarded, so fn may, in such a run, have seen keys from
+// are what fn saw). If one changed, fn runs again. While a transaction has
+// read at most 16 keys, each read also re-validates the earlier ones: if
+// one changed, the read returns an error matching ErrConflict (return it
+// from fn; fn runs again in any case), so fn never sees two keys from
+// different moments. Past 16 keys only the final validation holds: a run
+// that fails it is discarded, so fn may, in such a run, have seen keys from
 // different moments; only a run that validates counts (its effects are
 // committed, its return value returned). fn must therefore keep its effects
 // inside the transaction, or be idempotent, and not trust an invariant
-// across keys enough to crash on it.
+// across more than 16 keys enough to crash on it.
 type Txn struct {
 	s        *Store
 	readOnly bool
@@ -57,15 +66,36 @@ func (tx *Txn) reset(readOnly bool) {
 	}
 }
 
-// noteRead records the version of key that a read saw.
-func (tx *Txn) noteRead(key []byte, rv readVersion) {
+// noteRead records the version of key that a read saw and, while the read
+// set is small, checks that the earlier reads still hold (opacity: see Txn).
+func (tx *Txn) noteRead(key []byte, rv readVersion) error {
 	if old, ok := tx.reads[string(key)]; ok {
 		if old != rv {
 			tx.stale = true
 		}
-		return
+	} else {
+		tx.reads[string(key)] = rv
+		if n := len(tx.reads); n > 1 && n <= opaqueReads {
+			for k, want := range tx.reads {
+				if k == string(key) {
+					continue
+				}
+				kb := []byte(k)
+				cur, err := tx.s.versionOf(kb, hashKey(kb), 0, false)
+				if err != nil {
+					return err
+				}
+				if cur != want {
+					tx.stale = true
+					break
+				}
+			}
+		}
 	}
-	tx.reads[string(key)] = rv
+	if tx.stale {
+		return errors.Wrap(ErrConflict, "a key the transaction read has changed; it will run again")
+	}
+	return nil
 }
 
 // Get returns a copy of key's value as the transaction sees it (its own
@@ -85,7 +115,9 @@ func (tx *Txn) Get(key []byte) ([]byte, error) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	tx.noteRead(key, rv)
+	if cerr := tx.noteRead(key, rv); cerr != nil {
+		return nil, cerr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +141,9 @@ func (tx *Txn) Has(key []byte) (bool, error) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	tx.noteRead(key, rv)
+	if cerr := tx.noteRead(key, rv); cerr != nil {
+		return false, cerr
+	}
 	return err == nil, nil
 }
 

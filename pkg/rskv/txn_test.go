@@ -47,6 +47,22 @@ func getU64(t testing.TB, get func([]byte) ([]byte, error), key string) uint64 {
 	return binary.LittleEndian.Uint64(v)
 }
 
+// txU64 reads a counter inside a transaction; an error (ErrConflict when an
+// earlier read changed) goes back to fn's caller.
+func txU64(tx *rskv.Txn, key string) (uint64, error) {
+	v, err := tx.Get([]byte(key))
+	if errors.Is(err, rskv.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, errors.Newf("%s: %d bytes", key, len(v))
+	}
+	return binary.LittleEndian.Uint64(v), nil
+}
+
 func TestBatchBasics(t *testing.T) {
 	s := openTxnStore(t, nil)
 	require.NoError(t, s.Put([]byte("gone"), []byte("x")))
@@ -256,7 +272,10 @@ func TestLostUpdate(t *testing.T) {
 					continue
 				}
 				assert.NoError(t, s.Update(func(tx *rskv.Txn) error {
-					n := getU64(t, tx.Get, "n")
+					n, err := txU64(tx, "n")
+					if err != nil {
+						return err
+					}
 					return tx.Put([]byte("n"), u64(n+1))
 				}))
 			}
@@ -279,8 +298,14 @@ func TestWriteSkew(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				assert.NoError(t, s.Update(func(tx *rskv.Txn) error {
-					me := getU64(t, tx.Get, pair[0])
-					other := getU64(t, tx.Get, pair[1])
+					me, err := txU64(tx, pair[0])
+					if err != nil {
+						return err
+					}
+					other, err := txU64(tx, pair[1])
+					if err != nil {
+						return err
+					}
 					if me+other >= 2 {
 						return tx.Put([]byte(pair[0]), u64(0))
 					}
@@ -323,7 +348,14 @@ func TestBankTransfer(t *testing.T) {
 				}
 				amount := uint64(r.IntN(50))
 				assert.NoError(t, s.Update(func(tx *rskv.Txn) error {
-					fb, tb := getU64(t, tx.Get, string(acct(from))), getU64(t, tx.Get, string(acct(to)))
+					fb, err := txU64(tx, string(acct(from)))
+					if err != nil {
+						return err
+					}
+					tb, err := txU64(tx, string(acct(to)))
+					if err != nil {
+						return err
+					}
 					if fb < amount {
 						return nil
 					}
@@ -346,7 +378,11 @@ func TestBankTransfer(t *testing.T) {
 				err := s.View(func(tx *rskv.Txn) error {
 					total = 0
 					for i := 0; i < accounts; i++ {
-						total += getU64(t, tx.Get, string(acct(i)))
+						n, err := txU64(tx, string(acct(i)))
+						if err != nil {
+							return err
+						}
+						total += n
 					}
 					return nil
 				})
@@ -416,7 +452,11 @@ func TestNoPartialBatch(t *testing.T) {
 					err := s.View(func(tx *rskv.Txn) error {
 						seen = seen[:0]
 						for i := 0; i < n; i++ {
-							seen = append(seen, getU64(t, tx.Get, string(key(i))))
+							g, err := txU64(tx, string(key(i)))
+							if err != nil {
+								return err
+							}
+							seen = append(seen, g)
 						}
 						return nil
 					})
@@ -465,5 +505,111 @@ func TestMillionWriteBatch(t *testing.T) {
 	require.Equal(t, n, s.Len())
 	for _, i := range []int{0, 1, n / 2, n - 1} {
 		require.Equal(t, uint64(i), getU64(t, s.Get, fmt.Sprintf("m%07d", i)))
+	}
+}
+
+// TestTxnOpacity: with at most 16 keys read, fn itself never sees two keys
+// from different moments (a read that would see one returns ErrConflict),
+// even in runs that are then retried.
+func TestTxnOpacity(t *testing.T) {
+	s := openTxnStore(t, nil)
+	const n = 10
+	key := func(i int) string { return fmt.Sprintf("o%02d", i) }
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer stop.Store(true)
+		b := s.NewBatch()
+		for gen := uint64(1); gen <= 2000; gen++ {
+			b.Reset()
+			for i := 0; i < n; i++ {
+				b.Put([]byte(key(i)), u64(gen))
+			}
+			if !assert.NoError(t, b.Commit()) {
+				return
+			}
+		}
+	}()
+	var runs, conflicts atomic.Int64
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				check := func(tx *rskv.Txn) error {
+					runs.Add(1)
+					var first uint64
+					for i := 0; i < n; i++ {
+						g, err := txU64(tx, key(i))
+						if err != nil {
+							conflicts.Add(1)
+							return err
+						}
+						if i == 0 {
+							first = g
+						} else if g != first {
+							t.Errorf("fn saw %s at generation %d and %s at %d", key(0), first, key(i), g)
+							return nil
+						}
+					}
+					return nil
+				}
+				var err error
+				if r == 0 {
+					err = s.View(check)
+				} else {
+					err = s.Update(check)
+				}
+				if !errors.Is(err, rskv.ErrConflict) {
+					assert.NoError(t, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d runs of fn, %d stopped by a read that saw a change", runs.Load(), conflicts.Load())
+	assert.Positive(t, runs.Load())
+}
+
+// TestTxnReadsOnDiskDoNotConflict: on a quiet store, a transaction reading
+// keys whose records are on disk (which a Get would promote to memory on a
+// second read) runs fn once: its own reads move nothing.
+func TestTxnReadsOnDiskDoNotConflict(t *testing.T) {
+	s := openTxnStore(t, &rskv.Options{MemorySize: 64 << 10, PageSize: 4 << 10})
+	keys := []string{"cold1", "cold2", "cold3"}
+	for _, k := range keys {
+		require.NoError(t, s.Put([]byte(k), u64(7)))
+	}
+	filler := make([]byte, 1000)
+	for i := 0; i < 400; i++ {
+		require.NoError(t, s.Put([]byte(fmt.Sprintf("fill%04d", i)), filler))
+	}
+	for round := 0; round < 4; round++ {
+		runs := 0
+		require.NoError(t, s.View(func(tx *rskv.Txn) error {
+			runs++
+			for _, k := range append(keys, keys...) {
+				n, err := txU64(tx, k)
+				if err != nil {
+					return err
+				}
+				require.Equal(t, uint64(7), n)
+			}
+			return nil
+		}))
+		require.Equal(t, 1, runs, "round %d: fn ran again on a quiet store", round)
+		runs = 0
+		require.NoError(t, s.Update(func(tx *rskv.Txn) error {
+			runs++
+			for _, k := range keys {
+				if _, err := txU64(tx, k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		require.Equal(t, 1, runs, "round %d: Update's fn ran again on a quiet store", round)
 	}
 }
