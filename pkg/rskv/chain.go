@@ -240,6 +240,45 @@ func (s *Store) appendVersion(g *epoch.Handle, mode allocMode, h uint64, slot ha
 	return addr + size, nil
 }
 
+// appendIfNewest appends a version of it's key (value, flags) in place of
+// it if it is still the key's newest version, linking the new record only if
+// the index still leads to it: the expirer's tombstones and compaction's
+// copies. It reports whether it appended (false when it was superseded or
+// its key is gone). It may release and re-protect (to make room), and
+// returns the handle to use; on error the handle is released.
+func (s *Store) appendIfNewest(g *epoch.Handle, it hlog.ScanItem, value []byte, flags uint64, buf *[]byte) (*epoch.Handle, bool, error) {
+	h := hashKey(it.Key)
+	for {
+		slot, e, ok := s.index.Find(h)
+		if !ok {
+			return g, false, nil
+		}
+		if e.Address() != it.Address {
+			w, err := s.findVersion(g, it.Key, e.Address(), noLimit, buf, false)
+			if err != nil {
+				g.Release()
+				return nil, false, err
+			}
+			if w.addr != it.Address {
+				return g, false, nil // superseded: the newer version decides
+			}
+		}
+		_, err := s.appendVersion(g, mayWait, h, slot, e, it.Key, value, flags, it.Address, it.Size)
+		switch err {
+		case nil:
+			return g, true, nil
+		case errLost:
+			continue // the chain changed under us: look again
+		case errRetry:
+			if g, err = s.protect(); err != nil {
+				return nil, false, err
+			}
+		default:
+			return nil, false, err
+		}
+	}
+}
+
 // dropEmptyEntry removes the entry e from slot if it has no chain (address
 // 0) and is still there: an upsert that created it with FindOrCreate and
 // then failed (a bad value from RMW's fn, an allocation error, a panic)

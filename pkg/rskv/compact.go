@@ -289,52 +289,20 @@ func (s *Store) compactLocked(ctx context.Context) (CompactStats, error) {
 func keyDeltaOf(info uint64, value []byte) int64 { return recordKeyDelta(info, value) }
 
 // copyIfNewest copies the record it to the tail if it is still its key's
-// newest version, linking the copy only if the index still leads to it. It
-// may release and re-protect (to make room), and returns the handle to use;
-// on error the handle is released.
+// newest version (see appendIfNewest), and reports whether it copied.
+//
+// An expired newest version is not copied: a tombstone takes its place, so
+// that the key's count in Len falls (the tombstone says so to recovery,
+// too) and only the key's bytes move forward. The tombstone is dead at once
+// and goes with the next compaction.
 func (s *Store) copyIfNewest(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, bool, error) {
-	h := hashKey(it.Key)
-	for {
-		slot, e, ok := s.index.Find(h)
-		if !ok {
-			return g, false, nil
-		}
-		if e.Address() != it.Address {
-			w, err := s.findVersion(g, it.Key, e.Address(), noLimit, buf, false)
-			if err != nil {
-				g.Release()
-				return nil, false, err
-			}
-			if w.addr != it.Address {
-				return g, false, nil // superseded: dead
-			}
-		}
-		// An expired newest version is not copied: a tombstone takes its
-		// place, so that the key's count in Len falls (the tombstone says so
-		// to recovery, too) and only the key's bytes move forward. The
-		// tombstone is dead at once and goes with the next compaction.
-		value, flags := it.Value, hlog.FlagCopy|expiryFlag(it.Info)
-		exp, _ := splitStored(it.Info, it.Value)
-		if s.expired(exp) {
-			value, flags = nil, hlog.FlagTombstone|hlog.FlagDelKey
-		}
-		_, err := s.appendVersion(g, mayWait, h, slot, e, it.Key, value, flags, it.Address, it.Size)
-		switch err {
-		case nil:
-			if flags&hlog.FlagTombstone != 0 {
-				return g, false, nil
-			}
-			return g, true, nil
-		case errLost:
-			continue // the chain changed under us: look again
-		case errRetry:
-			if g, err = s.protect(); err != nil {
-				return nil, false, err
-			}
-		default:
-			return nil, false, err
-		}
+	value, flags := it.Value, hlog.FlagCopy|expiryFlag(it.Info)
+	exp, _ := splitStored(it.Info, it.Value)
+	if s.expired(exp) {
+		value, flags = nil, hlog.FlagTombstone|hlog.FlagDelKey
 	}
+	g, appended, err := s.appendIfNewest(g, it, value, flags, buf)
+	return g, appended && flags&hlog.FlagTombstone == 0, err
 }
 
 // commitBegin makes the new begin address durable in the manifest.

@@ -113,40 +113,9 @@ func (s *Store) sweepExpired(ctx context.Context) (bool, error) {
 }
 
 // deleteIfNewest deletes it's key with a tombstone if it is still the key's
-// newest version, linking the tombstone only if the index still leads to
-// it. It may release and re-protect (to make room), and returns the handle
-// to use; on error the handle is released.
+// newest version (see appendIfNewest). Records with an expiry are never
+// changed in place, so there is no in-place update to fence off: the index
+// decides.
 func (s *Store) deleteIfNewest(g *epoch.Handle, it hlog.ScanItem, buf *[]byte) (*epoch.Handle, bool, error) {
-	h := hashKey(it.Key)
-	for {
-		slot, e, ok := s.index.Find(h)
-		if !ok {
-			return g, false, nil
-		}
-		if e.Address() != it.Address {
-			w, err := s.findVersion(g, it.Key, e.Address(), noLimit, buf, false)
-			if err != nil {
-				g.Release()
-				return nil, false, err
-			}
-			if w.addr != it.Address {
-				return g, false, nil // superseded: the newer version decides
-			}
-		}
-		// Records with an expiry are never changed in place, so there is no
-		// in-place update to fence off: the index decides.
-		_, err := s.appendVersion(g, mayWait, h, slot, e, it.Key, nil, hlog.FlagTombstone|hlog.FlagDelKey, it.Address, it.Size)
-		switch err {
-		case nil:
-			return g, true, nil
-		case errLost:
-			continue
-		case errRetry:
-			if g, err = s.protect(); err != nil {
-				return nil, false, err
-			}
-		default:
-			return nil, false, err
-		}
-	}
+	return s.appendIfNewest(g, it, nil, hlog.FlagTombstone|hlog.FlagDelKey, buf)
 }
