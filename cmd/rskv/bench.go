@@ -97,6 +97,7 @@ bbolt, Go maps) see the harness in bench/ of the repository.`,
 	return cmd
 }
 
+// parseSyncMode parses the --sync flag of serve and bench.
 func parseSyncMode(s string) (rskv.SyncMode, error) {
 	switch strings.ToLower(s) {
 	case "none":

@@ -136,6 +136,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--distributions", "latest"}, "unknown distribution"},
 		{[]string{"bench", "--records", "0"}, "must be positive"},
 		{[]string{"bench", "--sync", "sometimes"}, "unknown --sync"},
+		{[]string{"serve", "--dir", dir, "--sync", "sometimes"}, "unknown --sync"},
 	} {
 		wantFail(t, exitUsage, []string{tc.msg}, tc.args...)
 	}

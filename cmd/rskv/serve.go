@@ -53,22 +53,10 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-func parseSync(s string) (rskv.SyncMode, error) {
-	switch s {
-	case "none":
-		return rskv.SyncNone, nil
-	case "periodic":
-		return rskv.SyncPeriodic, nil
-	case "always":
-		return rskv.SyncAlways, nil
-	}
-	return 0, usageError{errors.Newf("bad --sync %q: use none, periodic or always", s)}
-}
-
 // openServeStore opens or creates the store as openOrCreate does, with the
 // background services on and the sync mode set.
 func openServeStore(f *serveFlags) (*rskv.Store, error) {
-	mode, err := parseSync(f.sync)
+	mode, err := parseSyncMode(f.sync)
 	if err != nil {
 		return nil, err
 	}
