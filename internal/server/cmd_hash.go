@@ -90,22 +90,31 @@ func cmdHSetNX(c *client, args [][]byte) {
 	c.w.int(int64(n))
 }
 
-func cmdHGet(c *client, args [][]byte) {
-	h, found, unlock, ok := c.readHash(args[1])
+// readHashField reads one field of the hash at key under the key's read
+// lock, for HGET, HEXISTS and HSTRLEN: a missing hash has no fields. v is
+// in c's scratch (valid until its next read). On an error it has replied,
+// and ok is false.
+func (c *client) readHashField(key, field []byte) (v []byte, present, ok bool) {
+	h, found, unlock, ok := c.readHash(key)
 	if !ok {
-		return
+		return nil, false, false
 	}
 	defer unlock()
 	if !found {
-		c.w.null()
-		return
+		return nil, false, true
 	}
-	v, ok, err := c.s.db.hget(&c.sc, &h, args[2])
+	v, present, err := c.s.db.hget(&c.sc, &h, field)
 	if err != nil {
 		c.replyErr(err)
-		return
+		return nil, false, false
 	}
-	c.w.bulkOrNil(v, ok)
+	return v, present, true
+}
+
+func cmdHGet(c *client, args [][]byte) {
+	if v, present, ok := c.readHashField(args[1], args[2]); ok {
+		c.w.bulkOrNil(v, present)
+	}
 }
 
 func cmdHMGet(c *client, args [][]byte) {
@@ -194,39 +203,15 @@ func cmdHLen(c *client, args [][]byte) {
 }
 
 func cmdHExists(c *client, args [][]byte) {
-	h, found, unlock, ok := c.readHash(args[1])
-	if !ok {
-		return
+	if _, present, ok := c.readHashField(args[1], args[2]); ok {
+		c.w.int(b2i(present))
 	}
-	defer unlock()
-	if !found {
-		c.w.int(0)
-		return
-	}
-	_, ok, err := c.s.db.hget(&c.sc, &h, args[2])
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.w.int(b2i(ok))
 }
 
 func cmdHStrlen(c *client, args [][]byte) {
-	h, found, unlock, ok := c.readHash(args[1])
-	if !ok {
-		return
+	if v, _, ok := c.readHashField(args[1], args[2]); ok {
+		c.w.int(int64(len(v)))
 	}
-	defer unlock()
-	if !found {
-		c.w.int(0)
-		return
-	}
-	v, _, err := c.s.db.hget(&c.sc, &h, args[2])
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.w.int(int64(len(v)))
 }
 
 // hincr changes one field with fn, in place when it exists, or adds it

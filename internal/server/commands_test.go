@@ -201,6 +201,9 @@ func TestHashes(t *testing.T) {
 		require.True(t, c.HExists(ctx, "h", "a").Val())
 		require.False(t, c.HExists(ctx, "h", "zz").Val())
 		require.Equal(t, int64(2), c.HStrLen(ctx, "h", "a").Val())
+		require.Equal(t, int64(0), c.HStrLen(ctx, "h", "zz").Val())
+		require.False(t, c.HExists(ctx, "nohash", "a").Val())
+		require.Equal(t, int64(0), c.HStrLen(ctx, "nohash", "a").Val())
 		want := map[string]string{"a": "10", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6"}
 		require.Equal(t, want, c.HGetAll(ctx, "h").Val())
 		keys := c.HKeys(ctx, "h").Val()
