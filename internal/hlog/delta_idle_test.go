@@ -17,14 +17,7 @@ func TestDeltaIdleTruncation(t *testing.T) {
 		addrs = append(addrs, tl.append(testKey(i), []byte("value-01"), 0))
 	}
 	require.NoError(t, tl.l.WaitDurable(0))
-	for _, a := range addrs[:10] {
-		h := tl.em.Protect()
-		r := tl.l.Mem(a)
-		require.True(t, r.Lock())
-		require.True(t, r.UpdateLocked([]byte("value-02")))
-		r.Unlock()
-		h.Release()
-	}
+	tl.updateInPlace(addrs[:10], []byte("value-02"))
 	require.NoError(t, tl.l.WaitDurable(0))
 	st := tl.l.DeltaStats()
 	require.Equal(t, 1, st.Generations)
@@ -52,14 +45,7 @@ func TestDeltaLargeSyncSplitsBatches(t *testing.T) {
 		addrs = append(addrs, tl.append(testKey(i), []byte("value-01"), 0))
 	}
 	require.NoError(t, tl.l.WaitDurable(0))
-	for _, a := range addrs[:150] {
-		h := tl.em.Protect()
-		r := tl.l.Mem(a)
-		require.True(t, r.Lock())
-		require.True(t, r.UpdateLocked([]byte("value-02")))
-		r.Unlock()
-		h.Release()
-	}
+	tl.updateInPlace(addrs[:150], []byte("value-02"))
 	require.NoError(t, tl.l.WaitDurable(0))
 	require.Greater(t, tl.l.delta.seq, uint64(4), "several batches")
 	require.Equal(t, FirstAddress, int(tl.l.Flushed()), "nothing flushed: all in the delta log")

@@ -185,3 +185,17 @@ func (tl *testLog) requireReplayed(addrs []uint64) {
 		require.Equal(tl.t, testValue(i), r.Value, "record %d", i)
 	}
 }
+
+// updateInPlace changes the value of the in-memory records at addrs to
+// value in place, each under its record lock and an epoch handle.
+func (tl *testLog) updateInPlace(addrs []uint64, value []byte) {
+	tl.t.Helper()
+	for _, a := range addrs {
+		h := tl.em.Protect()
+		r := tl.l.Mem(a)
+		require.True(tl.t, r.Lock())
+		require.True(tl.t, r.UpdateLocked(value))
+		r.Unlock()
+		h.Release()
+	}
+}
