@@ -152,26 +152,19 @@ func (fs *faultFS) SyncDir(dir string) error {
 	return fs.inner.SyncDir(dir)
 }
 
-func (fs *faultFS) Lock(name string) (io.Closer, error) {
-	if err := fs.op("lock"); err != nil {
-		return nil, err
-	}
-	c, err := fs.inner.Lock(name)
-	if err != nil {
-		return nil, err
-	}
-	l := &faultLock{inner: c, fs: fs}
-	fs.mu.Lock()
-	fs.locks[l] = filepath.Base(name)
-	fs.mu.Unlock()
-	return l, nil
-}
+func (fs *faultFS) Lock(name string) (io.Closer, error) { return fs.lock(name, fs.inner.Lock) }
 
 func (fs *faultFS) LockShared(name string) (io.Closer, error) {
+	return fs.lock(name, fs.inner.LockShared)
+}
+
+// lock takes a lock on name with take (the inner file system's Lock or
+// LockShared) and tracks it until it is closed.
+func (fs *faultFS) lock(name string, take func(string) (io.Closer, error)) (io.Closer, error) {
 	if err := fs.op("lock"); err != nil {
 		return nil, err
 	}
-	c, err := fs.inner.LockShared(name)
+	c, err := take(name)
 	if err != nil {
 		return nil, err
 	}
