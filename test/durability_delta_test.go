@@ -92,6 +92,20 @@ func buildDeltaStore(t *testing.T, fs vfs.FS, rounds int) (s *rskv.Store, states
 	return s, states, ends
 }
 
+// putDeltaRound writes round r (every key in round 0, half of them in
+// each round after) and syncs it, keeping the values in st.
+func putDeltaRound(t *testing.T, s *rskv.Store, st *deltaState, r int) {
+	t.Helper()
+	for i := range deltaKeys {
+		if r == 0 || (i+r)%2 == 0 {
+			v := deltaValue(i, r)
+			require.NoError(t, s.Put(deltaKey(i), v))
+			st[i] = v
+		}
+	}
+	require.NoError(t, s.Sync())
+}
+
 func requireState(t *testing.T, s *rskv.Store, want deltaState, msg string) {
 	t.Helper()
 	for i := range deltaKeys {
@@ -238,16 +252,7 @@ func TestPowerLossDuringTruncation(t *testing.T) {
 	s, err = rskv.Open("db", deltaOptions(fs))
 	require.NoError(t, err)
 	var st deltaState
-	round := func(r int) {
-		for i := range deltaKeys {
-			if r == 0 || (i+r)%2 == 0 {
-				v := deltaValue(i, r)
-				require.NoError(t, s.Put(deltaKey(i), v))
-				st[i] = v
-			}
-		}
-		require.NoError(t, s.Sync())
-	}
+	round := func(r int) { putDeltaRound(t, s, &st, r) }
 	// A checkpoint folds the delta log into the segments only when it is
 	// due; syncs that find nothing to write make the log idle, and the
 	// one after the tenth truncates.
@@ -310,14 +315,7 @@ func TestDeltaFaultDuringTruncation(t *testing.T) {
 		require.NoError(t, err)
 		var st deltaState
 		for r := 0; r < 3; r++ {
-			for i := range deltaKeys {
-				if r == 0 || (i+r)%2 == 0 {
-					v := deltaValue(i, r)
-					require.NoError(t, s.Put(deltaKey(i), v))
-					st[i] = v
-				}
-			}
-			require.NoError(t, s.Sync())
+			putDeltaRound(t, s, &st, r)
 		}
 		armed = true
 		_, cerr := s.Checkpoint()
