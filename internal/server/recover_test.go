@@ -86,7 +86,7 @@ func TestRecoverExpiredHashAndIndex(t *testing.T) {
 	_, err := d.hset(&sc, []byte("h"), [][]byte{[]byte("a"), []byte("1"), []byte("b"), []byte("2")}, false)
 	require.NoError(t, err)
 	require.NoError(t, st.Expire(metaKey(nil, []byte("h")), time.Now().Add(30*time.Millisecond)))
-	require.NoError(t, d.putStringAt(&sc, []byte("s"), []byte("v"), time.Now().Add(300*time.Millisecond), false))
+	require.NoError(t, d.putStringAt(&sc, []byte("s"), []byte("v"), time.Now().Add(2*time.Second), false)) // ahead even on a slow machine
 	require.NoError(t, d.putString(&sc, []byte("p"), []byte("v")))
 	require.NoError(t, st.Close())
 	time.Sleep(60 * time.Millisecond)
@@ -102,6 +102,6 @@ func TestRecoverExpiredHashAndIndex(t *testing.T) {
 		_, err := srv.db.sweep(time.Now())
 		require.NoError(t, err)
 		return srv.db.size() == 1
-	}, 5*time.Second, 20*time.Millisecond)
+	}, 15*time.Second, 20*time.Millisecond)
 	require.Equal(t, 0, srv.db.expiring())
 }
