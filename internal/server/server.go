@@ -370,6 +370,7 @@ type client struct {
 
 	lastCmd    atomic.Pointer[command]
 	lastActive atomic.Int64
+	wdl        int64 // monoNow of the write deadline set last (0: none)
 
 	mu      sync.Mutex // name, lib
 	name    string
@@ -407,8 +408,16 @@ func (c *client) flush() error {
 	if c.s.closing.Load() {
 		d = min(d, c.s.cfg.ShutdownGrace) // Shutdown does not wait longer for a client that does not read
 	}
-	if err := c.nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
-		return err
+	// Setting a deadline re-arms a runtime timer (and reads the wall clock
+	// twice): keep the one set while it ends within the last 1/32 of d from
+	// now, so a client that keeps reading costs one SetWriteDeadline every
+	// d/32, not one per reply. A client that stops reading is closed after
+	// between 31/32 d and d.
+	if now, want := monoNow(), int64(d); c.wdl-now > want || c.wdl-now < want-want/32 {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
+			return err
+		}
+		c.wdl = now + want
 	}
 	n, err := c.nc.Write(c.w.b)
 	c.s.netOut.Add(int64(n))
@@ -422,10 +431,20 @@ func (c *client) flush() error {
 
 // wake makes a connection blocked in a read return at once, and bounds the
 // time left for its writes (Shutdown).
+//
+// It runs on Shutdown's goroutine, so it leaves c.wdl alone: flush, seeing
+// the server closing, re-arms the deadline to ShutdownGrace itself.
 func (c *client) wake(grace time.Duration) {
 	_ = c.nc.SetReadDeadline(time.Now())
 	_ = c.nc.SetWriteDeadline(time.Now().Add(grace))
 }
+
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow is the monotonic clock in nanoseconds since monoBase: one clock
+// read where time.Now takes two (wall and monotonic).
+func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 func (c *client) getName() string {
 	c.mu.Lock()
