@@ -215,7 +215,7 @@ func (c *client) clientLine(now time.Time) string {
 	if lc := c.lastCmd.Load(); lc != nil {
 		cmd = lc.name
 	}
-	idle := now.Sub(time.Unix(0, c.lastActive.Load())) / time.Second
+	idle := time.Duration(int64(now.Sub(monoBase))-c.lastActive.Load()) / time.Second
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
 		c.id, c.addr, c.laddr, name, int64(now.Sub(c.since)/time.Second), int64(idle), cmd, c.proto.Load(), lib, ver)
 }

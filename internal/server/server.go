@@ -285,7 +285,7 @@ func (s *Server) serveConn(c *client) {
 			return // EOF, reset, or the deadline Shutdown set
 		}
 		s.netIn.Add(int64(n))
-		c.lastActive.Store(time.Now().UnixNano())
+		c.lastActive.Store(monoNow())
 	}
 }
 
@@ -332,10 +332,10 @@ func (s *Server) exec(c *client, args [][]byte) {
 		return
 	}
 	c.lastCmd.Store(cmd)
-	start := time.Now()
+	start := monoNow()
 	before := len(c.w.b)
 	cmd.fn(c, args)
-	s.stats.observe(c.shard, cmd, time.Since(start), len(c.w.b) > before && c.w.b[before] == '-')
+	s.stats.observe(c.shard, cmd, time.Duration(monoNow()-start), len(c.w.b) > before && c.w.b[before] == '-')
 }
 
 // clientList returns the connected clients (CLIENT LIST, INFO clients).
@@ -369,7 +369,7 @@ type client struct {
 	since  time.Time
 
 	lastCmd    atomic.Pointer[command]
-	lastActive atomic.Int64
+	lastActive atomic.Int64 // monoNow of the last read
 	wdl        int64 // monoNow of the write deadline set last (0: none)
 
 	mu      sync.Mutex // name, lib
@@ -395,7 +395,7 @@ func newClient(s *Server, nc net.Conn) *client {
 	c.shard = int(c.id % statShards)
 	c.proto.Store(2)
 	c.rd = newReader(nc, s.cfg.MaxBulkLen, func() bool { return c.authed })
-	c.lastActive.Store(c.since.UnixNano())
+	c.lastActive.Store(monoNow())
 	return c
 }
 
@@ -443,7 +443,8 @@ func (c *client) wake(grace time.Duration) {
 var monoBase = time.Now()
 
 // monoNow is the monotonic clock in nanoseconds since monoBase: one clock
-// read where time.Now takes two (wall and monotonic).
+// read where time.Now takes two (wall and monotonic), for the per-command
+// latency, the per-read activity stamp and the write deadline.
 func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 func (c *client) getName() string {
