@@ -693,8 +693,8 @@ func (s *Server) info(want map[string]bool) string {
 		}
 		kv("total_connections_received", s.totalConns.Load())
 		kv("total_commands_processed", total)
-		kv("total_net_input_bytes", s.netIn.Load())
-		kv("total_net_output_bytes", s.netOut.Load())
+		kv("total_net_input_bytes", s.stats.netIn())
+		kv("total_net_output_bytes", s.stats.netOut())
 		kv("rejected_connections", s.rejectedConns.Load())
 		kv("unknown_commands", s.stats.unknown.Load())
 		kv("protocol_errors", s.protoErrors.Load())

@@ -235,7 +235,7 @@ func TestShutdownDoesNotWaitForSlowConsumer(t *testing.T) {
 		_, _ = nc.Write(req)
 	}()
 	// Wait until the server is stuck writing to it.
-	require.Eventually(t, func() bool { return ts.srv.netOut.Load() > 1<<20 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return ts.srv.stats.netOut() > 1<<20 }, 10*time.Second, 5*time.Millisecond)
 	ctx2, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	require.NoError(t, ts.srv.Shutdown(ctx2), "Shutdown waited for the slow consumer beyond its grace")

@@ -90,7 +90,10 @@ type cmdShard struct {
 	failed  []atomic.Uint64
 	usec    []atomic.Uint64
 	buckets []atomic.Uint64 // len(cmdByID) * len(latencyBuckets)
-	_       [64]byte
+	// Bytes read from and written to the shard's connections (a counter
+	// per shard: every request reads and writes).
+	netIn, netOut atomic.Uint64
+	_             [64]byte
 }
 
 // cmdStats are the per-command call counts, errors and latency histograms
@@ -127,6 +130,24 @@ func (s *cmdStats) observe(shard int, c *command, d time.Duration, failed bool) 
 			break
 		}
 	}
+}
+
+// netIn is the bytes read from every connection.
+func (s *cmdStats) netIn() int64 {
+	var n uint64
+	for i := range s.shards {
+		n += s.shards[i].netIn.Load()
+	}
+	return int64(n)
+}
+
+// netOut is the bytes written to every connection.
+func (s *cmdStats) netOut() int64 {
+	var n uint64
+	for i := range s.shards {
+		n += s.shards[i].netOut.Load()
+	}
+	return int64(n)
 }
 
 // failed counts a command rejected before it ran (arity, authentication).
