@@ -371,7 +371,7 @@ type client struct {
 
 	lastCmd    atomic.Pointer[command]
 	lastActive atomic.Int64 // monoNow of the last read
-	wdl        int64 // monoNow of the write deadline set last (0: none)
+	wdl        int64        // monoNow of the write deadline set last (0: none)
 
 	mu      sync.Mutex // name, lib
 	name    string
