@@ -30,6 +30,7 @@ type serveFlags struct {
 	sync         string
 	writeTimeout time.Duration
 	maxClients   int
+	raft         raftFlags // replicated mode (serve_raft.go)
 }
 
 func newServeCmd() *cobra.Command {
@@ -50,6 +51,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.sync, "sync", "periodic", "when writes are durable: none, periodic or always (always: before the reply)")
 	fl.DurationVar(&f.writeTimeout, "client-write-timeout", 60*time.Second, "close a client that reads no reply for this long")
 	fl.IntVar(&f.maxClients, "maxclients", 10000, "most clients connected at once")
+	f.raft.register(fl)
 	return cmd
 }
 
@@ -83,22 +85,51 @@ func openServeStore(f *serveFlags) (*rskv.Store, error) {
 }
 
 func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error) {
-	st, err := openServeStore(f)
+	var stopRaft func() error
+	var (
+		st   *rskv.Store
+		repl *replicated
+	)
+	if f.raft.enabled() {
+		repl, st, err = openReplicated(f)
+	} else {
+		st, err = openServeStore(f)
+	}
 	if err != nil {
 		return err
 	}
 	defer closeStore(st, &err)
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-	srv, err := server.New(st, server.Config{
+	scfg := server.Config{
 		Password: f.password, MaxClients: f.maxClients, WriteTimeout: f.writeTimeout,
 		Logger: logger, Dir: f.store.dir, SyncMode: f.sync,
-	})
+	}
+	if repl != nil {
+		scfg.Clock = repl.clock.Now
+	}
+	srv, err := server.New(st, scfg)
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return errors.Wrapf(err, "listen on %s", f.addr)
+	}
+	if repl != nil {
+		// Raft stops first (its in-flight commands answer an error), then
+		// the connections, then the store (deferred above).
+		node, err := repl.start(srv, st, ln.Addr().String(), f.password, logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		srv.SetReplicator(node)
+		defer func() {
+			if cerr := node.Close(); cerr != nil && err == nil {
+				err = errors.Wrap(cerr, "stop raft")
+			}
+		}()
+		stopRaft = node.Close
 	}
 	var metrics *http.Server
 	metricsDone := make(chan error, 1)
@@ -134,6 +165,11 @@ func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if stopRaft != nil {
+		if err := stopRaft(); err != nil {
+			logger.Warn("stopping raft", "err", err)
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("shutdown cut connections off", "err", err)
 	}

@@ -33,7 +33,8 @@ func expireCommands() []*command {
 
 func errExpireTime(cmd string) string { return "ERR invalid expire time in '" + cmd + "' command" }
 
-func nowMs() int64 { return time.Now().UnixMilli() }
+// nowMs is the server's clock in Unix ms (see db.now).
+func (c *client) nowMs() int64 { return c.s.db.now().UnixMilli() }
 
 // msTime is the time of a Unix milliseconds timestamp.
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
@@ -107,7 +108,7 @@ func cmdExpire(c *client, args [][]byte) {
 	}
 	var base int64
 	if name == "expire" || name == "pexpire" {
-		base = nowMs()
+		base = c.nowMs()
 	}
 	if when > math.MaxInt64-base {
 		c.w.err(errExpireTime(name))
@@ -137,7 +138,7 @@ func cmdExpire(c *client, args [][]byte) {
 // the key's stripe.
 func (c *client) setKeyExpiry(key []byte, when int64, hid uint64) error {
 	d := c.s.db
-	if when != -1 && when <= nowMs() {
+	if when != -1 && when <= c.nowMs() {
 		_, err := d.deleteKey(&c.sc, key)
 		return err
 	}
@@ -169,7 +170,7 @@ func cmdTTL(c *client, args [][]byte) {
 	}
 	v := ms
 	if name == "ttl" || name == "pttl" {
-		v = max(0, ms-nowMs())
+		v = max(0, ms-c.nowMs())
 	}
 	if name == "ttl" || name == "expiretime" {
 		v = (v + 500) / 1000
@@ -203,7 +204,7 @@ type expireOpt struct {
 
 // millis turns the option into a Unix ms timestamp, as Redis 7's
 // getExpireMillisecondsOrReply; "" means no expiry, e an error reply.
-func (o expireOpt) millis(cmd string) (ms int64, e string) {
+func (o expireOpt) millis(c *client, cmd string) (ms int64, e string) {
 	if o.unit == "" {
 		return -1, ""
 	}
@@ -219,7 +220,7 @@ func (o expireOpt) millis(cmd string) (ms int64, e string) {
 		n *= 1000
 	}
 	if o.unit == "EX" || o.unit == "PX" {
-		n += nowMs() // wraps negative on overflow, as Redis's
+		n += c.nowMs() // wraps negative on overflow, as Redis's
 	}
 	if n <= 0 {
 		return 0, errExpireTime(cmd)
@@ -233,7 +234,7 @@ func cmdSetEx(c *client, args [][]byte) {
 	if name == "psetex" {
 		o.unit = "PX"
 	}
-	ms, e := o.millis(name)
+	ms, e := o.millis(c, name)
 	if e != "" {
 		c.w.err(e)
 		return
@@ -275,7 +276,7 @@ func cmdGetEx(c *client, args [][]byte) {
 			return
 		}
 	}
-	ms, e := o.millis("getex")
+	ms, e := o.millis(c, "getex")
 	if e != "" {
 		c.w.err(e)
 		return

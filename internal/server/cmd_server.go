@@ -569,7 +569,7 @@ func cmdTime(c *client, args [][]byte) {
 
 // ---- INFO ----
 
-var infoDefault = []string{"server", "clients", "memory", "persistence", "stats", "keyspace", "rskv"}
+var infoDefault = []string{"server", "clients", "memory", "persistence", "stats", "keyspace", "raft", "rskv"}
 
 func cmdInfo(c *client, args [][]byte) {
 	want := map[string]bool{}
@@ -727,6 +727,9 @@ func (s *Server) info(want map[string]bool) string {
 			kv("db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", n, s.db.expiring()))
 		}
 	})
+	if s.repl != nil {
+		section("Raft", func() { s.raftInfo(kv) })
+	}
 	section("rskv", func() {
 		bg := s.st.BackgroundStats()
 		kv("background_running", b2i(bg.Running))

@@ -111,7 +111,7 @@ func cmdSet(c *client, args [][]byte) {
 		c.w.err(e)
 		return
 	}
-	ms, e := o.exp.millis("set")
+	ms, e := o.exp.millis(c, "set")
 	if e != "" {
 		c.w.err(e)
 		return

@@ -20,6 +20,9 @@ const (
 	nsMeta  = 'k' // 'k' key           -> type tag + string value, or hash header
 	nsField = 'f' // 'f' id(8) field   -> uvarint slot + field value
 	nsSlot  = 'i' // 'i' id(8) slot(8) -> field name
+	// nsReserved holds the server's own state, never a user key: in
+	// replicated mode the applied raft index and the peers (replicated.go).
+	nsReserved = 'r'
 )
 
 // Type tags, the first byte of a meta value. A new encoding gets a new tag.
@@ -76,9 +79,22 @@ type db struct {
 	stripes [nStripes]stripe
 	// keys counts live keys (meta keys) per shard; DBSIZE sums them.
 	keys [nShards]shard
+	// clock is the time expiry is judged by; nil: the system clock. A
+	// replicated server sets it to the store's clock (Config.Clock).
+	clock func() time.Time
 }
 
 func newDB(st *rskv.Store) *db { return &db{st: st} }
+
+// now is the server's time for expiry decisions: the system clock, or in
+// replicated mode the time of the command being applied, so that every
+// replica computes the same expiry and sees the same keys expired.
+func (d *db) now() time.Time {
+	if d.clock != nil {
+		return d.clock()
+	}
+	return time.Now()
+}
 
 func keyHash(key []byte) uint64 { return xxhash.Sum64(key) }
 
@@ -225,7 +241,7 @@ func (d *db) putStringAt(sc *scratch, key, value []byte, at time.Time, keep bool
 	if err := checkKeyLen(key); err != nil {
 		return err
 	}
-	if !at.IsZero() && !at.After(time.Now()) {
+	if !at.IsZero() && !at.After(d.now()) {
 		// Already expired (SET ... PXAT in the past): the key is gone.
 		_, err := d.deleteKey(sc, key)
 		return err
@@ -774,6 +790,9 @@ func (d *db) flush() error {
 	b := d.st.NewBatch()
 	var berr error
 	err := d.st.Scan(nil, func(k, v []byte) bool {
+		if k[0] == nsReserved {
+			return true // not a user key: replication state (replicated.go)
+		}
 		b.Delete(k)
 		if b.Len() >= flushBatch {
 			if berr = b.Commit(); berr != nil {

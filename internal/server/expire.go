@@ -63,8 +63,8 @@ func (s *Server) sweeper(stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case now := <-t.C:
-			if _, err := s.db.sweep(now); err != nil && !errors.Is(err, rskv.ErrClosed) {
+		case <-t.C:
+			if _, err := s.db.sweep(s.db.now()); err != nil && !errors.Is(err, rskv.ErrClosed) {
 				s.cfg.Logger.Warn("expiry sweep failed", "err", err)
 			}
 		}

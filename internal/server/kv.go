@@ -69,7 +69,7 @@ func (d *db) putAt(sc *scratch, k, v []byte, at time.Time) error {
 	if at.IsZero() {
 		return d.put(sc, k, v)
 	}
-	ttl := time.Until(at)
+	ttl := at.Sub(d.now())
 	if ttl <= 0 {
 		return d.del(sc, k)
 	}
@@ -165,7 +165,7 @@ func (d *db) setExpiry(sc *scratch, k []byte, at time.Time) error {
 		}
 		return d.putAt(sc, k, v, at)
 	}
-	if !at.IsZero() && !at.After(time.Now()) {
+	if !at.IsZero() && !at.After(d.now()) {
 		return d.del(sc, k)
 	}
 	return d.st.Expire(k, at)

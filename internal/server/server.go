@@ -45,6 +45,10 @@ type Config struct {
 	SyncMode string
 	// Version is reported by INFO and HELLO; default "dev".
 	Version string
+	// Clock, if set, is the time the commands judge expiry by (a
+	// replicated server's: see replicated.go); nil: the system clock. The
+	// store must be opened with the same clock (rskv.Options.Now).
+	Clock func() time.Time
 }
 
 func (c *Config) withDefaults() Config {
@@ -108,6 +112,8 @@ type Server struct {
 	saves         atomic.Int64
 
 	scanCacheBytes atomic.Int64 // memory of the connections' SCAN snapshots
+
+	repl Replicator // nil: not replicated (replicated.go)
 }
 
 // New makes a server over st and runs the startup pass (counting keys,
@@ -123,6 +129,7 @@ func New(st *rskv.Store, cfg Config) (*Server, error) {
 		served:  make(chan struct{}),
 		stop:    make(chan struct{}),
 	}
+	s.db.clock = s.cfg.Clock
 	rep, err := s.db.recover()
 	if err != nil {
 		return nil, err
@@ -335,7 +342,9 @@ func (s *Server) exec(c *client, args [][]byte) {
 	}
 	start := monoNow()
 	before := len(c.w.b)
-	cmd.fn(c, args)
+	if s.repl == nil || !s.routed(c, cmd, args) {
+		cmd.fn(c, args)
+	}
 	s.stats.observe(c.shard, cmd, time.Duration(monoNow()-start), len(c.w.b) > before && c.w.b[before] == '-')
 }
 
@@ -363,6 +372,7 @@ type client struct {
 	rmw    rmwState
 	multi  multiState
 	txs    txState
+	repl   replState
 	scan   *scanCache
 	shard  int
 	authed bool

@@ -56,7 +56,7 @@ var (
 
 func init() {
 	commands = map[string]*command{}
-	for _, tab := range [][]*command{stringCommands(), keyCommands(), hashCommands(), serverCommands(), txnCommands(), expireCommands()} {
+	for _, tab := range [][]*command{stringCommands(), keyCommands(), hashCommands(), serverCommands(), txnCommands(), expireCommands(), raftCommands()} {
 		for _, c := range tab {
 			if _, dup := commands[c.name]; dup {
 				panic("rskv server: command " + c.name + " defined twice")

@@ -36,8 +36,11 @@ func checkTTL(ttl time.Duration) error {
 }
 
 // now returns the store's time in Unix nanoseconds, from the injected clock
-// in tests.
+// in tests, or from Options.Now.
 func (s *Store) now() int64 {
+	if s.opts.Now != nil {
+		return s.opts.Now().UnixNano()
+	}
 	if s.opts.clock != nil {
 		return s.opts.clock.Now().UnixNano()
 	}

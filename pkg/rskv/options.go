@@ -118,6 +118,14 @@ type Options struct {
 	// ServiceFaults.
 	ServiceFaults *ServiceFaults
 
+	// Now, if set, is the store's clock for expiry: every decision whether
+	// a key has expired, and the deadline of a PutTTL, read it instead of
+	// the system clock. A replicated server sets it to the time of the
+	// command being applied, so that every replica decides expiry alike
+	// (internal/replication). It must not go backwards by much, and is
+	// called concurrently.
+	Now func() time.Time
+
 	// clock drives the services' timers; nil: the system clock. Only
 	// in-package tests set it (export_test.go), to step time by hand.
 	clock actors.Clock
