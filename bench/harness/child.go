@@ -117,7 +117,7 @@ func runInCgroup(ctx context.Context, cfg Config, e engines.Engine, base Row, lo
 	spec := childSpec{
 		Engine: e.Name, Mode: base.Mode, ValueSize: base.ValueSize, Budget: base.BudgetBytes, Records: cfg.Records,
 		DurationNs: int64(cfg.Duration), Ops: cfg.Ops, Seed: cfg.Seed, LoadThreads: loadThreads, LoadBatch: loadBatch,
-		Threads: cfg.Threads, Repeat: cfg.Repeat, RingSize: cfg.RingSize, ScratchDir: cfg.ScratchDir,
+		Threads: cfg.Threads, Repeat: cfg.Repeat, RingSize: cfg.ringSize(), ScratchDir: cfg.ScratchDir,
 		Cgroup: cg.path, CgroupV2: cg.v2,
 	}
 	for _, w := range cfg.Workloads {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -253,9 +254,11 @@ func (r *rings) get(d ycsb.Distribution) (*ycsb.KeyRing, error) {
 	if k, ok := r.m[d]; ok {
 		return k, nil
 	}
-	if !r.keep {
+	if !r.keep && len(r.m) > 0 {
+		// One engine per process: give the previous sequence back to the
+		// OS, so the engine's cgroup is charged for one at a time.
 		clear(r.m)
-		runtime.GC()
+		debug.FreeOSMemory()
 	}
 	c, err := ycsb.NewChooser(d, r.cfg.Records, ycsb.DefaultTheta)
 	if err != nil {
