@@ -56,7 +56,21 @@ type geometry struct {
 	buckets               int
 	// frames and mutable are the memory budget of this open, in pages.
 	frames, mutable int
+	// readCache is the part of MemorySize given to the log's read cache of
+	// records read from disk (hlog/readcache.go), in bytes.
+	readCache int64
 }
+
+// The read cache's share of MemorySize: readCacheShare of the frames a
+// budget of at least readCacheMinFrames pages would get. Smaller budgets
+// keep every page for the log (it needs frames to overlap flushing with
+// writing). The share is taken from the read-only region of the log, which
+// in a store larger than memory holds whatever was written last; the cache
+// holds what was read (see docs/design.md, "Reading below the head").
+const (
+	readCacheMinFrames = 16
+	readCacheShare     = 4 // 1/4
+)
 
 func (g geometry) pageSize() int64    { return 1 << g.pageBits }
 func (g geometry) segmentSize() int64 { return 1 << g.segmentBits }
@@ -195,6 +209,11 @@ func (s *Store) resolveGeometry(man manifest.Manifest) (geometry, error) {
 		return g, errors.Wrapf(ErrInvalidOptions, "%s", strings.Join(problems, "; "))
 	}
 	g.frames = int(s.opts.MemorySize / g.pageSize())
+	if g.frames >= readCacheMinFrames {
+		cache := g.frames / readCacheShare
+		g.frames -= cache
+		g.readCache = int64(cache) * g.pageSize()
+	}
 	g.mutable = min(max(1, int(float64(g.frames)*s.opts.MutableFraction)), g.frames-1)
 	return g, nil
 }
