@@ -51,7 +51,6 @@ type rcShard struct {
 	tail  atomic.Uint64
 	mu    sync.Mutex
 	words []uint64
-	mask  uint64 // len(words)-1
 	// slots index entries: pos<<16 | tag (tag's low bit set, so 0 is
 	// empty). rcWays adjacent slots, one cache line, are one set.
 	slots    []atomic.Uint64
@@ -71,21 +70,25 @@ const (
 // nil if bytes is too small to be worth one.
 func newReadCache(bytes int64) *readCache {
 	shards := rcShards
-	for shards > 1 && bytes/int64(shards) < rcMinShardRing*8*9/8 {
+	for shards > 1 && bytes/int64(shards) < rcMinShardRing*8*8/7 {
 		shards /= 2
 	}
-	// Ring words plus one index slot per 8 ring words: 9/8 of the ring.
-	ringWords := floorPow2u(uint64(bytes) / uint64(shards) / 8 * 8 / 9)
-	if ringWords < rcMinShardRing {
+	// The index has a power-of-two number of slots, one per 8 to 16 words
+	// (at most an eighth of the memory: 1 to 3 slots per entry of a
+	// 100-byte value, so that sets rarely overflow); the ring takes the
+	// rest.
+	perShard := uint64(bytes) / uint64(shards) / 8 // words
+	slots := floorPow2u(perShard / 8)
+	ringWords := perShard - slots
+	if ringWords < rcMinShardRing || slots < rcWays {
 		return nil
 	}
 	c := &readCache{shards: make([]rcShard, shards), shardMask: uint64(shards - 1)}
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.words = make([]uint64, ringWords)
-		s.mask = ringWords - 1
-		s.slots = make([]atomic.Uint64, ringWords/8)
-		s.slotMask = ringWords/8 - 1
+		s.slots = make([]atomic.Uint64, slots)
+		s.slotMask = slots - 1
 		s.maxWords = ringWords / 16
 	}
 	return c
@@ -135,7 +138,7 @@ func (c *readCache) get(addr uint64, buf []byte) (_ []byte, ok bool) {
 		if tail-pos > n {
 			continue // overwritten
 		}
-		p := pos & s.mask
+		p := pos % n
 		if loadWord(&s.words[p]) != addr {
 			continue
 		}
@@ -177,13 +180,13 @@ func (s *rcShard) put(addr uint64, rec []byte, tag, set uint64) {
 	}
 	n := uint64(len(s.words))
 	pos := s.tail.Load()
-	if off := pos & s.mask; off+need > n {
+	if off := pos % n; off+need > n {
 		pos += n - off // entries never wrap: skip to the ring's start
 	}
 	// Reserve before writing: a reader that copied from these words sees
 	// tail move past its entry and discards its copy.
 	s.tail.Store(pos + need)
-	p := pos & s.mask
+	p := pos % n
 	storeWord(&s.words[p], addr)
 	storeWord(&s.words[p+1], size)
 	copyIn(s.words[p+rcEntryWords:p+need], rec)
