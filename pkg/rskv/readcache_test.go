@@ -229,3 +229,41 @@ func TestReadCacheConcurrentWritersNeverGoBack(t *testing.T) {
 	}
 	require.Positive(t, s.Stats().DiskReads)
 }
+
+// TestReadCacheReadOnlyStore: a read-only store cannot promote (it never
+// appends), so it gets the read cache; a store that promotes does not (see
+// readCacheShare).
+func TestReadCacheReadOnlyStore(t *testing.T) {
+	fs := newFailableFS()
+	o := cacheOptions(fs)
+	o.DisableReadPromotion = false
+	s, err := rskv.Open("db", &o)
+	require.NoError(t, err)
+	const n = 20000
+	for i := range n {
+		require.NoError(t, s.Put(rcKey(i), rcValue(i, 1)))
+	}
+	warmThenFail := func(s *rskv.Store) error {
+		for i := 0; i < n; i += 97 {
+			got, err := s.Get(rcKey(i))
+			require.NoError(t, err)
+			require.Equal(t, rcValue(i, 1), got)
+		}
+		fs.armed.Store(true)
+		defer fs.armed.Store(false)
+		for i := 0; i < n; i += 97 {
+			if _, err := s.Get(rcKey(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	require.Error(t, warmThenFail(s), "a store that promotes has no read cache: the second reads need the files")
+	require.NoError(t, s.Close())
+
+	o.ReadOnly = true
+	s, err = rskv.Open("db", &o)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, warmThenFail(s), "a read-only store serves the warmed records from its cache")
+}
