@@ -267,3 +267,39 @@ func TestReadCacheReadOnlyStore(t *testing.T) {
 	defer s.Close()
 	require.NoError(t, warmThenFail(s), "a read-only store serves the warmed records from its cache")
 }
+
+// TestColdReadsDoNotAllocate: a read below the head allocates nothing,
+// served by the read cache, by a mapping (MmapReads) or by pread.
+func TestColdReadsDoNotAllocate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fs   vfs.FS
+		mmap bool
+	}{{"cache", vfs.NewMem(), false}, {"mmap", vfs.Default, true}, {"pread", vfs.Default, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := cacheOptions(tc.fs)
+			o.MmapReads = tc.mmap
+			dir := "db"
+			if tc.fs == vfs.Default {
+				dir = t.TempDir()
+			}
+			s, err := rskv.Open(dir, &o)
+			require.NoError(t, err)
+			defer s.Close()
+			for i := range 20000 {
+				require.NoError(t, s.Put(rcKey(i), rcValue(i, 1)))
+			}
+			key := rcKey(3)
+			buf := make([]byte, 0, 256)
+			before := s.Stats().DiskReads
+			allocs := testing.AllocsPerRun(200, func() {
+				var err error
+				if buf, err = s.AppendValue(buf[:0], key); err != nil {
+					t.Fatal(err)
+				}
+			})
+			require.Greater(t, s.Stats().DiskReads, before, "the reads were below the head")
+			require.Zero(t, allocs)
+		})
+	}
+}
