@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/dustin/go-humanize"
 	"github.com/rskv-go/rskv/bench/engines"
 	"github.com/rskv-go/rskv/bench/harness"
 	"github.com/rskv-go/rskv/internal/ycsb"
@@ -29,6 +30,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == harness.ChildArg {
+		return harness.ChildMain(ctx, os.Stdin, stdout, stderr) // cgroup mode: one engine
+	}
 	if len(args) > 0 && args[0] == "churn" {
 		return runChurnMode(ctx, args[1:], stdout, stderr) // churn.go
 	}
@@ -52,6 +56,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		quiet      = fs.Bool("quiet", false, "do not print a line per run on stderr")
 		readme     = fs.String("readme", "", "also put the results into this markdown file, between its results markers")
 		from       = fs.String("from", "", "render the outputs from this results.json instead of running the matrix")
+		repeat     = fs.Int("repeat", 3, "runs per cell; the median is reported")
+		budget     = fs.String("budget", "", "every engine's memory budget (e.g. 128MiB) instead of the mode's")
+		cgroup     = fs.String("cgroup", "", "run each engine in a child process in its own memory cgroup of this size "+
+			"(process + page cache, e.g. 640MiB), or 'unlimited' (a cgroup without a limit, to measure memory use); needs root")
+		ringSize = fs.Int("ring-size", 0, "length of the pre-drawn key sequences (0: 4 per record in [1M, 16M]; in cgroup mode 1 per record)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,8 +78,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := harness.Config{
 		Records: *records, Duration: *duration, Ops: *ops, ScratchDir: *scratch, Seed: *seed, LoadBatch: *loadBatch,
 		Command: strings.TrimSpace("cd bench && go run . " + strings.Join(args, " ")),
+		Repeat:  *repeat, RingSize: *ringSize,
 	}
 	var err error
+	if *repeat <= 0 {
+		return errors.Newf("-repeat: %d is not a positive number", *repeat)
+	}
+	if *budget != "" {
+		if cfg.Budget, err = parseSize("-budget", *budget); err != nil {
+			return err
+		}
+	}
+	switch *cgroup {
+	case "", "off":
+	case "unlimited":
+		cfg.CgroupLimit = harness.Unlimited
+	default:
+		if cfg.CgroupLimit, err = parseSize("-cgroup", *cgroup); err != nil {
+			return err
+		}
+	}
 	if cfg.Engines, err = engines.Lookup(*engineList); err != nil {
 		return err
 	}
@@ -129,6 +156,15 @@ func emit(rep *harness.Report, out, readme string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "updated %s\n", readme)
 	}
 	return nil
+}
+
+// parseSize parses a byte count such as 128MiB or 640MB.
+func parseSize(flagName, s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n == 0 || n > 1<<50 {
+		return 0, errors.Newf("%s: %q is not a size (want e.g. 128MiB)", flagName, s)
+	}
+	return int64(n), nil
 }
 
 func parseInts(flagName, list string) ([]int, error) {

@@ -61,8 +61,9 @@ func RSKVNoBackground() Engine {
 
 // RSKVMmap returns rskv with MmapReads: records below the head are read
 // through memory maps of the segment files rather than a pread each. Same
-// durability as rskv; the difference is what a device error does to a read
-// (SIGBUS instead of an error), as with bbolt, which always maps its file.
+// durability as rskv; a device error during a mapped read is returned as an
+// error too (the fault is caught), and mapped pages count in the process's
+// RSS as file pages.
 func RSKVMmap() Engine {
 	e := RSKV()
 	e.Name = "rskv-mmap"

@@ -86,6 +86,42 @@ type Config struct {
 	Command string
 	// Log receives one line per load and run; nil discards them.
 	Log io.Writer
+	// Repeat is how many times each cell runs; the report keeps the run
+	// with the median throughput (0 means 1).
+	Repeat int
+	// Budget, if positive, is every engine's memory budget instead of the
+	// mode's (Budget()).
+	Budget int64
+	// RingSize is the length of each pre-drawn key sequence; 0 means four
+	// per record within [1M, 16M] (in cgroup mode one per record, at least
+	// 1M, since the sequence is charged to the engine's cgroup).
+	RingSize int
+	// CgroupLimit, if not 0, runs each engine in a child process in its own
+	// memory cgroup limited to that many bytes (process and page cache), or
+	// unlimited (Unlimited), reporting its memory use.
+	CgroupLimit int64
+	// ChildCommand is the command that runs ChildMain (default: this
+	// binary with ChildArg).
+	ChildCommand []string
+}
+
+// budget returns the memory budget for mode and value size.
+func (c *Config) budget(mode Mode, vs int) int64 {
+	if c.Budget > 0 {
+		return c.Budget
+	}
+	return Budget(mode, c.Records, vs)
+}
+
+// ringSize returns the length of the key sequences.
+func (c *Config) ringSize() int {
+	switch {
+	case c.RingSize > 0:
+		return c.RingSize
+	case c.CgroupLimit != 0:
+		return int(min(max(c.Records, 1<<20), 1<<24))
+	}
+	return int(min(max(4*c.Records, 1<<20), 1<<24))
 }
 
 func (c *Config) validate() error {
@@ -97,6 +133,8 @@ func (c *Config) validate() error {
 		return errors.New("harness: Records must be positive")
 	case c.Ops <= 0 && c.Duration <= 0:
 		return errors.New("harness: Duration or Ops must be positive")
+	case c.Repeat < 0 || c.Budget < 0 || c.RingSize < 0 || c.CgroupLimit < Unlimited:
+		return errors.New("harness: Repeat, Budget, RingSize and CgroupLimit must not be negative (CgroupLimit: Unlimited)")
 	case slices.ContainsFunc(c.ValueSizes, func(v int) bool { return v <= 0 }):
 		return errors.New("harness: value sizes must be positive")
 	case slices.ContainsFunc(c.Threads, func(v int) bool { return v <= 0 }):

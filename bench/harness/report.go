@@ -178,10 +178,19 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		strings.Join(s.Distributions, " and "), joinInts(s.Threads, ", "), run, s.LoadThreads, s.SampleEvery)
 	b.WriteString("Workloads: A = 50% read, 50% update; B = 95% read, 5% update; C = 100% read; " +
 		"F = 50% read, 50% read-modify-write.\n\n")
-	b.WriteString("Modes: **in memory** gives each engine a memory budget of at least four times the data; " +
-		"**larger than memory** gives it a quarter of the data (so the data is 4x the budget). " +
-		"Memory-only engines (shardmap, syncmap) run in memory only. The OS page cache is not limited in either mode: " +
-		"in the larger-than-memory mode, reads that miss an engine's own memory go to files the kernel may still cache.\n\n")
+	if s.BudgetBytes > 0 {
+		fmt.Fprintf(&b, "Modes: every engine has a memory budget of %s (set with -budget) in every mode; "+
+			"memory-only engines (shardmap, syncmap) run in memory only.", humanize.IBytes(uint64(s.BudgetBytes)))
+	} else {
+		b.WriteString("Modes: **in memory** gives each engine a memory budget of at least four times the data; " +
+			"**larger than memory** gives it a quarter of the data (so the data is 4x the budget). " +
+			"Memory-only engines (shardmap, syncmap) run in memory only.")
+	}
+	b.WriteString(" " + r.settingText() + "\n\n")
+	if s.Repeat > 1 {
+		fmt.Fprintf(&b, "Every cell ran %d times (each run starting at its own place in the key sequence); "+
+			"the tables show the run with the median throughput.\n\n", s.Repeat)
+	}
 
 	b.WriteString("## Engines and settings\n\n| engine | version | durability | memory | operations |\n|---|---|---|---|---|\n")
 	for _, e := range r.Engines {
@@ -192,7 +201,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, mode := range s.Modes {
 		names := r.engineNames(mode)
 		for _, vs := range s.ValueSizes {
-			budget := Budget(mode, s.Records, vs)
+			budget := r.budget(mode, vs)
 			fmt.Fprintf(&b, "## %s, %d-byte values\n\nData %s, budget %s.\n\n", mode.Title(), vs,
 				humanize.IBytes(uint64(DataBytes(s.Records, vs))), humanize.IBytes(uint64(budget)))
 			for _, table := range []struct {
@@ -207,16 +216,33 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				for _, n := range names {
 					fmt.Fprintf(&b, " %s |", n)
 				}
-				hasPeers := slices.ContainsFunc(names, func(n string) bool { return !engines.IsRSKV(n) && r.persistent(n) })
-				if table.ratio && hasPeers && slices.Contains(names, "rskv") {
+				var peers []string
+				for _, n := range names {
+					if !engines.IsRSKV(n) && r.persistent(n) {
+						peers = append(peers, n)
+					}
+				}
+				hasPeers := len(peers) > 0
+				withRatio := table.ratio && hasPeers && slices.Contains(names, "rskv")
+				if withRatio {
 					b.WriteString(" rskv / best on-disk peer |")
+					if len(peers) > 1 {
+						for _, p := range peers {
+							fmt.Fprintf(&b, " rskv / %s |", p)
+						}
+					}
 				}
 				b.WriteString("\n|---|---|---:|")
 				for range names {
 					b.WriteString("---:|")
 				}
-				if table.ratio && hasPeers && slices.Contains(names, "rskv") {
+				if withRatio {
 					b.WriteString("---:|")
+					if len(peers) > 1 {
+						for range peers {
+							b.WriteString("---:|")
+						}
+					}
 				}
 				b.WriteString("\n")
 				for _, d := range s.Distributions {
@@ -227,8 +253,13 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 								row, ok := r.find(n, mode, vs, wl, d, t)
 								fmt.Fprintf(&b, " %s |", cell(row, ok, table.f))
 							}
-							if table.ratio && hasPeers && slices.Contains(names, "rskv") {
+							if withRatio {
 								b.WriteString(" " + r.ratio(mode, vs, wl, d, t) + " |")
+								if len(peers) > 1 {
+									for _, p := range peers {
+										b.WriteString(" " + r.ratioTo(p, mode, vs, wl, d, t) + " |")
+									}
+								}
 							}
 							b.WriteString("\n")
 						}
@@ -236,6 +267,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				}
 				b.WriteString("\n")
 			}
+			r.writeMemory(&b, mode, vs, names)
 		}
 	}
 
@@ -316,6 +348,96 @@ func (r *Report) ratio(mode Mode, vs int, wl, d string, t int) string {
 		s = "**" + s + "**"
 	}
 	return s
+}
+
+// ratioTo returns rskv's throughput over peer's; a peer that failed the
+// cell (or could not load) is named so.
+func (r *Report) ratioTo(peer string, mode Mode, vs int, wl, d string, t int) string {
+	me, ok := r.find("rskv", mode, vs, wl, d, t)
+	if !ok || me.Errors > 0 || me.NotFound > 0 {
+		return "–"
+	}
+	p, ok := r.find(peer, mode, vs, wl, d, t)
+	if !ok || p.Errors > 0 || p.OpsPerSec == 0 {
+		if l, ok := r.find(peer, mode, vs, "load", "", 0); ok && l.Errors > 0 {
+			return "(" + peer + " did not load)"
+		}
+		return "(" + peer + " failed)"
+	}
+	return strconv.FormatFloat(me.OpsPerSec/p.OpsPerSec, 'f', 2, 64) + "x"
+}
+
+// budget returns the budget the engines had in mode with vs-byte values.
+func (r *Report) budget(mode Mode, vs int) int64 {
+	if r.Settings.BudgetBytes > 0 {
+		return r.Settings.BudgetBytes
+	}
+	return Budget(mode, r.Settings.Records, vs)
+}
+
+// settingText says where the engines ran and what limited the page cache.
+func (r *Report) settingText() string {
+	switch l := r.Settings.CgroupLimit; {
+	case l == 0:
+		return "All engines ran in one process, one after another, and the OS page cache was not limited: " +
+			"reads that miss an engine's own memory go to files the kernel may still cache."
+	case l == Unlimited:
+		return "**Setting: page cache unlimited.** Each engine ran in a child process of its own, in a memory cgroup " +
+			"without a limit (used only to measure its memory): reads that miss an engine's own memory go to files the kernel may still cache."
+	default:
+		return fmt.Sprintf("**Setting: %s memory cgroup.** Each engine ran in a child process of its own, alone in a memory cgroup "+
+			"limited to %s for the process and the page cache it fills together (what a container sees; GOMEMLIMIT 90%% of it, no swap). "+
+			"The pre-drawn key sequence (8 bytes per key, %s) is charged to that cgroup too.",
+			humanize.IBytes(uint64(l)), humanize.IBytes(uint64(l)), humanize.IBytes(uint64(8*r.Settings.RingSize)))
+	}
+}
+
+// writeMemory writes, for cgroup mode, each engine's memory at the end of
+// every run: anonymous memory (RSS) and page cache, from memory.stat.
+func (r *Report) writeMemory(b *strings.Builder, mode Mode, vs int, names []string) {
+	has := slices.ContainsFunc(r.Rows, func(row Row) bool { return row.Mem != nil && row.Mode == mode && row.ValueSize == vs })
+	if !has {
+		return
+	}
+	b.WriteString("Memory at the end of each (median) run, from the engine's cgroup memory.stat: RSS (anonymous memory: " +
+		"heap and the engine's own caches) / page cache charged to it (its files' pages, mapped or not):\n\n| workload | keys | threads |")
+	for _, n := range names {
+		fmt.Fprintf(b, " %s |", n)
+	}
+	b.WriteString("\n|---|---|---:|")
+	for range names {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	mem := func(row Row) string {
+		if row.Mem == nil {
+			return "–"
+		}
+		return humanize.IBytes(uint64(row.Mem.RSSBytes)) + " / " + humanize.IBytes(uint64(row.Mem.PageCacheBytes))
+	}
+	b.WriteString("| load | | |")
+	for _, n := range names {
+		row, ok := r.find(n, mode, vs, "load", "", 0)
+		if ok && row.Errors > 0 {
+			b.WriteString(" did not load |")
+			continue
+		}
+		fmt.Fprintf(b, " %s |", cell(row, ok, mem))
+	}
+	b.WriteString("\n")
+	for _, d := range r.Settings.Distributions {
+		for _, wl := range r.Settings.Workloads {
+			for _, t := range r.Settings.Threads {
+				fmt.Fprintf(b, "| %s | %s | %d |", wl, d, t)
+				for _, n := range names {
+					row, ok := r.find(n, mode, vs, wl, d, t)
+					fmt.Fprintf(b, " %s |", cell(row, ok, mem))
+				}
+				b.WriteString("\n")
+			}
+		}
+	}
+	b.WriteString("\n")
 }
 
 func (r *Report) failures() []Row {

@@ -1,11 +1,13 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -44,6 +46,12 @@ type Row struct {
 	Errors     int64  `json:"errors"`
 	NotFound   int64  `json:"not_found"`
 	FirstError string `json:"first_error,omitempty"`
+	// Runs are the throughputs of every repetition of the cell, in run
+	// order; the row's other figures are those of the median run.
+	Runs []float64 `json:"runs,omitempty"`
+	// Mem is the engine's memory at the end of the (median) run, in cgroup
+	// mode.
+	Mem *MemStats `json:"mem,omitempty"`
 }
 
 // EngineInfo describes an engine in the report.
@@ -100,6 +108,15 @@ type Settings struct {
 	Seed          uint64   `json:"seed"`
 	SampleEvery   int      `json:"latency_sample_every"`
 	Command       string   `json:"command,omitempty"`
+	// Repeat is the number of runs per cell (the median is reported).
+	Repeat int `json:"repeat,omitempty"`
+	// BudgetBytes, if set, is the budget every engine had (else the mode's).
+	BudgetBytes int64 `json:"budget_bytes,omitempty"`
+	// CgroupLimit: 0, engines ran in this process with the page cache
+	// unlimited; Unlimited, each in its own cgroup without a limit; else
+	// each in its own cgroup of this many bytes (process + page cache).
+	CgroupLimit int64 `json:"cgroup_limit,omitempty"`
+	RingSize    int   `json:"ring_size,omitempty"`
 }
 
 // Report is everything one harness run measured.
@@ -139,6 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Records: cfg.Records, KeySize: ycsb.KeySize, ValueSizes: cfg.ValueSizes, Threads: cfg.Threads,
 			Modes: cfg.Modes, DurationNs: int64(cfg.Duration), Ops: cfg.Ops, LoadThreads: loadThreads,
 			LoadBatch: loadBatch, Seed: cfg.Seed, SampleEvery: ycsb.DefaultSampleEvery, Command: cfg.Command,
+			Repeat: max(cfg.Repeat, 1), BudgetBytes: cfg.Budget, CgroupLimit: cfg.CgroupLimit, RingSize: cfg.ringSize(),
 		},
 	}
 	if cfg.Ops > 0 {
@@ -155,18 +173,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Durability: e.Durability, Memory: e.Memory, Operations: e.Operations})
 	}
 
-	// Draw each distribution's key sequence once; every engine replays it.
-	ringSize := int(min(max(4*cfg.Records, 1<<20), 1<<24))
-	rings := make(map[ycsb.Distribution]*ycsb.KeyRing)
-	for _, d := range cfg.Distributions {
-		c, err := ycsb.NewChooser(d, cfg.Records, ycsb.DefaultTheta)
-		if err != nil {
-			return nil, err
-		}
-		if rings[d], err = ycsb.NewKeyRing(c, cfg.Records, ringSize, cfg.Seed); err != nil {
+	if cfg.CgroupLimit != 0 {
+		// Fail early, with the reason, where cgroups cannot be made.
+		if _, _, err := cgroupVersion(); err != nil {
 			return nil, err
 		}
 	}
+	// Draw each distribution's key sequence once; every engine replays it.
+	rings := newRings(cfg)
 
 	total := 0
 	for _, m := range cfg.Modes {
@@ -180,7 +194,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	step := 0
 	for _, m := range cfg.Modes {
 		for _, vs := range cfg.ValueSizes {
-			budget := Budget(m, cfg.Records, vs)
+			budget := cfg.budget(m, vs)
 			fmt.Fprintf(log, "== %s, %d-byte values: %s of data, budget %s\n", m.Title(), vs,
 				humanize.IBytes(uint64(DataBytes(cfg.Records, vs))), humanize.IBytes(uint64(budget)))
 			for _, e := range cfg.Engines {
@@ -188,12 +202,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					continue
 				}
 				base := Row{Engine: e.Name, Mode: m, ValueSize: vs, Records: cfg.Records, BudgetBytes: budget}
-				rows, err := runEngine(ctx, cfg, e, base, rings, loadThreads, loadBatch, func(r Row) {
+				done := func(r Row) {
 					step++
-					fmt.Fprintf(log, "[%d/%d] %-8s %-6s %3dB  %-4s %-10s t%d  %12s ops/s  p50 %-8s p99 %-8s%s\n",
+					fmt.Fprintf(log, "[%d/%d] %-8s %-6s %3dB  %-4s %-10s t%d  %12s ops/s  p50 %-8s p99 %-8s%s%s\n",
 						step, total, r.Engine, r.Mode, r.ValueSize, r.Workload, r.Distribution, r.Threads,
-						humanize.Comma(int64(r.OpsPerSec)), time.Duration(r.P50Ns), time.Duration(r.P99Ns), errNote(r))
-				})
+						humanize.Comma(int64(r.OpsPerSec)), time.Duration(r.P50Ns), time.Duration(r.P99Ns), memNote(r), errNote(r))
+				}
+				var rows []Row
+				var err error
+				if cfg.CgroupLimit != 0 {
+					rows, err = runInCgroup(ctx, cfg, e, base, loadThreads, loadBatch, done)
+				} else {
+					rows, err = runEngine(ctx, cfg, e, base, rings, loadThreads, loadBatch, nil, done)
+				}
 				rep.Rows = append(rep.Rows, rows...)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -210,6 +231,47 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+func memNote(r Row) string {
+	if r.Mem == nil {
+		return ""
+	}
+	return fmt.Sprintf("  rss %s cache %s", humanize.IBytes(uint64(r.Mem.RSSBytes)), humanize.IBytes(uint64(r.Mem.PageCacheBytes)))
+}
+
+// rings hands out the pre-drawn key sequences, drawing each on first use.
+// In cgroup mode (one engine per process) only the current one is kept.
+type rings struct {
+	cfg  Config
+	keep bool
+	m    map[ycsb.Distribution]*ycsb.KeyRing
+}
+
+func newRings(cfg Config) *rings {
+	return &rings{cfg: cfg, keep: cfg.CgroupLimit == 0, m: make(map[ycsb.Distribution]*ycsb.KeyRing)}
+}
+
+func (r *rings) get(d ycsb.Distribution) (*ycsb.KeyRing, error) {
+	if k, ok := r.m[d]; ok {
+		return k, nil
+	}
+	if !r.keep && len(r.m) > 0 {
+		// One engine per process: give the previous sequence back to the
+		// OS, so the engine's cgroup is charged for one at a time.
+		clear(r.m)
+		debug.FreeOSMemory()
+	}
+	c, err := ycsb.NewChooser(d, r.cfg.Records, ycsb.DefaultTheta)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ycsb.NewKeyRing(c, r.cfg.Records, r.cfg.ringSize(), r.cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	r.m[d] = k
+	return k, nil
+}
+
 func errNote(r Row) string {
 	if r.Errors+r.NotFound == 0 {
 		return ""
@@ -219,8 +281,8 @@ func errNote(r Row) string {
 
 // runEngine loads one engine and runs the workloads on it. An engine that
 // fails to open or load gets a row carrying the error.
-func runEngine(ctx context.Context, cfg Config, e engines.Engine, base Row, rings map[ycsb.Distribution]*ycsb.KeyRing,
-	loadThreads, loadBatch int, done func(Row)) (rows []Row, err error) {
+func runEngine(ctx context.Context, cfg Config, e engines.Engine, base Row, rings *rings,
+	loadThreads, loadBatch int, sample func() *MemStats, done func(Row)) (rows []Row, err error) {
 	dir, err := os.MkdirTemp(cfg.ScratchDir, "ycsb-"+e.Name+"-")
 	if err != nil {
 		return nil, errors.Wrap(err, "scratch directory")
@@ -250,6 +312,9 @@ func runEngine(ctx context.Context, cfg Config, e engines.Engine, base Row, ring
 		Records: cfg.Records, ValueSize: base.ValueSize, Threads: loadThreads, BatchSize: loadBatch, Seed: cfg.Seed,
 	})
 	r := rowOf(base, res)
+	if sample != nil {
+		r.Mem = sample()
+	}
 	done(r)
 	rows = append(rows, r)
 	if err != nil {
@@ -258,27 +323,70 @@ func runEngine(ctx context.Context, cfg Config, e engines.Engine, base Row, ring
 	if res.Errors > 0 {
 		return rows, errors.Newf("load failed: %s", res.ErrText)
 	}
+	repeat := max(cfg.Repeat, 1)
+	// Every run of a distribution starts at its own place in the ring, the
+	// same for every engine: the runs of one distribution (cells and
+	// repetitions) times the goroutines split it into disjoint stretches,
+	// so a later run does not replay keys an earlier one warmed.
+	perDist := len(cfg.Workloads) * len(cfg.Threads) * repeat
 	for _, d := range cfg.Distributions {
+		k := 0
+		ring, err := rings.get(d)
+		if err != nil {
+			return rows, err
+		}
 		for _, w := range cfg.Workloads {
 			for _, t := range cfg.Threads {
 				duration := cfg.Duration
 				if cfg.Ops > 0 {
 					duration = 0
 				}
-				res, err := ycsb.Run(ctx, db, ycsb.RunConfig{
-					Workload: w, Ring: rings[d], RingName: d.String(), Records: cfg.Records, ValueSize: base.ValueSize,
-					Threads: t, Ops: cfg.Ops, Duration: duration, Seed: cfg.Seed,
-				})
-				r := rowOf(base, res)
+				var runs []Row
+				for i := 0; i < repeat; i++ {
+					start := k * (ring.Len() / (perDist * t))
+					k++
+					res, err := ycsb.Run(ctx, db, ycsb.RunConfig{
+						Workload: w, Ring: ring, RingName: d.String(), RingStart: start, Records: cfg.Records,
+						ValueSize: base.ValueSize, Threads: t, Ops: cfg.Ops, Duration: duration, Seed: cfg.Seed + uint64(i),
+					})
+					r := rowOf(base, res)
+					if sample != nil {
+						r.Mem = sample()
+					}
+					runs = append(runs, r)
+					if err != nil {
+						done(r)
+						return append(rows, r), err
+					}
+				}
+				r := median(runs)
 				done(r)
 				rows = append(rows, r)
-				if err != nil {
-					return rows, err
-				}
 			}
 		}
 	}
 	return rows, nil
+}
+
+// median returns the run with the median throughput (of an even number,
+// the lower middle), carrying every run's throughput in Runs and the sum of
+// their errors.
+func median(runs []Row) Row {
+	sorted := slices.Clone(runs)
+	slices.SortStableFunc(sorted, func(a, b Row) int { return cmp.Compare(a.OpsPerSec, b.OpsPerSec) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Runs = nil
+	var errs, nf int64
+	for _, r := range runs {
+		m.Runs = append(m.Runs, r.OpsPerSec)
+		errs += r.Errors
+		nf += r.NotFound
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+	}
+	m.Errors, m.NotFound = errs, nf
+	return m
 }
 
 func rowOf(base Row, res ycsb.Result) Row {

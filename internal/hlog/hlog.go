@@ -40,6 +40,10 @@ type Config struct {
 	// OnNewSegment, if set, is called without blocking after the log
 	// creates a segment file: the disk grew, the collector's cue.
 	OnNewSegment func()
+	// ReadCacheBytes is the size of the read cache of records read from
+	// the segment files (readcache.go); 0 or too small for one: none. It
+	// comes on top of MemoryPages: the caller carves it out of its budget.
+	ReadCacheBytes int64
 	// ReadOnly opens the segments for reading only. Recover then repairs
 	// nothing on disk (a torn tail is left in place and simply not read;
 	// debris is left alone), and every write to the files fails with
@@ -72,10 +76,13 @@ type Log struct {
 	// case), so that finding a page's frame needs no division; else 0.
 	frameMask uint64
 	frames    [][]byte
-	em        *epoch.Manager
-	dev       *device
-	offBits   uint
-	offMask   uint64
+	// rc caches records read from disk (nil: none). It is set by Start,
+	// after recovery, and never changes after.
+	rc      *readCache
+	em      *epoch.Manager
+	dev     *device
+	offBits uint
+	offMask uint64
 
 	// tail packs (page << offBits) | offset. offBits leaves 16 bits above the
 	// page size so that failed reservations past the end of a page never
@@ -223,6 +230,9 @@ func (l *Log) Start(begin, tail uint64) error {
 	l.syncedSegment = l.dev.segmentOf(tail - 1)
 	l.ensureFrame(tailPage)
 	l.tail.Store(tailPage<<l.offBits | tail&l.pageMask)
+	// Only now: recovery may have cut a torn tail and rewritten it, the
+	// one time the files' bytes at an address change (readcache.go).
+	l.rc = newReadCache(l.cfg.ReadCacheBytes)
 	return nil
 }
 
@@ -396,6 +406,13 @@ func (l *Log) Mem(addr uint64) MemRecord {
 // and verifies it. It returns the record, whose slices alias the returned
 // buffer. The caller must be protected and have checked addr >= Begin().
 func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
+	if l.rc != nil {
+		if b, ok := l.rc.get(addr, buf); ok {
+			rec := verifiedRecord(b)
+			rec.Address = addr
+			return rec, b, nil
+		}
+	}
 	room := l.pageSize - addr&l.pageMask
 	want := min(room, uint64(max(cap(buf), 512)))
 	for {
@@ -411,6 +428,9 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 		switch st {
 		case parsedOK:
 			rec.Address = addr
+			if l.rc != nil {
+				l.rc.put(addr, buf[:rec.Size])
+			}
 			return rec, buf, nil
 		case parsedShort:
 			if uint64(n) < want || want == room {

@@ -233,6 +233,21 @@ func notEmpty(b []byte, addr, pageMask uint64) string {
 	return ""
 }
 
+// verifiedRecord decodes b, a whole record that parseRecord accepted
+// before (the read cache holds only such copies): no checks.
+func verifiedRecord(b []byte) DiskRecord {
+	info := binary.LittleEndian.Uint64(b)
+	lengths := binary.LittleEndian.Uint64(b[16:])
+	keyLen, valueLen, _ := splitLengths(lengths)
+	vo := RecordHeaderSize + int(align8(uint64(keyLen)))
+	return DiskRecord{
+		Info:  info,
+		Key:   b[RecordHeaderSize : RecordHeaderSize+keyLen],
+		Value: b[vo : vo+valueLen],
+		Size:  uint64(len(b)),
+	}
+}
+
 // parseRecord decodes the record at the start of b, verifying its marker,
 // lengths and checksum. room is the space left in the page from the record's
 // start; a record claiming more is invalid.

@@ -113,6 +113,12 @@ func (s *Scanner) fromDisk(room uint64) (DiskRecord, parseStatus, string, error)
 		if err != nil {
 			return DiskRecord{}, parsedBad, "", err
 		}
+		// The segment files are advised for point reads (no read-ahead):
+		// ask for the next chunk now, so the kernel reads it while the
+		// caller works through this one.
+		if next := s.cur + uint64(n); next < limit {
+			l.dev.prefetch(next, min(uint64(scanChunk), limit-next))
+		}
 		s.chunkAddr, s.chunkLen = s.cur, n
 		if n == 0 {
 			return DiskRecord{}, parsedBad, "log data missing", nil

@@ -193,6 +193,7 @@ func (d *device) openSegments() error {
 			return fail(errors.Wrapf(err, "open segment %s", path))
 		}
 		t.files[i-t.first] = f
+		adviseRandom(f)
 		size, err := f.Size()
 		if err != nil {
 			return fail(errors.Wrapf(err, "size of segment %s", path))
@@ -263,6 +264,7 @@ func (d *device) create(i uint64) (vfs.File, error) {
 		_ = f.Close()
 		return nil, errors.Wrapf(err, "write header of %s", path)
 	}
+	adviseRandom(f)
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
 		return nil, errors.Wrapf(err, "sync %s", path)
@@ -307,7 +309,36 @@ func (d *device) mapFile(f vfs.File) ([]byte, bool) {
 	if err != nil {
 		return nil, false // reads fall back to ReadAt
 	}
+	// Point reads: a fault brings in the page it touches, not the
+	// kernel's read-around window (8 MiB on some devices), which in a
+	// limited page cache would evict pages that are read for neighbours
+	// that are not.
+	_ = vfs.AdviseMapping(m, vfs.AdviseRandom)
 	return m, true
+}
+
+// adviseRandom tells the kernel that f is read by point reads (the point
+// reads of records below the head are the reads that go through the page
+// cache one by one; sequential readers ask for their next chunk with
+// prefetch). A file system that takes no advice is left alone.
+func adviseRandom(f vfs.File) {
+	if a, ok := f.(vfs.Advisor); ok {
+		_ = a.Advise(0, 0, vfs.AdviseRandom)
+	}
+}
+
+// prefetch asks the kernel to start reading n bytes of the log from addr
+// (within one segment), for a sequential reader about to need them: with
+// read-ahead off for point reads, this is how scans, compaction and
+// recovery overlap their reads with their work.
+func (d *device) prefetch(addr, n uint64) {
+	if n == 0 {
+		return
+	}
+	f := d.table.Load().get(d.segmentOf(addr))
+	if a, ok := f.(vfs.Advisor); ok {
+		_ = a.Advise(d.fileOffset(addr), int64(n), vfs.AdviseWillNeed)
+	}
 }
 
 // enableMmap maps every segment for reading and maps new ones as they are
@@ -386,7 +417,10 @@ func (d *device) readAt(b []byte, addr, limit uint64) (int, error) {
 	if m := t.mapping(i); m != nil && addr < limit {
 		off := d.fileOffset(addr)
 		n := min(uint64(len(b)), limit-addr, uint64(int64(len(m))-off))
-		return copy(b, m[off:off+int64(n)]), nil
+		if err := copyMapped(b[:n], m[off:off+int64(n)]); err != nil {
+			return 0, errors.Wrapf(err, "read %d bytes at address %#x from the mapping of %s", n, addr, SegmentName(i))
+		}
+		return int(n), nil
 	}
 	f := t.get(i)
 	if f == nil {

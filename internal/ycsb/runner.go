@@ -98,6 +98,10 @@ type RunConfig struct {
 	// replay its pre-drawn items (see KeyRing). It must have been drawn over
 	// Records items. Name its distribution in RingName for the Result.
 	Ring *KeyRing
+	// RingStart is where in Ring the first goroutine starts (the others
+	// start at even spacings after it), so that repeated runs need not
+	// replay the same keys.
+	RingStart int
 	// RingName is Result.Distribution when Ring is set.
 	RingName string
 	// Records is the number of items that were loaded.
@@ -347,7 +351,7 @@ func Run(ctx context.Context, db DB, cfg RunConfig) (Result, error) {
 		var cursor int
 		if cfg.Ring != nil {
 			ring = cfg.Ring.items
-			cursor = len(ring) / threads * id
+			cursor = (max(cfg.RingStart, 0) + len(ring)/threads*id) % len(ring)
 		}
 		quota := int64(-1)
 		if cfg.Ops > 0 {

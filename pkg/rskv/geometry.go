@@ -56,7 +56,25 @@ type geometry struct {
 	buckets               int
 	// frames and mutable are the memory budget of this open, in pages.
 	frames, mutable int
+	// readCache is the part of MemorySize given to the log's read cache of
+	// records read from disk (hlog/readcache.go), in bytes.
+	readCache int64
 }
+
+// The read cache's share of MemorySize: readCacheShare of the frames of a
+// budget of at least readCacheMinFrames pages, in a store that cannot
+// promote what it reads from disk (ReadOnly, or DisableReadPromotion).
+// Smaller budgets keep every page for the log (it needs frames to overlap
+// flushing with writing). A store that promotes keeps every page for the
+// log too: promotion copies a record read twice back into the log, so the
+// log's frames already hold the hot records, and a cache beside them held
+// mostly copies the chains no longer point to while the log, a quarter
+// smaller, held fewer hot records (measured: docs/design.md, "Reading below
+// the head").
+const (
+	readCacheMinFrames = 16
+	readCacheShare     = 4 // 1/4
+)
 
 func (g geometry) pageSize() int64    { return 1 << g.pageBits }
 func (g geometry) segmentSize() int64 { return 1 << g.segmentBits }
@@ -195,6 +213,11 @@ func (s *Store) resolveGeometry(man manifest.Manifest) (geometry, error) {
 		return g, errors.Wrapf(ErrInvalidOptions, "%s", strings.Join(problems, "; "))
 	}
 	g.frames = int(s.opts.MemorySize / g.pageSize())
+	if g.frames >= readCacheMinFrames && (s.opts.ReadOnly || s.opts.DisableReadPromotion) {
+		cache := g.frames / readCacheShare
+		g.frames -= cache
+		g.readCache = int64(cache) * g.pageSize()
+	}
 	g.mutable = min(max(1, int(float64(g.frames)*s.opts.MutableFraction)), g.frames-1)
 	return g, nil
 }

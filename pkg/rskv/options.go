@@ -86,11 +86,13 @@ type Options struct {
 	FS vfs.FS
 	// MmapReads reads records below the head through read-only memory maps
 	// of the segment files instead of one pread system call each: much
-	// cheaper when the OS page cache holds the data. The trade-off, as with
-	// bbolt and LMDB: if the device fails while the kernel reads a mapped
-	// page, the process gets SIGBUS and stops, where a read would have
-	// returned an error. Off by default. Ignored for file systems that
-	// cannot map (vfs.NewMem, errorfs).
+	// cheaper when the OS page cache holds the data. If the device fails
+	// while the kernel reads a mapped page (SIGBUS), the read returns an
+	// error, as a pread would: the copy runs with debug.SetPanicOnFault and
+	// recovers. Mapped pages count in the process's RSS as file pages (page
+	// cache the kernel may reclaim), not in its anonymous memory. Off by
+	// default. Ignored for file systems that cannot map (vfs.NewMem,
+	// errorfs).
 	MmapReads bool
 	// DisableReadPromotion stops Get from copying records it reads from disk
 	// back to the tail. By default a record read from disk twice within a
