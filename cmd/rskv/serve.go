@@ -30,6 +30,8 @@ type serveFlags struct {
 	sync         string
 	writeTimeout time.Duration
 	maxClients   int
+	io           string
+	ioLoops      int
 }
 
 func newServeCmd() *cobra.Command {
@@ -50,6 +52,8 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.sync, "sync", "periodic", "when writes are durable: none, periodic or always (always: before the reply)")
 	fl.DurationVar(&f.writeTimeout, "client-write-timeout", 60*time.Second, "close a client that reads no reply for this long")
 	fl.IntVar(&f.maxClients, "maxclients", 10000, "most clients connected at once")
+	fl.StringVar(&f.io, "io", server.IOEpoll, "how connections are served: epoll (event loops; Linux) or goroutine (one per connection)")
+	fl.IntVar(&f.ioLoops, "io-loops", 0, "event loops with --io epoll (0: 1 up to 2 CPUs, else half the CPUs)")
 	return cmd
 }
 
@@ -83,6 +87,9 @@ func openServeStore(f *serveFlags) (*rskv.Store, error) {
 }
 
 func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error) {
+	if f.io != server.IOEpoll && f.io != server.IOGoroutine {
+		return errors.Newf("--io %q: want %s or %s", f.io, server.IOEpoll, server.IOGoroutine)
+	}
 	st, err := openServeStore(f)
 	if err != nil {
 		return err
@@ -91,7 +98,7 @@ func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	srv, err := server.New(st, server.Config{
 		Password: f.password, MaxClients: f.maxClients, WriteTimeout: f.writeTimeout,
-		Logger: logger, Dir: f.store.dir, SyncMode: f.sync,
+		Logger: logger, Dir: f.store.dir, SyncMode: f.sync, IO: f.io, Loops: f.ioLoops,
 	})
 	if err != nil {
 		return err
@@ -117,7 +124,7 @@ func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error
 		go func() { metricsDone <- metrics.Serve(mln) }()
 	}
 	rep := srv.Recovery()
-	logger.Info("rskv serve ready", "addr", ln.Addr().String(), "dir", f.store.dir, "sync", f.sync, "keys", rep.Keys,
+	logger.Info("rskv serve ready", "addr", ln.Addr().String(), "dir", f.store.dir, "sync", f.sync, "io", srv.IO(), "keys", rep.Keys,
 		"expiring", rep.Expiring, "removed_orphans", rep.Orphans)
 
 	sigs := make(chan os.Signal, 1)

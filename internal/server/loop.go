@@ -217,12 +217,21 @@ func (l *evloop) run() {
 	defer l.s.loopWG.Done()
 	defer l.closeFDs()
 	var closing, abort bool
+	busy := false
 	for {
 		timeout := -1
 		if len(l.pending) > 0 || closing {
 			timeout = 10 // ms: write timeouts and the shutdown grace are checked this often
 		}
+		if busy {
+			// After a batch, look again without sleeping: under load the
+			// next requests are there already, and an epoll_wait that does
+			// not block keeps the loop's P (a blocking one gives it up to
+			// the scheduler and takes it back with a wake-up).
+			timeout = 0
+		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		busy = n > 0
 		if err != nil && err != unix.EINTR {
 			l.s.cfg.Logger.Error("epoll_wait failed", "err", err)
 			time.Sleep(10 * time.Millisecond)

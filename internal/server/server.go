@@ -174,6 +174,9 @@ func New(st *rskv.Store, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// IO returns how connections are served (Config.IO after defaults).
+func (s *Server) IO() string { return s.cfg.IO }
+
 // Recovery returns what the startup pass found.
 func (s *Server) Recovery() RecoveryReport { return s.report }
 
