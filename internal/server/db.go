@@ -62,7 +62,10 @@ type stripe struct {
 	sync.RWMutex
 	// exp indexes the stripe's keys that have an expiry (kv.go, expire.go).
 	exp map[string]expEntry
-	_   [32]byte // one cache line each
+	// watch holds the modification stamps of the stripe's WATCHed keys
+	// (multi.go); nil when none is watched.
+	watch map[string]*watchEntry
+	_     [24]byte // one cache line each
 }
 
 type shard struct {
@@ -76,6 +79,9 @@ type db struct {
 	stripes [nStripes]stripe
 	// keys counts live keys (meta keys) per shard; DBSIZE sums them.
 	keys [nShards]shard
+	// watching is the number of WATCHed keys (watchEntry) of all
+	// connections: while it is 0 a write command costs its load only.
+	watching atomic.Int64
 }
 
 func newDB(st *rskv.Store) *db { return &db{st: st} }

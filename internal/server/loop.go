@@ -38,6 +38,10 @@ import (
 // blocker is announced runs nothing inline and hands every command to
 // workers. Loops thus never wait on a blocking command's locks.
 
+// testHookBlocking, set by tests only, runs in a worker before each
+// blocking command, once the loops are quiesced.
+var testHookBlocking func(args [][]byte)
+
 // errAgain is the fdReader's EAGAIN: nothing to read now.
 var errAgain = errors.New("rskv server: would block")
 
@@ -488,6 +492,9 @@ func (s *Server) work(c *client, args [][]byte) {
 		blocking := s.mayBlock(c, args)
 		if blocking {
 			s.quiesce()
+			if testHookBlocking != nil {
+				testHookBlocking(args)
+			}
 		}
 		s.exec(c, args)
 		if blocking {

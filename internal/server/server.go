@@ -351,6 +351,8 @@ func (s *Server) writeFailed(c *client, err error) {
 
 func (s *Server) dropClient(c *client) {
 	c.dropScanCache()
+	s.db.unwatch(c.multi.watched)
+	c.multi.watched = nil
 	if c.nc != nil {
 		_ = c.nc.Close()
 	}
@@ -402,9 +404,16 @@ func (s *Server) exec(c *client, args [][]byte) {
 	if c.lastCmd.Load() != cmd {
 		c.lastCmd.Store(cmd) // a store only when it changes: the same command in a row costs a load
 	}
+	var touched []*watchEntry
+	if cmd.flags&flagWrite != 0 && s.db.watching.Load() != 0 {
+		touched = s.db.touchBegin(cmd, args, c.sc.tx != nil)
+	}
 	start := monoNow()
 	before := len(c.w.b)
 	cmd.fn(c, args)
+	if touched != nil {
+		touchEnd(touched)
+	}
 	s.stats.observe(c.shard, cmd, time.Duration(monoNow()-start), len(c.w.b) > before && c.w.b[before] == '-')
 }
 
