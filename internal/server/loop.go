@@ -325,7 +325,8 @@ func (l *evloop) readable(c *client, inline bool) {
 		return
 	}
 	l.s.stats.shards[c.shard].netIn.Add(uint64(n))
-	c.lastActive.Store(monoNow())
+	c.clock = monoNow()
+	c.lastActive.Store(c.clock)
 	l.process(c, inline)
 }
 
@@ -488,6 +489,7 @@ func (l *evloop) handoff(c *client, args [][]byte) {
 // pending), and hands the connection back to its loop.
 func (s *Server) work(c *client, args [][]byte) {
 	defer s.workers.Done()
+	start := monoNow()
 	for {
 		blocking := s.mayBlock(c, args)
 		if blocking {
@@ -495,6 +497,9 @@ func (s *Server) work(c *client, args [][]byte) {
 			if testHookBlocking != nil {
 				testHookBlocking(args)
 			}
+		}
+		if c.clock < start {
+			c.clock = start // the time in the hand-off is not the command's
 		}
 		s.exec(c, args)
 		if blocking {

@@ -337,7 +337,8 @@ func (s *Server) serveConn(c *client) {
 			return // EOF, reset, or the deadline Shutdown set
 		}
 		s.stats.shards[c.shard].netIn.Add(uint64(n))
-		c.lastActive.Store(monoNow())
+		c.clock = monoNow()
+		c.lastActive.Store(c.clock)
 	}
 }
 
@@ -408,13 +409,16 @@ func (s *Server) exec(c *client, args [][]byte) {
 	if cmd.flags&flagWrite != 0 && s.db.watching.Load() != 0 {
 		touched = s.db.touchBegin(cmd, args, c.sc.tx != nil)
 	}
-	start := monoNow()
+	// One clock read per command: it starts when the one before ended (or
+	// when its batch was read), which charges it its own parsing too.
+	start := c.clock
 	before := len(c.w.b)
 	cmd.fn(c, args)
 	if touched != nil {
 		touchEnd(touched)
 	}
-	s.stats.observe(c.shard, cmd, time.Duration(monoNow()-start), len(c.w.b) > before && c.w.b[before] == '-')
+	c.clock = monoNow()
+	s.stats.observe(c.shard, cmd, time.Duration(c.clock-start), len(c.w.b) > before && c.w.b[before] == '-')
 }
 
 // clientList returns the connected clients (CLIENT LIST, INFO clients).
@@ -449,6 +453,7 @@ type client struct {
 
 	lastCmd    atomic.Pointer[command]
 	lastActive atomic.Int64 // monoNow of the last read
+	clock      int64        // monoNow of the last read or the last command's end (exec)
 	wdl        int64        // monoNow of the write deadline set last (0: none)
 
 	mu      sync.Mutex // name, lib
@@ -489,7 +494,8 @@ func newClient(s *Server, nc net.Conn) *client {
 	c.shard = int(c.id % statShards)
 	c.proto.Store(2)
 	c.rd = newReader(nc, s.cfg.MaxBulkLen, func() bool { return c.authed })
-	c.lastActive.Store(monoNow())
+	c.clock = monoNow()
+	c.lastActive.Store(c.clock)
 	return c
 }
 
