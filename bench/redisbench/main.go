@@ -1,16 +1,20 @@
-// Command redisbench runs redis-benchmark against `rskv serve` and
+// Command redisbench runs redis-benchmark against `rskv serve` (one server
+// per -io mode: the epoll event loops and a goroutine per connection) and
 // redis-server started side by side in the same run, and prints the
-// requests per second of each (the median of -reps runs) as a markdown
-// table, with rskv's ratio to redis-server.
+// requests per second of each (the median of -reps runs of each test) as a
+// markdown table, with rskv's ratios to redis-server and the servers' CPU
+// time per request.
 //
 //	cd bench && go run ./redisbench            # -P 16 and -P 1, -c 50, SET GET INCR
 //	cd bench && go run ./redisbench -out results/redis.md
 //
 // It needs redis-server and redis-benchmark (Debian: apt-get install -y
-// redis-tools redis-server). Both servers listen on 127.0.0.1 only.
-// redis-server runs without persistence (--save "" --appendonly no);
-// rskv serve runs with its defaults (--sync periodic: durable within
-// 100ms), so rskv does strictly more work for durability than its peer.
+// redis-tools redis-server), and taskset for -pin (default 1:0: every
+// server on CPU 1, redis-benchmark on CPU 0; see README.md). All listen on
+// 127.0.0.1 only. redis-server runs without persistence (--save ""
+// --appendonly no); rskv serve runs with its defaults (--sync periodic:
+// durable within 100ms), so rskv does strictly more work for durability
+// than its peer.
 package main
 
 import (
