@@ -16,3 +16,4 @@ func (s *Server) startLoops()              {}
 func (s *Server) adopt(*client) bool       { return false }
 func (s *Server) shutdownLoops(abort bool) {}
 func (s *Server) stopLoops()               {}
+func (s *Server) quiesce()                 {}

@@ -313,7 +313,16 @@ func (s *Server) serveConn(c *client) {
 			if args == nil {
 				break
 			}
-			s.exec(c, args)
+			if s.loops != nil && s.mayBlock(c, args) {
+				// A goroutine connection beside event loops (a listener
+				// without descriptors): its blocking commands quiesce the
+				// loops as a worker's do.
+				s.quiesce()
+				s.exec(c, args)
+				s.blockers.Add(-1)
+			} else {
+				s.exec(c, args)
+			}
 			if c.quit {
 				_ = c.flush()
 				return
