@@ -1,16 +1,20 @@
-// Command redisbench runs redis-benchmark against `rskv serve` and
+// Command redisbench runs redis-benchmark against `rskv serve` (one server
+// per -io mode: the epoll event loops and a goroutine per connection) and
 // redis-server started side by side in the same run, and prints the
-// requests per second of each (the median of -reps runs) as a markdown
-// table, with rskv's ratio to redis-server.
+// requests per second of each (the median of -reps runs of each test) as a
+// markdown table, with rskv's ratios to redis-server and the servers' CPU
+// time per request.
 //
 //	cd bench && go run ./redisbench            # -P 16 and -P 1, -c 50, SET GET INCR
 //	cd bench && go run ./redisbench -out results/redis.md
 //
 // It needs redis-server and redis-benchmark (Debian: apt-get install -y
-// redis-tools redis-server). Both servers listen on 127.0.0.1 only.
-// redis-server runs without persistence (--save "" --appendonly no);
-// rskv serve runs with its defaults (--sync periodic: durable within
-// 100ms), so rskv does strictly more work for durability than its peer.
+// redis-tools redis-server), and taskset for -pin (default 1:0: every
+// server on CPU 1, redis-benchmark on CPU 0; see README.md). All listen on
+// 127.0.0.1 only. redis-server runs without persistence (--save ""
+// --appendonly no); rskv serve runs with its defaults (--sync periodic:
+// durable within 100ms), so rskv does strictly more work for durability
+// than its peer.
 package main
 
 import (
@@ -48,6 +52,8 @@ func run() error {
 		reps     = flag.Int("reps", 3, "runs per row; the median is reported")
 		sync     = flag.String("sync", "periodic", "rskv serve --sync")
 		out      = flag.String("out", "", "also write the table to this file")
+		ios      = flag.String("io", "epoll,goroutine", "rskv serve --io modes to run, each its own server (the first is the headline)")
+		pin      = flag.String("pin", "1:0", "SERVER_CPUS:BENCH_CPUS for taskset -c (each server on SERVER_CPUS, redis-benchmark on BENCH_CPUS); empty: no pinning")
 	)
 	flag.Parse()
 	bench, err := exec.LookPath("redis-benchmark")
@@ -73,19 +79,45 @@ func run() error {
 	if err := build.Run(); err != nil {
 		return errors.Wrap(err, "build rskv")
 	}
-	rskvAddr, redisAddr := freeAddr(), freeAddr()
-	rskvCmd := exec.Command(rskvBin, "serve", "--dir", filepath.Join(tmp, "store"), "--addr", rskvAddr, "--sync", *sync)
-	_, redisPort, _ := net.SplitHostPort(redisAddr)
-	redisCmd := exec.Command(redisBin, "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", tmp, "--daemonize", "no", "--loglevel", "warning")
-	for _, c := range []*exec.Cmd{rskvCmd, redisCmd} {
-		if err := c.Start(); err != nil {
-			return err
+	serverCPUs, benchCPUs, err := parsePin(*pin)
+	if err != nil {
+		return err
+	}
+	// pinned runs name under taskset -c cpus when pinning.
+	pinned := func(cpus, name string, args ...string) *exec.Cmd {
+		if cpus == "" {
+			return exec.Command(name, args...)
 		}
+		return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
+	}
+	testList := strings.Split(*tests, ",")
+	addrs := map[string]string{}
+	procs := map[string]int{}
+	var names []string
+	var cmds []*exec.Cmd
+	for _, mode := range strings.Split(*ios, ",") {
+		mode = strings.TrimSpace(mode)
+		name := "rskv-" + mode
+		addr := freeAddr()
+		names, addrs[name] = append(names, name), addr
+		cmds = append(cmds, pinned(serverCPUs, rskvBin, "serve", "--dir", filepath.Join(tmp, "store-"+mode), "--addr", addr,
+			"--sync", *sync, "--io", mode))
+	}
+	redisAddr := freeAddr()
+	names, addrs["redis"] = append(names, "redis"), redisAddr
+	_, redisPort, _ := net.SplitHostPort(redisAddr)
+	cmds = append(cmds, pinned(serverCPUs, redisBin, "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", tmp, "--daemonize", "no", "--loglevel", "warning"))
+	for i, c := range cmds {
+		c.Stderr = os.Stderr
+		if err := c.Start(); err != nil {
+			return errors.Wrapf(err, "start %s", strings.Join(c.Args, " "))
+		}
+		procs[names[i]] = c.Process.Pid // taskset execs the server: same pid
 		defer func(c *exec.Cmd) { _ = c.Process.Kill(); _ = c.Wait() }(c)
 	}
-	for _, a := range []string{rskvAddr, redisAddr} {
-		if err := waitPort(a); err != nil {
+	for _, n := range names {
+		if err := waitPort(addrs[n]); err != nil {
 			return err
 		}
 	}
@@ -95,24 +127,25 @@ func run() error {
 		pipe int
 	}
 	results := map[row]map[string][]float64{}
+	cpus := map[row]map[string][]float64{} // server CPU seconds per request
 	var rows []row
 	for _, p := range strings.Split(*pipes, ",") {
 		pipe, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil {
 			return errors.Wrapf(err, "bad -P %q", p)
 		}
-		for rep := 0; rep < *reps; rep++ {
-			// Alternate the order so neither server always runs first.
-			order := []string{"rskv", "redis"}
-			if rep%2 == 1 {
-				order = []string{"redis", "rskv"}
-			}
+		for rep := 0; rep < *reps*len(testList); rep++ {
+			test := testList[rep%len(testList)]
+			// Rotate the order so no server always runs first.
+			r := rep / len(testList)
+			order := append(append([]string(nil), names[r%len(names):]...), names[:r%len(names)]...)
 			for _, name := range order {
-				addr := map[string]string{"rskv": rskvAddr, "redis": redisAddr}[name]
-				host, port, _ := net.SplitHostPort(addr)
-				args := []string{"-h", host, "-p", port, "-t", *tests, "-c", strconv.Itoa(*clients), "-n", strconv.Itoa(*requests),
+				host, port, _ := net.SplitHostPort(addrs[name])
+				args := []string{"-h", host, "-p", port, "-t", test, "-c", strconv.Itoa(*clients), "-n", strconv.Itoa(*requests),
 					"-r", strconv.Itoa(*keyspace), "-P", strconv.Itoa(pipe), "--csv"}
-				outb, err := exec.Command(bench, args...).Output()
+				cpu0 := cpuTime(procs[name])
+				outb, err := pinned(benchCPUs, bench, args...).Output()
+				cpu1 := cpuTime(procs[name])
 				if err != nil {
 					return errors.Wrapf(err, "redis-benchmark %s", strings.Join(args, " "))
 				}
@@ -131,26 +164,105 @@ func run() error {
 					k := row{r[0], pipe}
 					if results[k] == nil {
 						results[k] = map[string][]float64{}
+						cpus[k] = map[string][]float64{}
 						rows = append(rows, k)
 					}
 					results[k][name] = append(results[k][name], rps)
+					if len(recs) == 2 { // one test per run: its CPU time is the run's
+						cpus[k][name] = append(cpus[k][name], (cpu1-cpu0).Seconds()/float64(*requests))
+					}
 				}
 			}
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s)\n\n",
-		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02"), numCPU(), "rskv serve --sync "+*sync+" vs redis-server without persistence")
-	b.WriteString("| test | pipeline | rskv serve | redis-server | rskv / redis |\n|---|---:|---:|---:|---:|\n")
+	place := "unpinned"
+	if serverCPUs != "" {
+		place = fmt.Sprintf("each server on CPU %s, redis-benchmark on CPU %s (taskset)", serverCPUs, benchCPUs)
+	}
+	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence)\n\n",
+		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *sync)
+	b.WriteString("| test | pipeline |")
+	sep := "|---|---:|"
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s |", n)
+		sep += "---:|"
+	}
+	for _, n := range names[:len(names)-1] {
+		fmt.Fprintf(&b, " %s / redis |", n)
+		sep += "---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
 	for _, k := range rows {
-		r, d := median(results[k]["rskv"]), median(results[k]["redis"])
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.2f |\n", k.test, k.pipe, r, d, r/d)
+		fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
+		for _, n := range names {
+			fmt.Fprintf(&b, " %.0f |", median(results[k][n]))
+		}
+		d := median(results[k]["redis"])
+		for _, n := range names[:len(names)-1] {
+			fmt.Fprintf(&b, " %.2f |", median(results[k][n])/d)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nServer CPU time per request (user+sys of the server process over the run / requests), µs, median:\n\n| test | pipeline |")
+	sep = "|---|---:|"
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s |", n)
+		sep += "---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, k := range rows {
+		fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
+		for _, n := range names {
+			fmt.Fprintf(&b, " %.2f |", median(cpus[k][n])*1e6)
+		}
+		b.WriteString("\n")
+	}
+	if out, err := exec.Command("uptime").Output(); err == nil {
+		fmt.Fprintf(&b, "\nload at the end: %s", strings.TrimSpace(string(out)))
+		b.WriteString("\n")
 	}
 	fmt.Print(b.String())
 	if *out != "" {
 		return os.WriteFile(*out, []byte(b.String()), 0o644)
 	}
 	return nil
+}
+
+// cpuTime is the user+sys time of process pid so far (/proc; 0 elsewhere).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (in parentheses, which may hold spaces):
+	// utime and stime are the 12th and 13th.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// parsePin splits -pin's SERVER_CPUS:BENCH_CPUS.
+func parsePin(pin string) (server, bench string, err error) {
+	if pin == "" {
+		return "", "", nil
+	}
+	server, bench, ok := strings.Cut(pin, ":")
+	if !ok || server == "" || bench == "" {
+		return "", "", errors.Newf("-pin %q: want SERVER_CPUS:BENCH_CPUS, as 1:0", pin)
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return "", "", errors.WithHint(errors.New("-pin needs taskset"), "apt-get install -y util-linux, or -pin ''")
+	}
+	return server, bench, nil
 }
 
 func median(v []float64) float64 {

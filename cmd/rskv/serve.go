@@ -31,6 +31,8 @@ type serveFlags struct {
 	writeTimeout time.Duration
 	maxClients   int
 	raft         raftFlags // replicated mode (serve_raft.go)
+	io           string
+	ioLoops      int
 }
 
 func newServeCmd() *cobra.Command {
@@ -52,6 +54,8 @@ func newServeCmd() *cobra.Command {
 	fl.DurationVar(&f.writeTimeout, "client-write-timeout", 60*time.Second, "close a client that reads no reply for this long")
 	fl.IntVar(&f.maxClients, "maxclients", 10000, "most clients connected at once")
 	f.raft.register(fl)
+	fl.StringVar(&f.io, "io", server.IOEpoll, "how connections are served: epoll (event loops; Linux) or goroutine (one per connection)")
+	fl.IntVar(&f.ioLoops, "io-loops", 0, "event loops with --io epoll (0: 1 up to 2 CPUs, else half the CPUs)")
 	return cmd
 }
 
@@ -85,6 +89,9 @@ func openServeStore(f *serveFlags) (*rskv.Store, error) {
 }
 
 func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error) {
+	if f.io != server.IOEpoll && f.io != server.IOGoroutine {
+		return errors.Newf("--io %q: want %s or %s", f.io, server.IOEpoll, server.IOGoroutine)
+	}
 	var stopRaft func() error
 	var (
 		st   *rskv.Store
@@ -102,10 +109,15 @@ func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	scfg := server.Config{
 		Password: f.password, MaxClients: f.maxClients, WriteTimeout: f.writeTimeout,
-		Logger: logger, Dir: f.store.dir, SyncMode: f.sync,
+		Logger: logger, Dir: f.store.dir, SyncMode: f.sync, IO: f.io, Loops: f.ioLoops,
 	}
 	if repl != nil {
 		scfg.Clock = repl.clock.Now
+		// A replicated command waits for a raft commit or a forward to the
+		// leader, and a read for a leadership round: those waits must not
+		// stall an event loop's other connections, so this mode serves a
+		// goroutine per connection.
+		scfg.IO = server.IOGoroutine
 	}
 	srv, err := server.New(st, scfg)
 	if err != nil {
@@ -148,7 +160,7 @@ func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error
 		go func() { metricsDone <- metrics.Serve(mln) }()
 	}
 	rep := srv.Recovery()
-	logger.Info("rskv serve ready", "addr", ln.Addr().String(), "dir", f.store.dir, "sync", f.sync, "keys", rep.Keys,
+	logger.Info("rskv serve ready", "addr", ln.Addr().String(), "dir", f.store.dir, "sync", f.sync, "io", srv.IO(), "keys", rep.Keys,
 		"expiring", rep.Expiring, "removed_orphans", rep.Orphans)
 
 	sigs := make(chan os.Signal, 1)

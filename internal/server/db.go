@@ -65,7 +65,10 @@ type stripe struct {
 	sync.RWMutex
 	// exp indexes the stripe's keys that have an expiry (kv.go, expire.go).
 	exp map[string]expEntry
-	_   [32]byte // one cache line each
+	// watch holds the modification stamps of the stripe's WATCHed keys
+	// (multi.go); nil when none is watched.
+	watch map[string]*watchEntry
+	_     [24]byte // one cache line each
 }
 
 type shard struct {
@@ -82,6 +85,9 @@ type db struct {
 	// clock is the time expiry is judged by; nil: the system clock. A
 	// replicated server sets it to the store's clock (Config.Clock).
 	clock func() time.Time
+	// watching is the number of WATCHed keys (watchEntry) of all
+	// connections: while it is 0 a write command costs its load only.
+	watching atomic.Int64
 }
 
 func newDB(st *rskv.Store) *db { return &db{st: st} }

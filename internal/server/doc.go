@@ -4,9 +4,25 @@
 //
 // # Connections
 //
-// Each connection has one goroutine, owned by Serve, that parses commands
-// out of its own buffer (proto.go), runs them in order (table.go) and writes
-// their replies when it has run everything it has received or when
+// On Linux, connections are served by a few event loops (Config.IO
+// IOEpoll, the default; loop.go), each with its own epoll instance: one
+// epoll_wait returns the ready connections, each is read once, its
+// complete commands are run in order by exec and their replies written with
+// one write, so a request costs a read, a write and a share of an
+// epoll_wait (a goroutine per connection adds a read that fails with
+// EAGAIN, a park and a netpoll wake-up). A command that may block (SAVE,
+// FLUSHALL, EXEC, KEYS, SCAN, a write under --sync always: mayBlock) is not
+// run by a loop: the connection is handed, with that command, to a worker
+// goroutine that runs it and the commands after it until one need not
+// block, then hands it back; a connection has one owner at a time, so its
+// replies keep their order. While a blocking command runs, loops run no
+// command themselves (quiesce), so no loop waits on the stripes it holds.
+// With Config.IO IOGoroutine (rskv serve --io goroutine; the only mode
+// elsewhere) each connection has one goroutine, owned by Serve, that does
+// the same with blocking reads and writes.
+//
+// Either way commands are parsed out of the connection's own buffer
+// (proto.go) and replies are written when everything received has run or
 // Config.OutputFlush bytes of replies are pending: a pipeline of n commands
 // costs one read and one write, not n. Requests are parsed by this package,
 // not by redcon's Reader, because the limits must hold before memory is
@@ -18,13 +34,16 @@
 // plus the RESP3 types Redis 7 uses (null, map, set, verbatim).
 //
 // Bad protocol input gets Redis's "-ERR Protocol error: ..." and closes that
-// connection only. A client that does not read its replies blocks its own
-// goroutine on its socket (so a server never holds more than OutputFlush of
-// replies for it) and is closed after Config.WriteTimeout without progress.
+// connection only. A client that does not read its replies is not read
+// either once OutputFlush of replies are pending that its socket does not
+// take (a loop waits for EPOLLOUT; a goroutine blocks on its socket), so
+// the server never holds more than OutputFlush of replies for it, and it
+// is closed after Config.WriteTimeout without progress.
 //
-// Shutdown closes the listener, wakes every connection blocked in a read,
-// lets each run and answer what it has read, and returns when every
-// connection goroutine has ended; only then may the caller close the Store.
+// Shutdown closes the listener, stops reading, lets each connection run
+// and answer what it has read (a connection with a worker when it comes
+// back), and returns when every connection has been closed; only then may
+// the caller close the Store.
 //
 // # Encoding
 //
@@ -112,13 +131,16 @@
 // only, as in Redis. The server's own bookkeeping (key counts, expiry
 // index) is noted during the Update and applied once after it commits,
 // since Update may run the commands again on a conflict (the replies are
-// rewritten then). WATCH records what the key held: its meta value, its
-// expiry and, for a hash, a digest of its fields; EXEC reads the same inside
-// the Update and answers a nil array if it differs. Because the reads are
-// the Txn's, a write racing the EXEC makes the Update conflict and run
-// again. Unlike Redis, a write that leaves a watched key exactly as it was
-// (SET to the same value) does not abort the EXEC; an expiry of a watched
-// key does, as in Redis 7. KEYS, SCAN and FLUSHDB inside EXEC do not go
+// rewritten then). WATCH registers a modification stamp for the key
+// (multi.go, watchEntry): every write command naming the key moves it, so
+// EXEC aborts (a nil array) after any write between WATCH and EXEC, even
+// one that left the key as it was (SET to the same value), as in Redis.
+// WATCH also records what the key held (its meta value, its expiry and,
+// for a hash, a digest of its fields) and EXEC reads the same inside the
+// Update: a change no command names (an expiry, FLUSHDB) aborts it too, as
+// in Redis 7, and because the reads are the Txn's, a write racing the EXEC
+// makes the Update conflict and run again. While no key is watched a write
+// command pays one atomic load for this. KEYS, SCAN and FLUSHDB inside EXEC do not go
 // through the Txn (the Store has no transactional scan). EXEC, DISCARD and
 // RESET clear the connection's MULTI and WATCH state.
 //

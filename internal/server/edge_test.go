@@ -21,7 +21,9 @@ func (ts *testServer) raw() *rawConn {
 	nc, err := net.Dial("tcp", ts.addr)
 	require.NoError(ts.t, err)
 	ts.t.Cleanup(func() { _ = nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	// A guard against hangs, not a timing: MSET of 50,000 keys under -race
+	// on a loaded machine takes most of 20 s.
+	_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
 	return &rawConn{t: ts.t, nc: nc, br: bufio.NewReader(nc)}
 }
 

@@ -39,8 +39,15 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	return ts
 }
 
+// testConfig, when set, adjusts the Config of every server a test starts
+// (TestGoroutineIO, TestBlockingWritesIO run other tests under it).
+var testConfig func(*Config)
+
 func (ts *testServer) open(cfg Config) {
 	t := ts.t
+	if testConfig != nil {
+		testConfig(&cfg)
+	}
 	st, err := rskv.Open(ts.dir, &rskv.Options{MemorySize: 16 << 20, DisableBackground: true})
 	require.NoError(t, err)
 	if cfg.Logger == nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/errors"
@@ -33,7 +34,103 @@ type multiState struct {
 
 type watched struct {
 	key  []byte
-	seen []byte // watchState at WATCH time
+	seen []byte      // watchState at WATCH time
+	e    *watchEntry // the key's modification stamp
+	ver  uint64      // e.ver at WATCH time
+}
+
+// watchEntry is the modification stamp of a WATCHed key, shared by every
+// connection watching it. Every write command naming the key (by its key
+// positions) raises running before it runs and, once it has run, bumps ver
+// and lowers running (exec, touchBegin and touchEnd). EXEC, which holds the
+// key's stripe, aborts if running is not 0 or ver moved since WATCH: a
+// write between WATCH and EXEC aborts it even if it left the value as it
+// was (SET to the same value), as in Redis. A write command that changed
+// nothing (SETNX of an existing key) aborts it too, which Redis would not:
+// an abort only makes the client retry.
+type watchEntry struct {
+	running atomic.Int64
+	ver     atomic.Uint64
+	refs    int // watches on it; under the stripe's lock
+}
+
+// watchKey registers a watch on key and returns its stamp and version.
+func (d *db) watchKey(key []byte) (*watchEntry, uint64) {
+	st := d.stripeOf(key)
+	st.Lock()
+	defer st.Unlock()
+	e := st.watch[string(key)]
+	if e == nil {
+		if st.watch == nil {
+			st.watch = map[string]*watchEntry{}
+		}
+		e = &watchEntry{}
+		st.watch[string(key)] = e
+		d.watching.Add(1)
+	}
+	e.refs++
+	return e, e.ver.Load()
+}
+
+// unwatch drops the connection's watches (UNWATCH, EXEC, DISCARD, RESET,
+// a closed connection).
+func (d *db) unwatch(ws []watched) {
+	for _, w := range ws {
+		st := d.stripeOf(w.key)
+		st.Lock()
+		if w.e.refs--; w.e.refs == 0 {
+			delete(st.watch, string(w.key))
+			if len(st.watch) == 0 {
+				st.watch = nil
+			}
+			d.watching.Add(-1)
+		}
+		st.Unlock()
+	}
+}
+
+// touchBegin marks the watched keys a write command names as being
+// written, and returns their stamps for touchEnd (nil if none is
+// watched). held: the caller holds the keys' stripes (inside EXEC).
+func (d *db) touchBegin(cmd *command, args [][]byte, held bool) []*watchEntry {
+	if cmd.first == 0 {
+		return nil
+	}
+	last := cmd.last
+	if last < 0 {
+		last += len(args)
+	}
+	var es []*watchEntry
+	for i := cmd.first; i <= last && i < len(args); i += max(cmd.step, 1) {
+		st := d.stripeOf(args[i])
+		if !held {
+			st.RLock()
+		}
+		e := st.watch[string(args[i])]
+		if !held {
+			st.RUnlock()
+		}
+		if e != nil {
+			e.running.Add(1)
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// touchEnd bumps the stamps touchBegin returned: ver first, so that an
+// EXEC that reads running (0) and then ver sees the bump.
+func touchEnd(es []*watchEntry) {
+	for _, e := range es {
+		e.ver.Add(1)
+		e.running.Add(-1)
+	}
+}
+
+// changed reports whether the watched key was written since WATCH; the
+// caller holds its stripe.
+func (w *watched) changed() bool {
+	return w.e.running.Load() != 0 || w.e.ver.Load() != w.ver
 }
 
 // queues reports whether cmd is queued rather than run while in MULTI.
@@ -56,6 +153,7 @@ func (c *client) queue(args [][]byte) {
 }
 
 func (c *client) endMulti() {
+	c.s.db.unwatch(c.multi.watched)
 	c.multi = multiState{}
 }
 
@@ -78,6 +176,7 @@ func cmdDiscard(c *client, args [][]byte) {
 }
 
 func cmdUnwatch(c *client, args [][]byte) {
+	c.s.db.unwatch(c.multi.watched)
 	c.multi.watched = nil
 	c.w.ok()
 }
@@ -100,12 +199,17 @@ func cmdWatch(c *client, args [][]byte) {
 		return
 	}
 	for _, k := range args[1:] {
+		// The stamp first: a write that ends after it is read moves it.
+		e, ver := c.s.db.watchKey(k)
+		w := watched{key: bytes.Clone(k), e: e, ver: ver}
 		seen, err := c.s.db.watchState(&c.sc, k)
 		if err != nil {
+			c.s.db.unwatch([]watched{w})
 			c.replyErr(err)
 			return
 		}
-		c.multi.watched = append(c.multi.watched, watched{key: bytes.Clone(k), seen: seen})
+		w.seen = seen
+		c.multi.watched = append(c.multi.watched, w)
 	}
 	c.w.ok()
 }
@@ -163,7 +267,8 @@ func cmdExec(c *client, args [][]byte) {
 		return
 	}
 	m := c.multi
-	c.endMulti()
+	c.multi = multiState{}
+	defer c.s.db.unwatch(m.watched) // after unlock: unwatch takes the stripes
 	if m.dirty {
 		c.w.err("EXECABORT Transaction discarded because of previous errors.")
 		return
@@ -187,6 +292,15 @@ func cmdExec(c *client, args [][]byte) {
 		unlock = c.lockKeys(keys)
 	}
 	defer unlock()
+	// The stripes are held: no write command can start on a watched key
+	// now, so the stamps are checked once (the Update below may run its
+	// commands twice, and they bump the stamps of this EXEC's own keys).
+	for i := range m.watched {
+		if m.watched[i].changed() {
+			c.w.nullArray()
+			return
+		}
+	}
 	mark := len(c.w.b)
 	aborted := false
 	err := c.atomic(func() error {

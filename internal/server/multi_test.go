@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -220,4 +221,54 @@ func TestMultiKeyWritesAtomicToReaders(t *testing.T) {
 			require.NoError(t, c.Rename(ctx, "rb", "ra").Err())
 		}
 	}
+}
+
+// TestWatchSameValueAborts: as in Redis, a write between WATCH and EXEC
+// aborts the EXEC even when it leaves the key as it was (a SET of the
+// same value, an HSET of the same field value); a write of another key
+// does not, nor does a write that ended before WATCH.
+func TestWatchSameValueAborts(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, Config{})
+	for _, proto := range []int{2, 3} {
+		a, b := ts.client(proto), ts.client(proto)
+		require.NoError(t, a.Set(ctx, "w", "same", 0).Err())
+		require.NoError(t, a.HSet(ctx, "wh", "f", "same").Err())
+		run := func(between func(), keys ...string) error {
+			return a.Watch(ctx, func(tx *redis.Tx) error {
+				between()
+				_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.Incr(ctx, "applied")
+					return nil
+				})
+				return err
+			}, keys...)
+		}
+		err := run(func() { require.NoError(t, b.Set(ctx, "w", "same", 0).Err()) }, "w")
+		require.ErrorIs(t, err, redis.TxFailedErr, "SET of the same value, proto %d", proto)
+		err = run(func() { require.NoError(t, b.HSet(ctx, "wh", "f", "same").Err()) }, "wh")
+		require.ErrorIs(t, err, redis.TxFailedErr, "HSET of the same value, proto %d", proto)
+		err = run(func() { require.NoError(t, b.Incr(ctx, "absent-watched").Err()) }, "absent-watched")
+		require.ErrorIs(t, err, redis.TxFailedErr, "a watched absent key created, proto %d", proto)
+		require.Equal(t, "", a.Get(ctx, "applied").Val(), "an aborted EXEC applied its commands")
+
+		err = run(func() { require.NoError(t, b.Set(ctx, "other", "same", 0).Err()) }, "w", "wh")
+		require.NoError(t, err, "a write of another key aborted the EXEC")
+		require.Equal(t, "1", a.Get(ctx, "applied").Val())
+		// The stamps of the keys are gone with the watches.
+		require.Equal(t, int64(0), ts.srv.db.watching.Load())
+		require.NoError(t, a.FlushDB(ctx).Err())
+	}
+}
+
+// TestWatchReleasedOnClose: a connection that closes while watching keys
+// drops its watches.
+func TestWatchReleasedOnClose(t *testing.T) {
+	ts := startServer(t, Config{})
+	r := ts.raw()
+	r.cmd("WATCH", "a", "b", "a")
+	require.Equal(t, "+OK\r\n", r.reply())
+	require.Equal(t, int64(2), ts.srv.db.watching.Load())
+	require.NoError(t, r.nc.Close())
+	require.Eventually(t, func() bool { return ts.srv.db.watching.Load() == 0 }, 10*time.Second, 5*time.Millisecond)
 }

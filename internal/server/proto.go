@@ -55,7 +55,9 @@ type reader struct {
 }
 
 func newReader(rd io.Reader, maxBulk int64, authed func() bool) *reader {
-	return &reader{rd: rd, buf: make([]byte, readChunk), maxBulk: maxBulk, authed: authed}
+	// The buffer is made by the first fill: a connection that never sends
+	// costs no buffer.
+	return &reader{rd: rd, maxBulk: maxBulk, authed: authed}
 }
 
 // buffered reports whether unparsed bytes are waiting.
@@ -355,7 +357,9 @@ func (p *reader) fill() (int, error) {
 		p.w = copy(p.buf, p.buf[p.r:p.w])
 		p.r = 0
 	}
-	if p.w == len(p.buf) {
+	if len(p.buf) == 0 {
+		p.buf = make([]byte, readChunk)
+	} else if p.w == len(p.buf) {
 		nb := make([]byte, 2*len(p.buf))
 		copy(nb, p.buf[:p.w])
 		p.buf = nb

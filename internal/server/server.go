@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,7 +50,26 @@ type Config struct {
 	// replicated server's: see replicated.go); nil: the system clock. The
 	// store must be opened with the same clock (rskv.Options.Now).
 	Clock func() time.Time
+	// IO is how connections are served: IOEpoll (the default on Linux),
+	// a few event loops for all connections, or IOGoroutine, a goroutine
+	// per connection (the only one elsewhere). See loop.go.
+	IO string
+	// Loops is the number of event loops with IOEpoll; default 1 when
+	// GOMAXPROCS is at most 2, else GOMAXPROCS/2 (the commands' store work
+	// and the client's own processes want the other cores).
+	Loops int
+	// BlockingWrites makes every write command a blocking one for the
+	// event loops (run by a worker, never by a loop): a write that waits
+	// for an fsync (SyncMode "always", the default for it) or for a
+	// replication round trip must not stall the loop's other connections.
+	BlockingWrites bool
 }
+
+// Config.IO values.
+const (
+	IOEpoll     = "epoll"
+	IOGoroutine = "goroutine"
+)
 
 func (c *Config) withDefaults() Config {
 	o := *c
@@ -74,6 +94,18 @@ func (c *Config) withDefaults() Config {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	if o.IO == "" {
+		o.IO = defaultIO
+	}
+	if o.IO != IOEpoll || !epollSupported {
+		o.IO = IOGoroutine
+	}
+	if o.Loops <= 0 {
+		o.Loops = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if o.SyncMode == "always" {
+		o.BlockingWrites = true
+	}
 	return o
 }
 
@@ -94,11 +126,17 @@ type Server struct {
 	ln      net.Listener
 	clients map[uint64]*client
 	closing atomic.Bool
-	conns   sync.WaitGroup // connection goroutines
-	bg      sync.WaitGroup // BGSAVE
-	served  chan struct{}  // closed when Serve has returned
-	stop    chan struct{}  // closed by Shutdown or Serve's end: stops the sweeper
-	stopped sync.Once
+	conns   sync.WaitGroup // connections (goroutines, or owned by a loop)
+	loops   []*evloop      // IOEpoll's event loops
+	loopWG  sync.WaitGroup // the loops' goroutines
+	workers sync.WaitGroup // the loops' workers (blocking commands)
+	// blockers counts the blocking commands announced or running (quiesce):
+	// while it is not 0, loops run no command themselves.
+	blockers atomic.Int64
+	bg       sync.WaitGroup // BGSAVE
+	served   chan struct{}  // closed when Serve has returned
+	stop     chan struct{}  // closed by Shutdown or Serve's end: stops the sweeper
+	stopped  sync.Once
 
 	nextID        atomic.Uint64
 	totalConns    atomic.Int64
@@ -143,6 +181,9 @@ func New(st *rskv.Store, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// IO returns how connections are served (Config.IO after defaults).
+func (s *Server) IO() string { return s.cfg.IO }
+
 // Recovery returns what the startup pass found.
 func (s *Server) Recovery() RecoveryReport { return s.report }
 
@@ -158,6 +199,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.bg.Add(1)
 	go s.sweeper(s.stop)
+	if s.ioEpoll() {
+		s.startLoops()
+	}
 	s.mu.Unlock()
 	defer close(s.served)
 	var err error
@@ -186,6 +230,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.stopSweeper()
 	s.conns.Wait()
+	s.stopLoops()
+	s.workers.Wait()
 	s.bg.Wait()
 	return err
 }
@@ -207,6 +253,9 @@ func (s *Server) accept(nc net.Conn) {
 	s.conns.Add(1)
 	s.mu.Unlock()
 	s.totalConns.Add(1)
+	if s.ioEpoll() && s.adopt(c) {
+		return
+	}
 	go s.serveConn(c)
 }
 
@@ -226,6 +275,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.clients {
 		c.wake(s.cfg.ShutdownGrace)
 	}
+	s.shutdownLoops(false)
 	s.mu.Unlock()
 	if ln == nil {
 		s.conns.Wait()
@@ -239,8 +289,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Cut the rest off; Serve still waits for their goroutines.
 		s.mu.Lock()
 		for _, c := range s.clients {
-			_ = c.nc.Close()
+			if c.nc != nil {
+				_ = c.nc.Close()
+			}
 		}
+		s.shutdownLoops(true)
 		s.mu.Unlock()
 		<-s.served
 		return ctx.Err()
@@ -267,7 +320,16 @@ func (s *Server) serveConn(c *client) {
 			if args == nil {
 				break
 			}
-			s.exec(c, args)
+			if s.loops != nil && s.mayBlock(c, args) {
+				// A goroutine connection beside event loops (a listener
+				// without descriptors): its blocking commands quiesce the
+				// loops as a worker's do.
+				s.quiesce()
+				s.exec(c, args)
+				s.blockers.Add(-1)
+			} else {
+				s.exec(c, args)
+			}
 			if c.quit {
 				_ = c.flush()
 				return
@@ -291,7 +353,8 @@ func (s *Server) serveConn(c *client) {
 			return // EOF, reset, or the deadline Shutdown set
 		}
 		s.stats.shards[c.shard].netIn.Add(uint64(n))
-		c.lastActive.Store(monoNow())
+		c.clock = monoNow()
+		c.lastActive.Store(c.clock)
 	}
 }
 
@@ -305,10 +368,33 @@ func (s *Server) writeFailed(c *client, err error) {
 
 func (s *Server) dropClient(c *client) {
 	c.dropScanCache()
-	_ = c.nc.Close()
+	s.db.unwatch(c.multi.watched)
+	c.multi.watched = nil
+	if c.nc != nil {
+		_ = c.nc.Close()
+	}
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
+}
+
+// mayBlock reports whether the command args may wait for long (on the
+// disk, on every stripe, on other transactions, on a scan of the store):
+// an event loop hands it to a worker rather than run it.
+func (s *Server) mayBlock(c *client, args [][]byte) bool {
+	cmd := lookup(c, args[0])
+	if cmd == nil {
+		return false
+	}
+	if cmd.flags&flagMayBlock != 0 {
+		return true
+	}
+	if s.repl != nil && !c.repl.applier {
+		// Replicated: a command may wait for a raft commit, a forward to
+		// the leader or a leadership round (replicated.go).
+		return true
+	}
+	return s.cfg.BlockingWrites && cmd.flags&flagWrite != 0 && !c.multi.on
 }
 
 // exec runs one command: lookup, arity, authentication, then the handler.
@@ -340,12 +426,22 @@ func (s *Server) exec(c *client, args [][]byte) {
 	if c.lastCmd.Load() != cmd {
 		c.lastCmd.Store(cmd) // a store only when it changes: the same command in a row costs a load
 	}
-	start := monoNow()
+	var touched []*watchEntry
+	if cmd.flags&flagWrite != 0 && s.db.watching.Load() != 0 {
+		touched = s.db.touchBegin(cmd, args, c.sc.tx != nil)
+	}
+	// One clock read per command: it starts when the one before ended (or
+	// when its batch was read), which charges it its own parsing too.
+	start := c.clock
 	before := len(c.w.b)
 	if s.repl == nil || !s.routed(c, cmd, args) {
 		cmd.fn(c, args)
 	}
-	s.stats.observe(c.shard, cmd, time.Duration(monoNow()-start), len(c.w.b) > before && c.w.b[before] == '-')
+	if touched != nil {
+		touchEnd(touched)
+	}
+	c.clock = monoNow()
+	s.stats.observe(c.shard, cmd, time.Duration(c.clock-start), len(c.w.b) > before && c.w.b[before] == '-')
 }
 
 // clientList returns the connected clients (CLIENT LIST, INFO clients).
@@ -363,7 +459,7 @@ func (s *Server) clientList() []*client {
 type client struct {
 	s      *Server
 	id     uint64
-	nc     net.Conn
+	nc     net.Conn // nil once an event loop serves the connection (fd)
 	addr   string
 	laddr  string
 	rd     *reader
@@ -381,6 +477,7 @@ type client struct {
 
 	lastCmd    atomic.Pointer[command]
 	lastActive atomic.Int64 // monoNow of the last read
+	clock      int64        // monoNow of the last read or the last command's end (exec)
 	wdl        int64        // monoNow of the write deadline set last (0: none)
 
 	mu      sync.Mutex // name, lib
@@ -391,6 +488,20 @@ type client struct {
 	proto atomic.Int32 // 2 or 3, for CLIENT LIST (w.resp3 is the connection's own copy)
 
 	lower [32]byte // the command name lowercased, for the table lookup
+	// The last name looked up as sent and its command: a pipeline of one
+	// command costs a comparison, not a lowercasing and a map lookup.
+	memo    [16]byte
+	memoLen int
+	memoCmd *command
+
+	// With IOEpoll (loop.go): the descriptor, the loop, the offset of the
+	// replies written so far, whether the loop waits for the socket to take
+	// them, and a command parsed by a worker for the loop to run.
+	fd      int
+	lp      *evloop
+	wOff    int
+	blocked bool
+	next    [][]byte
 }
 
 func newClient(s *Server, nc net.Conn) *client {
@@ -402,11 +513,13 @@ func newClient(s *Server, nc net.Conn) *client {
 		laddr:  nc.LocalAddr().String(),
 		authed: s.cfg.Password == "",
 		since:  time.Now(),
+		fd:     -1,
 	}
 	c.shard = int(c.id % statShards)
 	c.proto.Store(2)
 	c.rd = newReader(nc, s.cfg.MaxBulkLen, func() bool { return c.authed })
-	c.lastActive.Store(monoNow())
+	c.clock = monoNow()
+	c.lastActive.Store(c.clock)
 	return c
 }
 
@@ -446,6 +559,9 @@ func (c *client) flush() error {
 // It runs on Shutdown's goroutine, so it leaves c.wdl alone: flush, seeing
 // the server closing, re-arms the deadline to ShutdownGrace itself.
 func (c *client) wake(grace time.Duration) {
+	if c.nc == nil {
+		return // a loop's: the loop is told (shutdownLoops)
+	}
 	_ = c.nc.SetReadDeadline(time.Now())
 	_ = c.nc.SetWriteDeadline(time.Now().Add(grace))
 }

@@ -20,7 +20,15 @@ const (
 	flagFast
 	flagNoAuth
 	flagRandom
+	// flagMayBlock (the server's own, not reported by COMMAND): the command
+	// may wait for long, so an event loop hands it to a worker (mayBlock).
+	flagMayBlock
 )
+
+// mayBlockCommands wait on the disk (SAVE), on every stripe (FLUSHALL), on
+// other transactions (EXEC), or read the whole store or a whole hash.
+var mayBlockCommands = []string{"save", "bgsave", "flushall", "flushdb", "exec", "keys", "scan", "randomkey",
+	"info", "watch", "hgetall", "hkeys", "hvals", "hscan"}
 
 var flagNames = []struct {
 	f    cmdFlag
@@ -66,16 +74,27 @@ func init() {
 			commands[c.name] = c
 		}
 	}
+	for _, name := range mayBlockCommands {
+		commands[name].flags |= flagMayBlock
+	}
 	cmdSorted = append([]*command(nil), cmdByID...)
 	sort.Slice(cmdSorted, func(i, j int) bool { return cmdSorted[i].name < cmdSorted[j].name })
 }
 
 func lookup(c *client, name []byte) *command {
+	if c.memoCmd != nil && string(name) == string(c.memo[:c.memoLen]) {
+		return c.memoCmd
+	}
 	l := c.lowerName(name)
 	if l == nil {
 		return nil
 	}
-	return commands[string(l)]
+	cmd := commands[string(l)]
+	if cmd != nil && len(name) <= len(c.memo) {
+		c.memoLen = copy(c.memo[:], name)
+		c.memoCmd = cmd
+	}
+	return cmd
 }
 
 // Latency buckets of the per-command histograms, in seconds.
