@@ -115,6 +115,9 @@ func (s *Store) commitKeys(keys []commitKey) error {
 	s.commitMu.Lock()
 	end, err := s.commitLocked(keys)
 	s.commitMu.Unlock()
+	if s.index.WantsGrowth() {
+		s.maybeGrowIndex()
+	}
 	if err != nil || end == 0 {
 		return err
 	}

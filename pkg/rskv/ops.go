@@ -348,6 +348,9 @@ func (s *Store) upsertExp(key []byte, h uint64, update func(old []byte, found bo
 	spec expirySpec) error {
 	for attempt := 0; ; attempt++ {
 		if done, err := s.upsertOnce(attempt, key, h, update, readOld, counter, spec); done {
+			if s.index.WantsGrowth() {
+				s.maybeGrowIndex()
+			}
 			return err
 		}
 	}
