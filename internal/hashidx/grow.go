@@ -158,6 +158,9 @@ func (x *Index) grow(old *table, trace Tracer) {
 		chunks: make([]atomic.Uint32, (n+splitChunk-1)/splitChunk)}
 	x.g.Store(g)
 	for c := range g.chunks {
+		if h := x.growHook.Load(); h != nil {
+			(*h)()
+		}
 		g.splitChunk(uint64(c))
 	}
 	x.t.Store(g.new)
@@ -237,3 +240,7 @@ func (f *filler) add(e Entry) {
 	f.b[f.i].Store(uint64(e))
 	f.i++
 }
+
+// SetGrowHook makes Grow call f before each chunk it splits itself (not
+// those operations split): tests use it to pause a growth half way.
+func (x *Index) SetGrowHook(f func()) { x.growHook.Store(&f) }

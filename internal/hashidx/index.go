@@ -56,6 +56,7 @@ type Index struct {
 	// only on those rare events, so its cache line stays shared.
 	wantGrow atomic.Bool
 	growMu   sync.Mutex // one Grow at a time
+	growHook atomic.Pointer[func()]
 }
 
 // New returns an empty index with the given number of buckets, a power of

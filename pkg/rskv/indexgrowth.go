@@ -48,7 +48,9 @@ func (s *Store) growIndex() {
 	}
 }
 
-func (s *Store) traceOnline(chains []hashidx.SplitChain, bit uint64) { s.traceSplit(chains, bit, false) }
+func (s *Store) traceOnline(chains []hashidx.SplitChain, bit uint64) {
+	s.traceSplit(chains, bit, false)
+}
 
 func (s *Store) traceRecovering(chains []hashidx.SplitChain, bit uint64) {
 	s.traceSplit(chains, bit, true)
