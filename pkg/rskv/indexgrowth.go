@@ -4,7 +4,7 @@ import "github.com/rskv-go/rskv/internal/hashidx"
 
 // Index growth: the index starts small (sized from the keys it will hold,
 // see newIndexBuckets) and doubles online when its overflow buckets pass
-// 1/32 of its main buckets (hashidx.Grow; grow.go there explains the
+// 1/16 of its main buckets (hashidx.Grow; grow.go there explains the
 // protocol). The write that notices (one atomic load per upsert, of a word
 // written only when growth is due) starts a grower goroutine; while it
 // runs, every operation splits the part of the index it needs itself, so

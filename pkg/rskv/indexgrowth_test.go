@@ -30,7 +30,7 @@ func TestIndexGrowsUnderConcurrentOperations(t *testing.T) {
 	s, err := rskv.Open("db", o)
 	require.NoError(t, err)
 	const writers = 3
-	keysEach := racecheck.Scale(30_000, 6)
+	keysEach := racecheck.Scale(30_000, 3) // 90k keys: 1 Ki buckets grow to 32 Ki (30k under -race: to 8 Ki)
 	type state struct {
 		val  []int64 // last value written per key; -1: deleted
 		hits atomic.Int64
@@ -38,6 +38,7 @@ func TestIndexGrowsUnderConcurrentOperations(t *testing.T) {
 	states := make([]*state, writers)
 	var wg sync.WaitGroup
 	var stop atomic.Bool
+	var writersDone atomic.Int32
 	errc := make(chan error, 16)
 	fail := func(err error) {
 		select {
@@ -52,6 +53,7 @@ func TestIndexGrowsUnderConcurrentOperations(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer writersDone.Add(1)
 			rng := rand.New(rand.NewPCG(uint64(w), 3))
 			check := func(i int) {
 				v, err := s.Get(growKey(w, i))
@@ -108,7 +110,7 @@ func TestIndexGrowsUnderConcurrentOperations(t *testing.T) {
 				default:
 					check(i)
 				}
-				if r > 50*keysEach {
+				if r > 20*keysEach {
 					return
 				}
 			}
@@ -129,7 +131,7 @@ func TestIndexGrowsUnderConcurrentOperations(t *testing.T) {
 	}()
 	go func() {
 		defer wg.Done()
-		for s.Stats().IndexGrowths < 4 || s.IndexGrowing() {
+		for (s.Stats().IndexGrowths < 3 || s.IndexGrowing()) && writersDone.Load() < writers {
 			select {
 			case err := <-errc:
 				fail(err)
@@ -148,7 +150,7 @@ func TestIndexGrowsUnderConcurrentOperations(t *testing.T) {
 	}
 	st := s.Stats()
 	t.Logf("growths %d, buckets %d, overflow %d, keys %d", st.IndexGrowths, st.IndexBuckets, st.IndexOverflowBuckets, st.Keys)
-	require.GreaterOrEqual(t, st.IndexGrowths, uint64(4))
+	require.GreaterOrEqual(t, st.IndexGrowths, uint64(3))
 	verify := func(s *rskv.Store) {
 		live := 0
 		for w, stt := range states {

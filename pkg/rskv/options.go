@@ -62,7 +62,7 @@ type Options struct {
 	// IndexBuckets is the initial number of 64-byte hash buckets, a power of
 	// two from 1 Ki to 64 Mi. Each holds seven entries and chains to
 	// overflow buckets, so any number of keys works, and the index doubles
-	// online when more than 1/32 of its buckets overflow (at about 3.6 keys
+	// online when more than 1/16 of its buckets overflow (at about 4.2 keys
 	// per bucket), up to 256 Mi buckets; set it to about one bucket per four
 	// keys you expect to skip the doublings of a load. Default 1 Ki (64 KiB).
 	// Fixed when the store is created; zero on reopen means "as created".
