@@ -29,8 +29,11 @@ type Slot = *atomic.Uint64
 // table is one generation of the index: its main buckets and their
 // overflow buckets. An Index replaces its table when it grows.
 type table struct {
-	buckets  []bucket
-	mask     uint64
+	buckets []bucket
+	mask    uint64
+	// The pool's mutex and counters change on every overflow allocation:
+	// keep them off the line every lookup reads (buckets, mask).
+	_        [64]byte
 	overflow overflowPool
 	// growAt is the number of overflow buckets in use at which the table
 	// asks to grow: 1/16 of the main buckets, reached at about 4.2 keys per
@@ -53,12 +56,14 @@ func newTable(buckets int) *table {
 // tables and operations move the part of the old table they need to the
 // new one before using it.
 type Index struct {
+	_ [64]byte               // off the line of whatever precedes the Index
 	t atomic.Pointer[table]  // the table in use (the old one until a growth ends)
 	g atomic.Pointer[growth] // the growth in progress, or nil
 	// wantGrow is set when the table's overflow buckets reach its growAt;
 	// Grow clears it. Read by WantsGrowth on every write: it is written
 	// only on those rare events, so its cache line stays shared.
 	wantGrow atomic.Bool
+	_        [64]byte   // growMu changes only during a growth, but keep it apart
 	growMu   sync.Mutex // one Grow at a time
 	growHook atomic.Pointer[func()]
 }
