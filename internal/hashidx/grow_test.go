@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rskv-go/rskv/internal/hashidx"
+	"github.com/rskv-go/rskv/internal/racecheck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -77,7 +78,7 @@ func (l *fakeLog) lookup(x *hashidx.Index, h uint64) uint64 {
 func TestGrowKeepsEveryKey(t *testing.T) {
 	x, err := hashidx.New(16)
 	require.NoError(t, err)
-	const keys = 20_000
+	keys := racecheck.Scale(20_000, 4) // inserts into 16 buckets walk long chains
 	l := newFakeLog(3 * keys)
 	rng := rand.New(rand.NewPCG(1, 2))
 	hs := make([]uint64, keys)
@@ -182,7 +183,7 @@ func TestGrowStopsAtThresholdAndLimit(t *testing.T) {
 // a version at least as new as the one it had when the snapshot began.
 func TestGrowConcurrent(t *testing.T) {
 	const writers, keysEach = 4, 3000
-	rounds := 12_000
+	rounds := racecheck.Scale(12_000, 4)
 	if testing.Short() {
 		rounds = 3000
 	}
