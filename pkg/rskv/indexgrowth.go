@@ -1,6 +1,10 @@
 package rskv
 
-import "github.com/rskv-go/rskv/internal/hashidx"
+import (
+	"math/bits"
+
+	"github.com/rskv-go/rskv/internal/hashidx"
+)
 
 // Index growth: the index starts small (sized from the keys it will hold,
 // see newIndexBuckets) and doubles online when its overflow buckets pass
@@ -44,6 +48,18 @@ func (s *Store) growIndex() {
 			return
 		}
 		s.indexGrowths.Add(1)
+		s.em.BumpAndWait()
+	}
+}
+
+// growIndexLocked grows the index to at least buckets main buckets, now;
+// commitMu is held (by a commit about to lock more entries than the index
+// has room for).
+func (s *Store) growIndexLocked(buckets int) {
+	before := s.index.Buckets()
+	s.index.GrowTo(buckets, s.traceOnline)
+	if after := s.index.Buckets(); after > before {
+		s.indexGrowths.Add(uint64(bits.TrailingZeros(uint(after)) - bits.TrailingZeros(uint(before))))
 		s.em.BumpAndWait()
 	}
 }
