@@ -110,11 +110,12 @@ func decodeMeta(b []byte) (Meta, error) {
 }
 
 // Write writes checkpoint m with the index snapshot taken by snapshot (which
-// returns the number of overflow buckets it wrote) and makes it durable. m's
-// Overflow is filled in from the snapshot. prepare runs after the snapshot
+// returns the numbers of main and overflow buckets it wrote: the index may
+// have grown since m was filled in) and makes it durable. m's Buckets and
+// Overflow are filled in from the snapshot. prepare runs after the snapshot
 // and before the file is made visible: it sets End and makes the log durable
 // up to it, so a checkpoint never names log data that is not on disk.
-func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int64, error), prepare func(*Meta) error) (Meta, error) {
+func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int, int64, error), prepare func(*Meta) error) (Meta, error) {
 	path := filepath.Join(dir, FileName(m.ID))
 	tmp := path + tmpSuffix
 	f, err := fs.Create(tmp)
@@ -131,14 +132,14 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int64, 
 	fw := &countingWriter{w: io.NewOffsetWriter(f, headerSize), n: headerSize}
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(fw, crc), 1<<20)
-	n, written, err := snapshot(bw)
+	buckets, n, written, err := snapshot(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
 	if err != nil {
 		return fail(errors.Wrapf(err, "write %s", tmp))
 	}
-	m.Overflow, m.IndexBytes = n, written
+	m.Buckets, m.Overflow, m.IndexBytes = buckets, n, written
 	if err := prepare(&m); err != nil {
 		return fail(err)
 	}
@@ -184,10 +185,13 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // Shape is what a reader expects of a checkpoint: the store it belongs to
-// and the size of its index. A zero field is not checked.
+// and the range of its index's size (the index grows, so a checkpoint may
+// hold more buckets than the store was created with). A zero field is not
+// checked.
 type Shape struct {
 	StoreID uint64
-	Buckets int
+	// MinBuckets and MaxBuckets bound the checkpoint's bucket count.
+	MinBuckets, MaxBuckets int
 }
 
 // Read loads checkpoint id, verifying every checksum, and returns its meta
@@ -218,9 +222,12 @@ func Read(fs vfs.FS, dir string, id uint64, want Shape) (Meta, *hashidx.Index, e
 	if m.ID != id {
 		return m, nil, errors.Wrapf(ErrBad, "%s: holds checkpoint %d", path, m.ID)
 	}
-	if (want.StoreID != 0 && m.StoreID != want.StoreID) || (want.Buckets != 0 && m.Buckets != want.Buckets) {
-		return m, nil, errors.Wrapf(ErrBad, "%s: belongs to another store or index shape (store %x, %d buckets; want store %x, %d buckets)",
-			path, m.StoreID, m.Buckets, want.StoreID, want.Buckets)
+	if want.StoreID != 0 && m.StoreID != want.StoreID {
+		return m, nil, errors.Wrapf(ErrBad, "%s: belongs to another store (store %x; want store %x)", path, m.StoreID, want.StoreID)
+	}
+	if (want.MinBuckets != 0 && m.Buckets < want.MinBuckets) || (want.MaxBuckets != 0 && m.Buckets > want.MaxBuckets) {
+		return m, nil, errors.Wrapf(ErrBad, "%s: an index of %d buckets is outside this store's range (%d to %d)",
+			path, m.Buckets, want.MinBuckets, want.MaxBuckets)
 	}
 	body := m.IndexBytes
 	if size != headerSize+body+12 {

@@ -203,15 +203,25 @@ func TestForgedShapeIsRefusedBeforeAllocating(t *testing.T) {
 	require.Contains(t, err.Error(), "cannot hold")
 	require.Less(t, n, uint64(4<<20), "bytes allocated reading a forged header")
 
-	// A well-formed file of another shape: refused on the header alone.
+	// A well-formed file whose index is larger than the reader allows:
+	// refused on the header alone. So is one smaller than the store was
+	// created with (an index only grows).
 	other := base
 	other.Buckets = 1 << 20
 	least, _ := hashidx.SnapshotSize(other.Buckets, 0)
 	forge(t, fs, 2, other, make([]byte, least))
-	n = allocatedBy(func() { _, _, err = Read(fs, "db", 2, Shape{StoreID: 5, Buckets: 1024}) })
+	n = allocatedBy(func() { _, _, err = Read(fs, "db", 2, Shape{StoreID: 5, MinBuckets: 1024, MaxBuckets: 1 << 16}) })
 	require.ErrorIs(t, err, ErrBad)
-	require.Contains(t, err.Error(), "another store or index shape")
+	require.Contains(t, err.Error(), "outside this store's range")
 	require.Less(t, n, uint64(4<<20), "bytes allocated reading a foreign shape")
+	_, _, err = Read(fs, "db", 2, Shape{StoreID: 5, MinBuckets: 1 << 21})
+	require.ErrorIs(t, err, ErrBad)
+	require.Contains(t, err.Error(), "outside this store's range")
 	_, _, err = Read(fs, "db", 2, Shape{StoreID: 6})
 	require.ErrorIs(t, err, ErrBad)
+	require.Contains(t, err.Error(), "another store")
+	// Within range, the shape passes (the forged body's checksum does not).
+	_, _, err = Read(fs, "db", 2, Shape{StoreID: 5, MinBuckets: 1024, MaxBuckets: 1 << 20})
+	require.ErrorIs(t, err, ErrBad)
+	require.Contains(t, err.Error(), "checksum")
 }

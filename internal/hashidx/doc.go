@@ -25,6 +25,13 @@
 // once cannot both succeed: each inserts its entry tentatively, rescans the
 // bucket chain, and backs off if it finds another entry with the tag.
 //
+// The index grows online (grow.go): Grow doubles the table, splitting each
+// bucket by the next hash bit, while operations go on and split the part of
+// the table they need themselves. A growth freezes the old table's words as
+// it copies them (lck and tnt together mark a moved entry, a high bit in the
+// link word a moved bucket), so that no writer still holding an old slot can
+// change it unseen.
+//
 // Buckets hold only integers, so the garbage collector never scans the table.
 //
 // The package is internal because raw entry access (Load, CompareAndSwap,

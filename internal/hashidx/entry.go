@@ -21,6 +21,11 @@ const (
 	tagMask      = 1<<TagBits - 1
 	tentativeBit = Entry(1) << 62
 	lockedBit    = Entry(1) << 63
+	// movedBits, both bits at once (never otherwise together: only
+	// non-tentative entries are locked), marks an entry of an old table
+	// that a growth has frozen and moved to the new one (grow.go). The
+	// entry keeps its tag and address, for a snapshot of the old table.
+	movedBits = lockedBit | tentativeBit
 )
 
 // MakeEntry returns a non-tentative entry for address and tag.
@@ -35,10 +40,22 @@ func (e Entry) Address() uint64 { return uint64(e) & AddressMask }
 func (e Entry) Tag() uint16 { return uint16(e>>tagShift) & tagMask }
 
 // Tentative reports whether the entry is still being inserted.
-func (e Entry) Tentative() bool { return e&tentativeBit != 0 }
+func (e Entry) Tentative() bool { return e&movedBits == tentativeBit }
 
 // Locked reports whether a commit holds the entry (see Entry).
-func (e Entry) Locked() bool { return e&lockedBit != 0 }
+func (e Entry) Locked() bool { return e&movedBits == lockedBit }
+
+// moved reports whether a growth froze the entry in an old table.
+func (e Entry) moved() bool { return e&movedBits == movedBits }
+
+// stored is the entry as a snapshot holds it: no lock, a moved entry's own
+// value, and a tentative one as an empty slot.
+func (e Entry) stored() Entry {
+	if e.Tentative() {
+		return 0
+	}
+	return e &^ movedBits
+}
 
 // WithLock returns the entry with its lock bit set.
 func (e Entry) WithLock() Entry { return e | lockedBit }

@@ -41,7 +41,7 @@ func TestLockedEntryFoundAndSnapshotUnlocked(t *testing.T) {
 	assert.True(t, e3.Locked())
 
 	var buf bytes.Buffer
-	overflow, _, err := x.WriteSnapshot(&buf)
+	_, overflow, _, err := x.WriteSnapshot(&buf)
 	require.NoError(t, err)
 	y, err := hashidx.LoadSnapshot(&buf, 64, overflow)
 	require.NoError(t, err)

@@ -25,23 +25,32 @@ import (
 
 const groupBuckets = 64
 
-// WriteSnapshot writes the index to w and returns the number of overflow
-// buckets and of bytes written. Tentative entries are written as empty.
-func (x *Index) WriteSnapshot(w io.Writer) (overflow int, written int64, err error) {
-	n := x.overflow.n.Load() // before the main pass: see the type comment
+// WriteSnapshot writes the index to w and returns its shape (the numbers of
+// main and overflow buckets) and the number of bytes written. Tentative
+// entries are written as empty.
+//
+// A growth in progress is finished first, and the new table written. If a
+// growth starts while WriteSnapshot runs, the table being written is the
+// old one: its entries freeze as they move, holding the values they had
+// then, which are at least as new as at the start (what recovery needs).
+func (x *Index) WriteSnapshot(w io.Writer) (buckets, overflow int, written int64, err error) {
+	t := x.t.Load()
+	if cur := x.finishGrowth(); cur != nil {
+		t = cur
+	}
+	n := t.overflow.n.Load() // before the main pass: see the type comment
 	buf := make([]byte, 0, 8+groupBuckets*64)
 	var words [entriesPerBucket + 1]uint64
 	load := func(b *bucket) bool {
 		empty := true
 		for i := 0; i <= entriesPerBucket; i++ {
 			v := b[i].Load()
-			if i < entriesPerBucket && Entry(v).Tentative() {
-				v = 0
-			}
 			if i < entriesPerBucket {
 				// A commit's lock is not state: the snapshot holds the
 				// entry as it was before the commit (recovery replays it).
-				v = uint64(Entry(v).WithoutLock())
+				v = uint64(Entry(v).stored())
+			} else {
+				v &^= movedLink
 			}
 			words[i] = v
 			empty = empty && v == 0
@@ -59,33 +68,33 @@ func (x *Index) WriteSnapshot(w io.Writer) (overflow int, written int64, err err
 		buf = buf[:0]
 		return err
 	}
-	for g := 0; g < len(x.buckets); g += groupBuckets {
+	for g := 0; g < len(t.buckets); g += groupBuckets {
 		buf = append(buf, make([]byte, 8)...) // the mask, filled below
 		var mask uint64
-		for i := 0; i < groupBuckets && g+i < len(x.buckets); i++ {
-			if load(&x.buckets[g+i]) {
+		for i := 0; i < groupBuckets && g+i < len(t.buckets); i++ {
+			if load(&t.buckets[g+i]) {
 				mask |= 1 << i
 				put()
 			}
 		}
 		binary.LittleEndian.PutUint64(buf[:8], mask)
 		if err := flush(); err != nil {
-			return 0, written, errors.Wrap(err, "hashidx: write snapshot")
+			return 0, 0, written, errors.Wrap(err, "hashidx: write snapshot")
 		}
 	}
 	for i := uint64(0); i < n; i++ {
-		load(x.overflow.at(i))
+		load(t.overflow.at(i))
 		put()
 		if len(buf) >= groupBuckets*64 {
 			if err := flush(); err != nil {
-				return 0, written, errors.Wrap(err, "hashidx: write snapshot")
+				return 0, 0, written, errors.Wrap(err, "hashidx: write snapshot")
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return 0, written, errors.Wrap(err, "hashidx: write snapshot")
+		return 0, 0, written, errors.Wrap(err, "hashidx: write snapshot")
 	}
-	return int(n), written, nil
+	return len(t.buckets), int(n), written, nil
 }
 
 // SnapshotSize returns the least and the greatest size in bytes of a
@@ -106,8 +115,9 @@ func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := x.t.Load()
 	for i := 0; i < overflow; i++ {
-		x.overflow.alloc()
+		t.overflow.alloc()
 	}
 	buf := make([]byte, groupBuckets*64)
 	read := func(b *bucket) error {
@@ -119,11 +129,8 @@ func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {
 			if w == overflowSlot && v > uint64(overflow) {
 				v = 0
 			}
-			if w < entriesPerBucket && Entry(v).Tentative() {
-				v = 0
-			}
 			if w < entriesPerBucket {
-				v = uint64(Entry(v).WithoutLock()) // never held across a restart
+				v = uint64(Entry(v).stored()) // no lock is held across a restart
 			}
 			b[w].Store(v)
 		}
@@ -139,15 +146,18 @@ func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {
 			return nil, errors.Newf("hashidx: snapshot group %d marks buckets beyond the index", g/groupBuckets)
 		}
 		for ; mask != 0; mask &= mask - 1 {
-			if err := read(&x.buckets[g+bits.TrailingZeros64(mask)]); err != nil {
+			if err := read(&t.buckets[g+bits.TrailingZeros64(mask)]); err != nil {
 				return nil, errors.Wrap(err, "hashidx: read snapshot")
 			}
 		}
 	}
 	for i := 0; i < overflow; i++ {
-		if err := read(x.overflow.at(uint64(i))); err != nil {
+		if err := read(t.overflow.at(uint64(i))); err != nil {
 			return nil, errors.Wrap(err, "hashidx: read snapshot")
 		}
+	}
+	if uint64(overflow) >= t.growAt && buckets < MaxBuckets {
+		x.wantGrow.Store(true)
 	}
 	return x, nil
 }

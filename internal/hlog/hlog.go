@@ -281,6 +281,7 @@ func (l *Log) ensureFrame(page uint64) []byte {
 	f := &l.frames[l.frameIndex(page)]
 	if *f == nil {
 		*f = make([]byte, l.pageSize)
+		adviseHuge(*f)
 	}
 	return *f
 }

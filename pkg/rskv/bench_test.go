@@ -25,6 +25,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rskv-go/rskv/pkg/rskv"
 )
@@ -241,6 +242,9 @@ func preloaded(b *testing.B, kind string, valueLen int) kv {
 		}
 	}
 	if st, ok := s.(*rskv.Store); ok {
+		for st.IndexGrowing() { // let the index finish doubling
+			time.Sleep(time.Millisecond)
+		}
 		if got := st.Stats(); got.Keys != benchKeys || got.ReadOnlyAddress > 64 {
 			b.Fatalf("preload: %d keys, read-only address %#x: not all in the mutable region", got.Keys, got.ReadOnlyAddress)
 		}

@@ -312,3 +312,71 @@ func (s *Store) runUpdate(g *epoch.Handle, slot hashidx.Slot, e hashidx.Entry, r
 	returned = true
 	return v
 }
+
+// splitWalk bounds the records traceSplit reads of one chain in memory:
+// most chains hold one key, and a key's older versions need not be read to
+// place the entry (see hashidx.SplitChain: the walk may stop anywhere).
+const splitWalk = 8
+
+// traceSplit is the index's hashidx.Tracer: for each chain being split by
+// a growth it finds the newest record of each half, reading the chain in
+// memory (up to splitWalk records) and at most one record on disk, where
+// the chain leaves memory. diskOnly is for recovery, before the log's
+// memory is in use. It protects itself: it may run inside a lookup
+// (nested protection is fine) or in the grower.
+func (s *Store) traceSplit(chains []hashidx.SplitChain, bit uint64, diskOnly bool) {
+	g := s.em.Protect()
+	defer g.Release()
+	mask := 2*bit - 1
+	for i := range chains {
+		c := &chains[i]
+		addr, disk := c.Head, 0
+		begin, head := s.log.Begin(), s.log.Head()
+		if diskOnly {
+			begin = s.man.Begin // the log has not started: Begin is not set
+		}
+		for n := 0; addr >= begin && addr != 0 && (c.Lo == 0 || c.Hi == 0); n++ {
+			var key []byte
+			var prev uint64
+			if addr >= head && !diskOnly {
+				if n == splitWalk {
+					break
+				}
+				r := s.log.Mem(addr)
+				key, prev = r.Key(), r.Prev()
+			} else {
+				if disk == 1 {
+					break
+				}
+				disk++
+				rec, b, err := s.log.ReadRecord(addr, g.Scratch)
+				g.Scratch = b
+				if err != nil {
+					break // unreadable: let the chain of both halves start here
+				}
+				key, prev = rec.Key, rec.Prev()
+			}
+			switch hashKey(key) & mask {
+			case c.Bucket:
+				if c.Lo == 0 {
+					c.Lo = addr
+				}
+			case c.Bucket + bit:
+				if c.Hi == 0 {
+					c.Hi = addr
+				}
+			}
+			addr = prev
+		}
+		if addr >= begin && addr != 0 {
+			// Stopped before the chain's end: what is left of it may hold
+			// keys of either half.
+			if c.Lo == 0 {
+				c.Lo = addr
+			}
+			if c.Hi == 0 {
+				c.Hi = addr
+			}
+		}
+	}
+}

@@ -113,8 +113,16 @@ func (s *Store) commitKeys(keys []commitKey) error {
 		return s.ioFailure(err)
 	}
 	s.commitMu.Lock()
+	if want := s.Len() + len(keys); want > 4*s.index.Buckets() {
+		// No growth runs while a commit holds its entries: size the index
+		// for a large commit before taking them (indexgrowth.go).
+		s.growIndexLocked(want / 4)
+	}
 	end, err := s.commitLocked(keys)
 	s.commitMu.Unlock()
+	if s.index.WantsGrowth() {
+		s.maybeGrowIndex()
+	}
 	if err != nil || end == 0 {
 		return err
 	}

@@ -54,7 +54,7 @@ func Example() {
 
 // TestDefaultShape checks the documented defaults through what they imply:
 // MemorySize 1 MiB gives 64 KiB pages (the largest record is one page) and
-// 2048 index buckets (MemorySize/512).
+// 1024 index buckets (the least: the index grows with its keys).
 func TestDefaultShape(t *testing.T) {
 	s, err := rskv.Open(t.TempDir(), &rskv.Options{MemorySize: 1 << 20, DisableBackground: true})
 	require.NoError(t, err)
@@ -63,7 +63,7 @@ func TestDefaultShape(t *testing.T) {
 	err = s.Put([]byte("k"), make([]byte, 64<<10-24-8+1))
 	require.True(t, errors.Is(err, rskv.ErrValueTooLarge), "%v", err)
 	st := s.Stats()
-	require.Equal(t, 2048, st.IndexBuckets)
+	require.Equal(t, 1024, st.IndexBuckets)
 	require.Equal(t, 1, st.Keys)
 	require.True(t, st.Recovery.Created)
 	require.LessOrEqual(t, st.ReadOnlyAddress, st.TailAddress)

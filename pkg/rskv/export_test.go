@@ -37,3 +37,11 @@ func (s *Store) SweepExpiredForTest() (int64, error) {
 func RestoreWith(dir string, r io.Reader, o *Options) (BackupInfo, error) {
 	return restore(dir, r, o)
 }
+
+// SetSplitHook makes the index grower call f before each chunk it splits
+// itself (operations helping split theirs without it), so that a test can
+// pause a growth half way.
+func (s *Store) SetSplitHook(f func()) { s.index.SetGrowHook(f) }
+
+// IndexGrowing reports whether an index grower is running.
+func (s *Store) IndexGrowing() bool { return s.growing.Load() }

@@ -17,8 +17,8 @@ import (
 //
 // Fixed when the store is created, and recorded in its STORE file: the page
 // size (a record must fit in one page, and the pages' layout is on disk), the
-// segment size (segment files are named by address) and the index size (a
-// checkpoint is a snapshot of the index). On reopen, zero in these Options
+// segment size (segment files are named by address) and the index's initial
+// size (it grows online; a checkpoint records the size it has then). On reopen, zero in these Options
 // fields means "as created"; any other value must match.
 //
 // Chosen at every open: the memory budget (MemorySize) and its mutable share
@@ -106,10 +106,12 @@ func newSegmentSize(memorySize, pageSize int64) int64 {
 	return clamp(floorPow2(memorySize/4), pageSize, max(pageSize, defaultMaxSeg))
 }
 
-// newIndexBuckets is the index size a new store gets when IndexBuckets is 0.
-func newIndexBuckets(memorySize int64) int64 {
-	return clamp(floorPow2(memorySize/512), minBuckets, maxBuckets)
-}
+// newIndexBuckets is the index size a new store gets when IndexBuckets is 0:
+// the least, 64 KiB. The index grows with the keys (indexgrowth.go), so it
+// is never sized from the memory budget: an index sized for the most keys
+// the memory could hold (2 Mi buckets, 128 MiB, for 1 GiB) makes every
+// lookup of a store with few keys miss the caches and the TLB.
+func newIndexBuckets(int64) int64 { return minBuckets }
 
 // loadManifest reads the STORE file, or creates it for a new store with the
 // shape the options ask for (defaults filled in here).

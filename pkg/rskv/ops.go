@@ -148,20 +148,11 @@ func (s *Store) read(dst, key []byte, rv *readVersion) ([]byte, error) {
 				// Before the value: a change after this shows at validation.
 				*rv = readVersion{addr: addr, ver: r.Version(), mem: true}
 			}
-			// One flag test for a key without expiry (expiry.go).
-			if info := r.Info(); info&(hlog.FlagTombstone|hlog.FlagExpiry) != 0 {
-				if info&hlog.FlagTombstone != 0 || s.expired(r.Expiry()) {
-					g.Release()
-					return dst, ErrNotFound
-				}
-				// A record with an expiry never changes in place: a plain copy.
-				off := len(dst)
-				dst = stripExpiry(r.AppendValue(dst, true), off)
-				g.Release()
-				return dst, nil
-			}
-			dst = r.AppendValue(dst, addr < s.log.SafeReadOnly())
+			dst, ok = s.memValue(dst, r, addr)
 			g.Release()
+			if !ok {
+				return dst, ErrNotFound
+			}
 			return dst, nil
 		}
 		if addr < s.log.Begin() || addr == 0 {
@@ -192,6 +183,22 @@ func (s *Store) read(dst, key []byte, rv *readVersion) ([]byte, error) {
 		g.Release()
 		return dst, err
 	}
+}
+
+// memValue appends the value of the in-memory record r at addr, key's
+// newest, to dst; false if it is a tombstone or expired. The caller is
+// protected.
+func (s *Store) memValue(dst []byte, r hlog.MemRecord, addr uint64) ([]byte, bool) {
+	// One flag test for a key without expiry (expiry.go).
+	if info := r.Info(); info&(hlog.FlagTombstone|hlog.FlagExpiry) != 0 {
+		if info&hlog.FlagTombstone != 0 || s.expired(r.Expiry()) {
+			return dst, false
+		}
+		// A record with an expiry never changes in place: a plain copy.
+		off := len(dst)
+		return stripExpiry(r.AppendValue(dst, true), off), true
+	}
+	return r.AppendValue(dst, addr < s.log.SafeReadOnly()), true
 }
 
 // Has reports whether key has a live value.
@@ -348,6 +355,9 @@ func (s *Store) upsertExp(key []byte, h uint64, update func(old []byte, found bo
 	spec expirySpec) error {
 	for attempt := 0; ; attempt++ {
 		if done, err := s.upsertOnce(attempt, key, h, update, readOld, counter, spec); done {
+			if s.index.WantsGrowth() {
+				s.maybeGrowIndex()
+			}
 			return err
 		}
 	}

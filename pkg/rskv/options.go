@@ -59,12 +59,13 @@ type Options struct {
 	// rounded down to a power of two, clamped to [PageSize, 256 MiB]. Fixed
 	// when the store is created; zero on reopen means "as created".
 	SegmentSize int64
-	// IndexBuckets is the number of 64-byte hash buckets, a power of two. Each
-	// holds seven entries and chains to overflow buckets, so any number of
-	// keys works; about one bucket per four keys keeps chains short. Default
-	// MemorySize/512 rounded down to a power of two, clamped to [1 Ki, 64 Mi]
-	// (2 Mi buckets, 128 MiB, for the default MemorySize: room for 10 million
-	// keys). Fixed when the store is created; zero on reopen means "as created".
+	// IndexBuckets is the initial number of 64-byte hash buckets, a power of
+	// two from 1 Ki to 64 Mi. Each holds seven entries and chains to
+	// overflow buckets, so any number of keys works, and the index doubles
+	// online when more than 1/16 of its buckets overflow (at about 4.2 keys
+	// per bucket), up to 256 Mi buckets; set it to about one bucket per four
+	// keys you expect to skip the doublings of a load. Default 1 Ki (64 KiB).
+	// Fixed when the store is created; zero on reopen means "as created".
 	IndexBuckets int64
 	// CheckpointsToKeep is how many checkpoints are kept on disk; older ones
 	// are pruned. Default 3.

@@ -53,6 +53,10 @@ func (s *Store) recover() error {
 		}
 	}
 	link := func(h, addr uint64) error {
+		if s.index.WantsGrowth() {
+			// The log is not started: the split reads chains from disk.
+			s.index.Grow(s.traceRecovering)
+		}
 		slot, e := s.index.FindOrCreate(h)
 		if e.Address() < addr {
 			if !hashidx.CompareAndSwap(slot, e, hashidx.MakeEntry(addr, hashidx.TagOf(h))) {
@@ -160,7 +164,8 @@ func (s *Store) loadCheckpoint() (*checkpoint.Meta, error) {
 	for i := len(ids) - 1; i >= 0; i-- {
 		// Read checks the header against the store's shape and the file's
 		// size before it allocates the index.
-		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i], checkpoint.Shape{StoreID: s.geo.storeID, Buckets: s.geo.buckets})
+		meta, idx, err := checkpoint.Read(s.fs, s.dir, ids[i], checkpoint.Shape{StoreID: s.geo.storeID,
+			MinBuckets: s.geo.buckets, MaxBuckets: hashidx.MaxBuckets})
 		if err != nil {
 			s.recovery.SkippedCheckpoints = append(s.recovery.SkippedCheckpoints, err.Error())
 			s.opts.Logger.Warn("rskv: skipping checkpoint", "id", ids[i], "err", err)

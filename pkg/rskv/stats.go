@@ -50,6 +50,8 @@ type Stats struct {
 
 	// IndexBuckets and IndexOverflowBuckets describe the hash index.
 	IndexBuckets, IndexOverflowBuckets int
+	// IndexGrowths counts the doublings of the index since Open.
+	IndexGrowths uint64
 
 	// Checkpoints and Compactions count those taken since Open.
 	Checkpoints, Compactions uint64
@@ -96,6 +98,7 @@ func (s *Store) Stats() Stats {
 	st.IndexOverflowBuckets = s.index.OverflowBuckets()
 	st.Checkpoints, st.Compactions = s.checkpoints.Load(), s.compactions.Load()
 	st.InlineMaintenance = s.inlineMaintenance.Load()
+	st.IndexGrowths = s.indexGrowths.Load()
 	if err := l.Err(); err != nil {
 		st.IOError = err.Error()
 	}

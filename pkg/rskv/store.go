@@ -80,6 +80,10 @@ type Store struct {
 	// inlineMaintenance counts writers that found memory full and made room
 	// themselves (rare when the log shifter keeps up).
 	inlineMaintenance atomic.Uint64
+	// growing is set while an index grower runs; indexGrowths counts the
+	// doublings (indexgrowth.go).
+	growing      atomic.Bool
+	indexGrowths atomic.Uint64
 
 	// life is the gate Close shuts and waits on (lifecycle.go).
 	life lifecycle

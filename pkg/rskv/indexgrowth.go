@@ -1,0 +1,80 @@
+package rskv
+
+import (
+	"math/bits"
+
+	"github.com/rskv-go/rskv/internal/hashidx"
+)
+
+// Index growth: the index starts small (sized from the keys it will hold,
+// see newIndexBuckets) and doubles online when its overflow buckets pass
+// 1/16 of its main buckets (hashidx.Grow; grow.go there explains the
+// protocol). The write that notices (one atomic load per upsert, of a word
+// written only when growth is due) starts a grower goroutine; while it
+// runs, every operation splits the part of the index it needs itself, so
+// nobody waits for the whole growth.
+//
+// The grower holds commitMu for the growth: a multi-key commit locks index
+// entries across unprotected waits, and a split must not move a locked
+// entry, so commits wait (a growth of a million buckets takes a fraction of
+// a second). Before it lets commits go on, it waits out (BumpAndWait) every
+// protected operation that may still hold a slot of the old table, so that
+// no in-place writer checks a stale slot for a commit's lock.
+//
+// The grower is owned by the store's lifecycle gate: Close waits for it.
+
+// maybeGrowIndex starts a grower if the index wants to grow and none runs.
+func (s *Store) maybeGrowIndex() {
+	if !s.index.WantsGrowth() || !s.growing.CompareAndSwap(false, true) {
+		return
+	}
+	if err := s.life.enter(); err != nil {
+		s.growing.Store(false)
+		return // closing: the next open sizes the index from its checkpoint
+	}
+	go func() {
+		defer s.life.exit()
+		defer s.growing.Store(false)
+		s.growIndex()
+	}()
+}
+
+// growIndex doubles the index while it wants to grow.
+func (s *Store) growIndex() {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	for s.index.WantsGrowth() && !s.closed.Load() {
+		if !s.index.Grow(s.traceOnline) {
+			return
+		}
+		s.indexGrowths.Add(1)
+		s.em.BumpAndWait()
+	}
+}
+
+// growIndexLocked grows the index to at least buckets main buckets, now;
+// commitMu is held (by a commit about to lock more entries than the index
+// has room for).
+func (s *Store) growIndexLocked(buckets int) {
+	before := s.index.Buckets()
+	s.index.GrowTo(buckets, s.traceOnline)
+	if after := s.index.Buckets(); after > before {
+		s.indexGrowths.Add(uint64(bits.TrailingZeros(uint(after)) - bits.TrailingZeros(uint(before))))
+		s.em.BumpAndWait()
+	}
+}
+
+func (s *Store) traceOnline(chains []hashidx.SplitChain, bit uint64) {
+	s.traceSplit(chains, bit, false)
+}
+
+func (s *Store) traceRecovering(chains []hashidx.SplitChain, bit uint64) {
+	s.traceSplit(chains, bit, true)
+}
+
+// IndexStats describes the hash index in detail: its buckets, overflow
+// buckets and entries, the longest overflow chain and the mean number of
+// buckets a lookup reads. It walks the whole index (finishing a growth in
+// progress first), so it costs about a millisecond per 16k buckets: for
+// diagnosis, not for a metrics loop (Stats has the cheap counts).
+func (s *Store) IndexStats() hashidx.Stats { return s.index.Stats() }
