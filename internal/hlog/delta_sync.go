@@ -18,14 +18,19 @@ const (
 	// make the log idle: it then truncates whatever the delta log holds, so
 	// an idle store settles at its log's size.
 	truncateIdleSyncs = 10
-	// truncateChunk is the size of the pieces a truncation copies and
-	// writes, each after a delta sync (at least a page).
-	truncateChunk = 16 << 20
 )
 
 // deltaBatchBytes is about the largest delta batch: a sync with more to
 // write writes several. (A variable for tests.)
 var deltaBatchBytes = 16 << 20
+
+// truncateChunk is the size of the pieces a truncation copies and writes,
+// each after a delta sync (at least a page). (A variable for tests.)
+var truncateChunk = 16 << 20
+
+// afterTruncateChunk, if set (by tests), is called after each chunk a
+// truncation writes, without maintMu.
+var afterTruncateChunk func()
 
 // deltaSyncLocked writes one delta batch: the images of the records in
 // [max(syncTail, flushed), tail) as one byte range, and of the records
@@ -84,8 +89,15 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 				continue // failing anyway; keep clearing nothing more
 			}
 			n := int(sizeFromLengths(r.lengthsWord().Load()))
-			if !r.copyImageIf(d.add(a, n), true, true) {
+			// A record in a chunk the running truncation already wrote is
+			// newer than the segment's image: it stays dirty and listed,
+			// so the sync that ends the truncation images it again into
+			// the generation that outlives it.
+			relist := l.truncating && a >= l.truncStart && a < l.truncHand
+			if !r.copyImageIf(d.add(a, n), !relist, true) {
 				d.unadd(n)
+			} else if relist {
+				l.dirty.push(a)
 			}
 			spill(l.syncTail)
 		}
@@ -179,13 +191,20 @@ func (l *Log) truncationDue() bool {
 	return d.sinceTrunc > max(truncateMinBytes, mutable/2)
 }
 
-// maybeTruncate truncates the delta log if the policy says it is due. The
+// MaybeTruncate truncates the delta log if the policy says it is due. The
 // caller must not hold maintMu nor be epoch-protected.
-func (l *Log) maybeTruncate() error {
+func (l *Log) MaybeTruncate() error { return l.maybeTruncate(false) }
+
+// maybeTruncate is MaybeTruncate; with handOff it first offers the work to
+// Config.HandOffTruncation.
+func (l *Log) maybeTruncate(handOff bool) error {
 	l.maintMu.Lock()
 	due := !l.truncating && l.Err() == nil && l.truncationDue()
 	l.maintMu.Unlock()
 	if !due {
+		return nil
+	}
+	if handOff && l.cfg.HandOffTruncation != nil && l.cfg.HandOffTruncation() {
 		return nil
 	}
 	return l.truncate()
@@ -232,11 +251,11 @@ func (l *Log) truncate() error {
 		l.maintMu.Unlock()
 		return l.fail(err)
 	}
-	gen := d.gen
 	// The range to image ends at the last sync's tail: every record below
 	// it is complete, and its newest image is in the older generations,
 	// which stay until the end.
 	start, end := l.flushed.Load(), l.syncTail
+	l.truncStart, l.truncHand = start, start
 	l.maintMu.Unlock()
 	chunk := max(uint64(truncateChunk), l.pageSize)
 	var waited time.Duration
@@ -248,6 +267,9 @@ func (l *Log) truncate() error {
 		l.maintMu.Unlock()
 		if err != nil {
 			return err
+		}
+		if afterTruncateChunk != nil {
+			afterTruncateChunk()
 		}
 		a = b
 	}
@@ -284,22 +306,34 @@ func (l *Log) truncate() error {
 		}
 		l.segDurable = max(l.segDurable, end)
 	}
-	if !d.imagesInGen {
-		// Nothing in the new generation is newer than the segment files
-		// (no sync wrote images during the chunks): start one more, so that
-		// the batch the truncation began with goes too.
-		if err := d.next(); err != nil {
-			return l.fail(err)
-		}
-		gen = d.gen
-	}
-	// From the next synced batch on, recovery ignores older generations.
-	d.base = gen
-	d.begin()
-	if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+	// The segments now hold synced images of [start, end) at least as new
+	// as every batch written before each chunk was copied. What they lack
+	// is in the batches of syncs that ran between the chunks: the records
+	// of chunks already written that such a sync imaged (kept dirty and
+	// listed again, see deltaSyncLocked) and the records appended at and
+	// above end. One more sync, into a new generation, writes both again:
+	// the records still listed through the dirty lists, the appends as the
+	// range [end, tail) (syncTail goes back to end). Its batch carries the
+	// new generation as base, so from then on recovery ignores every older
+	// one, chunk batches included, and they go.
+	if err := d.next(); err != nil {
 		return l.fail(err)
 	}
-	l.batchFlushed = l.flushSynced
+	gen := d.gen
+	d.base = gen
+	l.truncStart, l.truncHand = 0, 0
+	l.syncTail = min(l.syncTail, end)
+	if err := l.syncLocked(); err != nil {
+		return err
+	}
+	if d.size == deltaHeaderSize {
+		// The sync had nothing to write: a batch must still say base.
+		d.begin()
+		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+			return l.fail(err)
+		}
+		l.batchFlushed = l.flushSynced
+	}
 	if err := d.dropBelow(gen); err != nil {
 		return l.fail(err)
 	}
@@ -352,5 +386,6 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 		return 0, l.fail(err)
 	}
 	l.imaged = max(l.imaged, b)
+	l.truncHand = b
 	return b, nil
 }

@@ -37,6 +37,12 @@ type Config struct {
 	// are flushed and read-only). It may append to the log but must never
 	// wait for room: the store uses it to keep live records in memory.
 	BeforeEvict func(from, to uint64)
+	// HandOffTruncation, if set, is called without blocking when a sync
+	// (WaitDurable) finds a truncation of the delta log due. Returning true
+	// says another goroutine will call MaybeTruncate soon (the store's log
+	// shifter), so the syncing goroutine does not run it itself: under
+	// SyncPeriodic the syncer keeps its interval while a truncation runs.
+	HandOffTruncation func() bool
 	// OnNewSegment, if set, is called without blocking after the log
 	// creates a segment file: the disk grew, the collector's cue.
 	OnNewSegment func()
@@ -110,6 +116,11 @@ type Log struct {
 	syncTail, batchFlushed          uint64
 	idleSyncs                       int
 	truncating                      bool
+	// truncStart and truncHand bound the chunks the running truncation
+	// has written into the segments (maintMu): a sync that images a record
+	// there keeps it dirty and lists it again, so that the sync that ends
+	// the truncation writes it into the new generation (see truncate).
+	truncStart, truncHand uint64
 	delta                           *deltaLog
 	truncBuf                        []byte
 	truncations                     atomic.Uint64

@@ -258,17 +258,9 @@ func (l *Log) SyncAll() error { return l.syncAll(true) }
 // log durable, not the delta log empty; forcing a truncation at every
 // checkpoint would rewrite the whole mutable region every
 // CheckpointInterval, and under churn the delta log grows while that runs.
-//
-// It first waits for a truncation in progress: a delta batch written while
-// one runs keeps the truncation's new generation alive after it (its
-// images may be newer than the chunks already written), while without one
-// the truncation deletes every generation it covered. After the
-// truncation, the sync writes what changed meanwhile.
-func (l *Log) SyncCheckpoint() error {
-	l.delta.truncMu.Lock()
-	l.delta.truncMu.Unlock() //nolint:staticcheck // waiting for the truncation to end
-	return l.syncAll(false)
-}
+// It does not wait for a truncation in progress: its sync runs between two
+// chunks like any other (see truncate).
+func (l *Log) SyncCheckpoint() error { return l.syncAll(false) }
 
 func (l *Log) syncAll(fold bool) error {
 	if err := l.SyncTo(0); err != nil {
@@ -338,9 +330,10 @@ func (l *Log) WaitDurable(addr uint64) error {
 		}
 		if c.done >= ticket {
 			// Ours is durable: truncate the delta log if due, outside the
-			// group commit (syncs go on between its chunks).
+			// group commit (syncs go on between its chunks), or hand the
+			// truncation to the store's log shifter.
 			c.mu.Unlock()
-			err = l.maybeTruncate()
+			err = l.maybeTruncate(true)
 			c.mu.Lock()
 			return err
 		}

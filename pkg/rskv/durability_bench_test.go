@@ -222,37 +222,49 @@ func BenchmarkSyncAlwaysWriters(b *testing.B) {
 
 // BenchmarkChurn is the churn of issue 11: 500,000 keys of 100-byte values,
 // overwritten at random by 2 goroutines, with default options and with
-// SyncNone in the same run (the collector and checkpointer on in both). It
-// reports puts/s, the share of Puts done in place, the peak directory size
-// during the churn and the size after an idle period, both over the live
-// data (keys and values). Each sub-benchmark runs once per b.N, so use
+// SyncNone (the collector and checkpointer on in both). Each iteration runs
+// one pair, the two modes back to back (the order alternating between
+// iterations), so that the ratio compares runs under the same machine load.
+// It reports, per mode, puts/s, the share of Puts done in place, the peak
+// directory size during the churn and the size after an idle period, both
+// over the live data (keys and values), and the pair's puts/s ratio. Use
 //
 //	go test ./pkg/rskv -run '^$' -bench 'BenchmarkChurn' -benchtime 1x -count 3
 //
 // RSKV_CHURN_SECONDS (default 10) and RSKV_CHURN_IDLE_SECONDS (default 15)
-// change the churn and idle periods.
+// change the churn and idle periods; RSKV_CHURN_VERBOSE=1 logs the
+// directory at its peak and the truncations.
 func BenchmarkChurn(b *testing.B) {
 	churn := envSeconds(b, "RSKV_CHURN_SECONDS", 10)
 	idle := envSeconds(b, "RSKV_CHURN_IDLE_SECONDS", 15)
-	for _, c := range []struct {
+	modes := []struct {
 		name string
 		mode rskv.SyncMode
-	}{{"defaults", rskv.SyncPeriodic}, {"SyncNone", rskv.SyncNone}} {
-		b.Run(c.name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				o := &rskv.Options{SyncMode: c.mode}
-				if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
-					o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-				}
-				r := runChurn(b, o, 500_000, 100, churn, idle)
-				b.ReportMetric(r.putsPerSec, "puts/s")
-				b.ReportMetric(r.inPlace*100, "%in-place")
-				b.ReportMetric(r.peakDisk/r.live, "peak-disk/live")
-				b.ReportMetric(r.settledDisk/r.live, "settled-disk/live")
+	}{{"def", rskv.SyncPeriodic}, {"none", rskv.SyncNone}}
+	for i := 0; i < b.N; i++ {
+		var res [2]churnResult
+		for k := range modes {
+			m := (k + churnPairs) % 2
+			o := &rskv.Options{SyncMode: modes[m].mode}
+			if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
-		})
+			res[m] = runChurn(b, o, 500_000, 100, churn, idle)
+		}
+		churnPairs++
+		for m, r := range res {
+			n := modes[m].name
+			b.ReportMetric(r.putsPerSec, n+"-puts/s")
+			b.ReportMetric(r.inPlace*100, n+"-%in-place")
+			b.ReportMetric(r.peakDisk/r.live, n+"-peak/live")
+			b.ReportMetric(r.settledDisk/r.live, n+"-settled/live")
+		}
+		b.ReportMetric(res[0].putsPerSec/res[1].putsPerSec, "def/none-puts")
 	}
 }
+
+// churnPairs counts the pairs BenchmarkChurn ran, to alternate their order.
+var churnPairs int
 
 func envSeconds(b *testing.B, name string, def int) time.Duration {
 	if s := os.Getenv(name); s != "" {

@@ -204,10 +204,11 @@ func (s *Store) open() error {
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable,
 		Epoch: s.em, Logger: s.opts.Logger,
-		OnPageTurn:   s.signalPressure,
-		BeforeEvict:  s.beforeEvict,
-		OnNewSegment: s.wakeCollector,
-		ReadOnly:     s.opts.ReadOnly,
+		OnPageTurn:        s.signalPressure,
+		BeforeEvict:       s.beforeEvict,
+		OnNewSegment:      s.wakeCollector,
+		HandOffTruncation: s.handOffTruncation,
+		ReadOnly:          s.opts.ReadOnly,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
