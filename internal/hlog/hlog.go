@@ -121,9 +121,9 @@ type Log struct {
 	// there keeps it dirty and lists it again, so that the sync that ends
 	// the truncation writes it into the new generation (see truncate).
 	truncStart, truncHand uint64
-	delta                           *deltaLog
-	truncBuf                        []byte
-	truncations                     atomic.Uint64
+	delta                 *deltaLog
+	truncBuf              []byte
+	truncations           atomic.Uint64
 	// dirty lists the records updated in place since the last delta sync.
 	dirty dirtyList
 
