@@ -24,6 +24,13 @@ const (
 // write writes several. (A variable for tests.)
 var deltaBatchBytes = 16 << 20
 
+// prefetchAhead is how many records ahead of its copy a delta sync loads a
+// dirty record's header; prefetchSink keeps the loads (a plain variable:
+// only the syncing goroutine, under maintMu, writes it).
+const prefetchAhead = 6
+
+var prefetchSink uint64
+
 // truncateChunk is the size of the pieces a truncation copies and writes,
 // each after a delta sync (at least a page). (A variable for tests.)
 var truncateChunk = 16 << 20
@@ -72,7 +79,13 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 		}
 	}
 	l.dirty.take(func(addrs []uint64) {
-		for _, a := range addrs {
+		for i, a := range addrs {
+			if j := i + prefetchAhead; j < len(addrs) && addrs[j] >= flushed {
+				// Load the header of a record a few places ahead: its
+				// cache miss overlaps this record's copy (the dirty records
+				// are scattered over the whole mutable region).
+				prefetchSink += l.Mem(addrs[j]).r.lengthsWord().Load()
+			}
 			if a < flushed {
 				// Frozen and flushed since it was listed: the segment
 				// files have its final image; its frame may be gone.
