@@ -1,6 +1,7 @@
 package hlog
 
 import (
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -46,7 +47,11 @@ var afterTruncateChunk func()
 // The segment files must already hold synced final images below
 // flushSynced; the batch records that address, and recovery takes images
 // below it as superseded.
-func (l *Log) deltaSyncLocked() (uint64, error) {
+func (l *Log) deltaSyncLocked() (uint64, error) { return l.deltaSyncForcedLocked(nil) }
+
+// deltaSyncForcedLocked is deltaSyncLocked that also images the records at
+// forced (sorted, unique), changed or not.
+func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	if err := l.Err(); err != nil {
 		return 0, err
 	}
@@ -102,19 +107,28 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 				continue // failing anyway; keep clearing nothing more
 			}
 			n := int(sizeFromLengths(r.lengthsWord().Load()))
-			// A record in a chunk the running truncation already wrote is
-			// newer than the segment's image: it stays dirty and listed,
-			// so the sync that ends the truncation images it again into
-			// the generation that outlives it.
-			relist := l.truncating && a >= l.truncStart && a < l.truncHand
-			if !r.copyImageIf(d.add(a, n), !relist, true) {
+			if !r.copyImageIf(d.add(a, n), true, true) {
 				d.unadd(n)
-			} else if relist {
-				l.dirty.push(a)
+			} else if l.truncating && a >= l.truncStart && a < l.truncHand {
+				// In a chunk the running truncation already wrote: this
+				// image is newer than the segment's, and the generation it
+				// goes into will not outlive the truncation.
+				l.owed = append(l.owed, a)
 			}
 			spill(l.syncTail)
 		}
 	})
+	// The records a truncation owes to its last generation (see truncate),
+	// each once, whether or not it changed since.
+	for _, a := range forced {
+		if spillErr != nil || a < flushed || a >= from {
+			continue // flushed: final image in the segments; >= from: in the range
+		}
+		r := l.Mem(a).r
+		n := int(sizeFromLengths(r.lengthsWord().Load()))
+		r.copyImage(d.add(a, n), true)
+		spill(l.syncTail)
+	}
 	if spillErr != nil {
 		return 0, l.fail(spillErr)
 	}
@@ -268,7 +282,7 @@ func (l *Log) truncate() error {
 	// it is complete, and its newest image is in the older generations,
 	// which stay until the end.
 	start, end := l.flushed.Load(), l.syncTail
-	l.truncStart, l.truncHand = start, start
+	l.truncStart, l.truncHand, l.owed = start, start, l.owed[:0]
 	l.maintMu.Unlock()
 	chunk := max(uint64(truncateChunk), l.pageSize)
 	var waited time.Duration
@@ -322,21 +336,24 @@ func (l *Log) truncate() error {
 	// The segments now hold synced images of [start, end) at least as new
 	// as every batch written before each chunk was copied. What they lack
 	// is in the batches of syncs that ran between the chunks: the records
-	// of chunks already written that such a sync imaged (kept dirty and
-	// listed again, see deltaSyncLocked) and the records appended at and
-	// above end. One more sync, into a new generation, writes both again:
-	// the records still listed through the dirty lists, the appends as the
-	// range [end, tail) (syncTail goes back to end). Its batch carries the
-	// new generation as base, so from then on recovery ignores every older
-	// one, chunk batches included, and they go.
+	// of chunks already written that such a sync imaged (owed, see
+	// deltaSyncLocked) and the records appended at and above end. One more
+	// sync, into a new generation, writes both again: the owed records
+	// (each once, as they are now), the appends as the range [end, tail)
+	// (syncTail goes back to end). Its batch carries the new generation as
+	// base, so from then on recovery ignores every older one, chunk batches
+	// included, and they go.
 	if err := d.next(); err != nil {
 		return l.fail(err)
 	}
 	gen := d.gen
 	d.base = gen
-	l.truncStart, l.truncHand = 0, 0
+	owed := l.owed
+	slices.Sort(owed)
+	owed = slices.Compact(owed)
+	l.truncStart, l.truncHand, l.owed = 0, 0, l.owed[:0]
 	l.syncTail = min(l.syncTail, end)
-	if err := l.syncLocked(); err != nil {
+	if err := l.syncForcedLocked(owed); err != nil {
 		return err
 	}
 	if d.size == deltaHeaderSize {

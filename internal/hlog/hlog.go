@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/internal/epoch"
@@ -118,9 +119,11 @@ type Log struct {
 	truncating                      bool
 	// truncStart and truncHand bound the chunks the running truncation
 	// has written into the segments (maintMu): a sync that images a record
-	// there keeps it dirty and lists it again, so that the sync that ends
-	// the truncation writes it into the new generation (see truncate).
+	// there adds it to owed (its image is newer than the segment's), and
+	// the sync that ends the truncation images the owed records again into
+	// the generation that outlives it (see truncate).
 	truncStart, truncHand uint64
+	owed                  []uint64
 	delta                 *deltaLog
 	truncBuf              []byte
 	truncations           atomic.Uint64
@@ -134,14 +137,22 @@ type Log struct {
 
 	// captureSeq numbers the delta syncs' capture points (see WaitDurable).
 	captureSeq atomic.Uint64
-	// commit is the group commit of WaitDurable: done is the capture number
-	// of the last sync it completed.
-	commit struct {
-		mu      sync.Mutex
-		cond    *sync.Cond
-		running bool
-		done    uint64
-	}
+	// commit is the group commit of WaitDurable.
+	commit groupCommit
+}
+
+// groupCommit is the state of WaitDurable's group commit, under mu: done
+// is the capture number of the last sync it completed.
+type groupCommit struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	running bool
+	done    uint64
+	// present counts the callers inside WaitDurable; released is how
+	// many of them the last sync served, arrived how many came in
+	// since it returned, took how long it took (see gather).
+	present, released, arrived int
+	took                       time.Duration
 }
 
 // Open opens the log's segment files and allocates its page frames. The log

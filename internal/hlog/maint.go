@@ -2,6 +2,8 @@ package hlog
 
 import (
 	"encoding/binary"
+	"runtime"
+	"time"
 
 	"github.com/cockroachdb/errors"
 )
@@ -201,14 +203,18 @@ func (l *Log) SyncTo(addr uint64) error {
 // read-only range as before, then writes one delta batch holding the
 // records written since the last sync and the older mutable records updated
 // in place since then, and syncs it. The mutable region stays mutable.
-func (l *Log) syncLocked() error {
+func (l *Log) syncLocked() error { return l.syncForcedLocked(nil) }
+
+// syncForcedLocked is syncLocked whose delta batch also holds images of the
+// records at forced (see deltaSyncForcedLocked).
+func (l *Log) syncForcedLocked(forced []uint64) error {
 	if err := l.flushLocked(l.safeReadOnly.Load()); err != nil {
 		return err
 	}
 	if err := l.syncSegmentsLocked(); err != nil {
 		return err
 	}
-	tail, err := l.deltaSyncLocked()
+	tail, err := l.deltaSyncForcedLocked(forced)
 	if err != nil {
 		return err
 	}
@@ -307,7 +313,12 @@ func (l *Log) WaitDurable(addr uint64) error {
 	ticket := l.captureSeq.Load() + 1
 	c := &l.commit
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.present++
+	c.arrived++
+	defer func() {
+		c.present--
+		c.mu.Unlock()
+	}()
 	for c.done < ticket {
 		if err := l.Err(); err != nil {
 			return err
@@ -317,10 +328,15 @@ func (l *Log) WaitDurable(addr uint64) error {
 			continue
 		}
 		c.running = true
+		c.gather()
+		served := c.present
 		c.mu.Unlock()
+		t0 := time.Now()
 		seq, err := l.syncOnce()
+		took := time.Since(t0)
 		c.mu.Lock()
 		c.running = false
+		c.released, c.arrived, c.took = served, 0, took
 		if err == nil {
 			c.done = max(c.done, seq)
 		}
@@ -339,6 +355,30 @@ func (l *Log) WaitDurable(addr uint64) error {
 		}
 	}
 	return l.Err()
+}
+
+// gatherMax bounds how long a group commit's leader waits for the writers
+// the previous sync released (see gather).
+const gatherMax = 200 * time.Microsecond
+
+// gather is run by a group commit's new leader, with c.mu held, before its
+// sync. The writers the previous sync released are writing their next
+// record right now; if the leader synced at once, they would all miss this
+// sync and wait for the next, and the writers would settle into two
+// cohorts taking turns, each fsync serving half of them. So the leader
+// waits, yielding, until as many callers arrived since the previous sync
+// returned as it released, for at most a quarter of that sync's duration
+// (and gatherMax). One writer alone never waits (it is the one arrival).
+func (c *groupCommit) gather() {
+	if c.released <= 1 || c.arrived >= c.released {
+		return
+	}
+	deadline := time.Now().Add(min(gatherMax, c.took/4))
+	for c.arrived < c.released && time.Now().Before(deadline) {
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+	}
 }
 
 // syncOnce runs a sync and returns the number of its (last) capture.
