@@ -442,3 +442,56 @@ func TestPowerLossCheckpointDuringDeltaSync(t *testing.T) {
 		}
 	}
 }
+
+// TestDeltaRedoFaultsAndPowerCuts: the redo of a crash's delta log (reads
+// of the delta files and of the segment pages it patches, the patched
+// pages' writes, syncs, marks, removals) with each file operation of Open
+// failed in turn, and with a torn power cut before each: a failed Open
+// returns an error wrapping the injected one, and a healthy reopen (as the
+// files are, and after the power cut) finds the state of the last Sync.
+func TestDeltaRedoFaultsAndPowerCuts(t *testing.T) {
+	mem := vfs.NewMem()
+	s, states, _ := buildDeltaStore(t, mem, 4)
+	want := states[len(states)-1]
+	crashed := mem.CrashClone() // the store as a kill -9 after the last Sync leaves it
+	require.NoError(t, s.Close())
+	require.NotEmpty(t, deltaFiles(t, crashed, "db"))
+	for n := 1; ; n++ {
+		fs := crashed.CrashClone()
+		count, failed, opening := 0, false, true
+		var cut *vfs.MemFS
+		inj := errorfs.InjectorFunc(func(c errorfs.Call) bool {
+			if !opening {
+				return false
+			}
+			count++
+			if count == n {
+				cut = fs.CrashCloneTorn(rand.New(rand.NewPCG(uint64(n), 3)))
+				failed = true
+				return true
+			}
+			return false
+		})
+		c, err := rskv.Open("db", deltaOptions(errorfs.Wrap(fs, inj)))
+		opening = false
+		if !failed {
+			require.NoError(t, err)
+			requireState(t, c, want, "no fault")
+			require.NoError(t, c.Close())
+			require.Greater(t, n, 10, "the redo does file operations")
+			return
+		}
+		if err != nil {
+			require.ErrorIs(t, err, errorfs.ErrInjected, "operation %d", n)
+		} else {
+			requireState(t, c, want, fmt.Sprintf("operation %d failed, Open survived", n))
+			_ = c.Close()
+		}
+		for _, f := range []*vfs.MemFS{fs, cut} {
+			c, err := rskv.Open("db", deltaOptions(f))
+			require.NoError(t, err, "reopen after operation %d failed", n)
+			requireState(t, c, want, fmt.Sprintf("reopen after operation %d failed", n))
+			require.NoError(t, c.Close())
+		}
+	}
+}

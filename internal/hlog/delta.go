@@ -108,7 +108,7 @@ type deltaLog struct {
 	buf []byte // the batch being built
 
 	// truncMu is held by a running truncation (taken before maintMu, never
-	// while holding it), so that a checkpoint can wait for it to end.
+	// while holding it): one runs at a time.
 	truncMu sync.Mutex
 }
 

@@ -1,7 +1,9 @@
 package hlog
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 
 	"github.com/cockroachdb/errors"
 )
@@ -104,6 +106,17 @@ func (l *Log) redoDelta(begin uint64) (DeltaRedo, error) {
 	floor := max(flushed, begin)
 	touched := map[uint64]bool{}
 	lo, hi := ^uint64(0), uint64(0)
+	// The images are applied to page buffers (each read from its segment
+	// once) and each page is written once at the end, from its first to
+	// its last patched byte: one system call per image made the redo of
+	// 25 MiB of the churn's delta log take seconds (BenchmarkRecoveryRedo).
+	// The images lie within the mutable region the crash left, so the
+	// buffers stay within the store's memory.
+	type patched struct {
+		buf      []byte
+		from, to uint64 // patched span, offsets in the page
+	}
+	pages := map[uint64]*patched{}
 	for _, g := range all {
 		if g.r.gen < base {
 			continue
@@ -133,9 +146,18 @@ func (l *Log) redoDelta(begin uint64) (DeltaRedo, error) {
 					}
 					l.dev.unblank(seg)
 				}
-				if err := l.dev.writeAt(img, addr); err != nil {
-					return err
+				page, off := addr>>l.pageBits, addr&l.pageMask
+				p := pages[page]
+				if p == nil {
+					p = &patched{buf: make([]byte, l.pageSize), from: l.pageSize}
+					// limit 0: read the file, never a mapping.
+					if _, err := l.dev.readAt(p.buf, page<<l.pageBits, 0); err != nil {
+						return err
+					}
+					pages[page] = p
 				}
+				copy(p.buf[off:], img)
+				p.from, p.to = min(p.from, off), max(p.to, off+uint64(len(img)))
 				touched[seg] = true
 				lo, hi = min(lo, seg), max(hi, seg)
 				rep.Images++
@@ -145,6 +167,12 @@ func (l *Log) redoDelta(begin uint64) (DeltaRedo, error) {
 			if err != nil {
 				return rep, err
 			}
+		}
+	}
+	for _, page := range slices.Sorted(maps.Keys(pages)) {
+		p := pages[page]
+		if err := l.dev.writeAt(p.buf[p.from:p.to], page<<l.pageBits+p.from); err != nil {
+			return rep, err
 		}
 	}
 	if len(touched) > 0 {

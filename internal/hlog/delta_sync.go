@@ -1,6 +1,7 @@
 package hlog
 
 import (
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -18,14 +19,26 @@ const (
 	// make the log idle: it then truncates whatever the delta log holds, so
 	// an idle store settles at its log's size.
 	truncateIdleSyncs = 10
-	// truncateChunk is the size of the pieces a truncation copies and
-	// writes, each after a delta sync (at least a page).
-	truncateChunk = 16 << 20
 )
 
 // deltaBatchBytes is about the largest delta batch: a sync with more to
 // write writes several. (A variable for tests.)
 var deltaBatchBytes = 16 << 20
+
+// prefetchAhead is how many records ahead of its copy a delta sync loads a
+// dirty record's header; prefetchSink keeps the loads (a plain variable:
+// only the syncing goroutine, under maintMu, writes it).
+const prefetchAhead = 6
+
+var prefetchSink uint64
+
+// truncateChunk is the size of the pieces a truncation copies and writes,
+// each after a delta sync (at least a page). (A variable for tests.)
+var truncateChunk = 16 << 20
+
+// afterTruncateChunk, if set (by tests), is called after each chunk a
+// truncation writes, without maintMu.
+var afterTruncateChunk func()
 
 // deltaSyncLocked writes one delta batch: the images of the records in
 // [max(syncTail, flushed), tail) as one byte range, and of the records
@@ -34,7 +47,11 @@ var deltaBatchBytes = 16 << 20
 // The segment files must already hold synced final images below
 // flushSynced; the batch records that address, and recovery takes images
 // below it as superseded.
-func (l *Log) deltaSyncLocked() (uint64, error) {
+func (l *Log) deltaSyncLocked() (uint64, error) { return l.deltaSyncForcedLocked(nil) }
+
+// deltaSyncForcedLocked is deltaSyncLocked that also images the records at
+// forced (sorted, unique), changed or not.
+func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	if err := l.Err(); err != nil {
 		return 0, err
 	}
@@ -67,7 +84,13 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 		}
 	}
 	l.dirty.take(func(addrs []uint64) {
-		for _, a := range addrs {
+		for i, a := range addrs {
+			if j := i + prefetchAhead; j < len(addrs) && addrs[j] >= flushed {
+				// Load the header of a record a few places ahead: its
+				// cache miss overlaps this record's copy (the dirty records
+				// are scattered over the whole mutable region).
+				prefetchSink += l.Mem(addrs[j]).r.lengthsWord().Load()
+			}
 			if a < flushed {
 				// Frozen and flushed since it was listed: the segment
 				// files have its final image; its frame may be gone.
@@ -86,10 +109,26 @@ func (l *Log) deltaSyncLocked() (uint64, error) {
 			n := int(sizeFromLengths(r.lengthsWord().Load()))
 			if !r.copyImageIf(d.add(a, n), true, true) {
 				d.unadd(n)
+			} else if l.truncating && a >= l.truncStart && a < l.truncHand {
+				// In a chunk the running truncation already wrote: this
+				// image is newer than the segment's, and the generation it
+				// goes into will not outlive the truncation.
+				l.owed = append(l.owed, a)
 			}
 			spill(l.syncTail)
 		}
 	})
+	// The records a truncation owes to its last generation (see truncate),
+	// each once, whether or not it changed since.
+	for _, a := range forced {
+		if spillErr != nil || a < flushed || a >= from {
+			continue // flushed: final image in the segments; >= from: in the range
+		}
+		r := l.Mem(a).r
+		n := int(sizeFromLengths(r.lengthsWord().Load()))
+		r.copyImage(d.add(a, n), true)
+		spill(l.syncTail)
+	}
 	if spillErr != nil {
 		return 0, l.fail(spillErr)
 	}
@@ -179,13 +218,20 @@ func (l *Log) truncationDue() bool {
 	return d.sinceTrunc > max(truncateMinBytes, mutable/2)
 }
 
-// maybeTruncate truncates the delta log if the policy says it is due. The
+// MaybeTruncate truncates the delta log if the policy says it is due. The
 // caller must not hold maintMu nor be epoch-protected.
-func (l *Log) maybeTruncate() error {
+func (l *Log) MaybeTruncate() error { return l.maybeTruncate(false) }
+
+// maybeTruncate is MaybeTruncate; with handOff it first offers the work to
+// Config.HandOffTruncation.
+func (l *Log) maybeTruncate(handOff bool) error {
 	l.maintMu.Lock()
 	due := !l.truncating && l.Err() == nil && l.truncationDue()
 	l.maintMu.Unlock()
 	if !due {
+		return nil
+	}
+	if handOff && l.cfg.HandOffTruncation != nil && l.cfg.HandOffTruncation() {
 		return nil
 	}
 	return l.truncate()
@@ -232,11 +278,11 @@ func (l *Log) truncate() error {
 		l.maintMu.Unlock()
 		return l.fail(err)
 	}
-	gen := d.gen
 	// The range to image ends at the last sync's tail: every record below
 	// it is complete, and its newest image is in the older generations,
 	// which stay until the end.
 	start, end := l.flushed.Load(), l.syncTail
+	l.truncStart, l.truncHand, l.owed = start, start, l.owed[:0]
 	l.maintMu.Unlock()
 	chunk := max(uint64(truncateChunk), l.pageSize)
 	var waited time.Duration
@@ -248,6 +294,9 @@ func (l *Log) truncate() error {
 		l.maintMu.Unlock()
 		if err != nil {
 			return err
+		}
+		if afterTruncateChunk != nil {
+			afterTruncateChunk()
 		}
 		a = b
 	}
@@ -284,22 +333,37 @@ func (l *Log) truncate() error {
 		}
 		l.segDurable = max(l.segDurable, end)
 	}
-	if !d.imagesInGen {
-		// Nothing in the new generation is newer than the segment files
-		// (no sync wrote images during the chunks): start one more, so that
-		// the batch the truncation began with goes too.
-		if err := d.next(); err != nil {
-			return l.fail(err)
-		}
-		gen = d.gen
-	}
-	// From the next synced batch on, recovery ignores older generations.
-	d.base = gen
-	d.begin()
-	if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+	// The segments now hold synced images of [start, end) at least as new
+	// as every batch written before each chunk was copied. What they lack
+	// is in the batches of syncs that ran between the chunks: the records
+	// of chunks already written that such a sync imaged (owed, see
+	// deltaSyncLocked) and the records appended at and above end. One more
+	// sync, into a new generation, writes both again: the owed records
+	// (each once, as they are now), the appends as the range [end, tail)
+	// (syncTail goes back to end). Its batch carries the new generation as
+	// base, so from then on recovery ignores every older one, chunk batches
+	// included, and they go.
+	if err := d.next(); err != nil {
 		return l.fail(err)
 	}
-	l.batchFlushed = l.flushSynced
+	gen := d.gen
+	d.base = gen
+	owed := l.owed
+	slices.Sort(owed)
+	owed = slices.Compact(owed)
+	l.truncStart, l.truncHand, l.owed = 0, 0, l.owed[:0]
+	l.syncTail = min(l.syncTail, end)
+	if err := l.syncForcedLocked(owed); err != nil {
+		return err
+	}
+	if d.size == deltaHeaderSize {
+		// The sync had nothing to write: a batch must still say base.
+		d.begin()
+		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+			return l.fail(err)
+		}
+		l.batchFlushed = l.flushSynced
+	}
 	if err := d.dropBelow(gen); err != nil {
 		return l.fail(err)
 	}
@@ -352,5 +416,6 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 		return 0, l.fail(err)
 	}
 	l.imaged = max(l.imaged, b)
+	l.truncHand = b
 	return b, nil
 }

@@ -41,9 +41,15 @@ type testLog struct {
 // It returns the recovery error instead of failing the test on it.
 func openTestLog(t testing.TB, dir string, g geometry) (*testLog, error) {
 	t.Helper()
+	return openTestLogFS(t, vfs.Default, dir, g)
+}
+
+// openTestLogFS is openTestLog on fs.
+func openTestLogFS(t testing.TB, fs vfs.FS, dir string, g geometry) (*testLog, error) {
+	t.Helper()
 	em := epoch.New()
 	l, err := Open(Config{
-		FS: vfs.Default, Dir: dir, StoreID: 42,
+		FS: fs, Dir: dir, StoreID: 42,
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable, Epoch: em,
 	})

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/internal/epoch"
@@ -37,6 +38,12 @@ type Config struct {
 	// are flushed and read-only). It may append to the log but must never
 	// wait for room: the store uses it to keep live records in memory.
 	BeforeEvict func(from, to uint64)
+	// HandOffTruncation, if set, is called without blocking when a sync
+	// (WaitDurable) finds a truncation of the delta log due. Returning true
+	// says another goroutine will call MaybeTruncate soon (the store's log
+	// shifter), so the syncing goroutine does not run it itself: under
+	// SyncPeriodic the syncer keeps its interval while a truncation runs.
+	HandOffTruncation func() bool
 	// OnNewSegment, if set, is called without blocking after the log
 	// creates a segment file: the disk grew, the collector's cue.
 	OnNewSegment func()
@@ -117,9 +124,16 @@ type Log struct {
 	syncTail, batchFlushed          uint64
 	idleSyncs                       int
 	truncating                      bool
-	delta                           *deltaLog
-	truncBuf                        []byte
-	truncations                     atomic.Uint64
+	// truncStart and truncHand bound the chunks the running truncation
+	// has written into the segments (maintMu): a sync that images a record
+	// there adds it to owed (its image is newer than the segment's), and
+	// the sync that ends the truncation images the owed records again into
+	// the generation that outlives it (see truncate).
+	truncStart, truncHand uint64
+	owed                  []uint64
+	delta                 *deltaLog
+	truncBuf              []byte
+	truncations           atomic.Uint64
 	// dirty lists the records updated in place since the last delta sync.
 	dirty dirtyList
 
@@ -130,14 +144,22 @@ type Log struct {
 
 	// captureSeq numbers the delta syncs' capture points (see WaitDurable).
 	captureSeq atomic.Uint64
-	// commit is the group commit of WaitDurable: done is the capture number
-	// of the last sync it completed.
-	commit struct {
-		mu      sync.Mutex
-		cond    *sync.Cond
-		running bool
-		done    uint64
-	}
+	// commit is the group commit of WaitDurable.
+	commit groupCommit
+}
+
+// groupCommit is the state of WaitDurable's group commit, under mu: done
+// is the capture number of the last sync it completed.
+type groupCommit struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	running bool
+	done    uint64
+	// present counts the callers inside WaitDurable; released is how
+	// many of them the last sync served, arrived how many came in
+	// since it returned, took how long it took (see gather).
+	present, released, arrived int
+	took                       time.Duration
 }
 
 // Open opens the log's segment files and allocates its page frames. The log

@@ -2,6 +2,8 @@ package hlog
 
 import (
 	"encoding/binary"
+	"runtime"
+	"time"
 
 	"github.com/cockroachdb/errors"
 )
@@ -201,14 +203,18 @@ func (l *Log) SyncTo(addr uint64) error {
 // read-only range as before, then writes one delta batch holding the
 // records written since the last sync and the older mutable records updated
 // in place since then, and syncs it. The mutable region stays mutable.
-func (l *Log) syncLocked() error {
+func (l *Log) syncLocked() error { return l.syncForcedLocked(nil) }
+
+// syncForcedLocked is syncLocked whose delta batch also holds images of the
+// records at forced (see deltaSyncForcedLocked).
+func (l *Log) syncForcedLocked(forced []uint64) error {
 	if err := l.flushLocked(l.safeReadOnly.Load()); err != nil {
 		return err
 	}
 	if err := l.syncSegmentsLocked(); err != nil {
 		return err
 	}
-	tail, err := l.deltaSyncLocked()
+	tail, err := l.deltaSyncForcedLocked(forced)
 	if err != nil {
 		return err
 	}
@@ -258,17 +264,9 @@ func (l *Log) SyncAll() error { return l.syncAll(true) }
 // log durable, not the delta log empty; forcing a truncation at every
 // checkpoint would rewrite the whole mutable region every
 // CheckpointInterval, and under churn the delta log grows while that runs.
-//
-// It first waits for a truncation in progress: a delta batch written while
-// one runs keeps the truncation's new generation alive after it (its
-// images may be newer than the chunks already written), while without one
-// the truncation deletes every generation it covered. After the
-// truncation, the sync writes what changed meanwhile.
-func (l *Log) SyncCheckpoint() error {
-	l.delta.truncMu.Lock()
-	l.delta.truncMu.Unlock() //nolint:staticcheck // waiting for the truncation to end
-	return l.syncAll(false)
-}
+// It does not wait for a truncation in progress: its sync runs between two
+// chunks like any other (see truncate).
+func (l *Log) SyncCheckpoint() error { return l.syncAll(false) }
 
 func (l *Log) syncAll(fold bool) error {
 	if err := l.SyncTo(0); err != nil {
@@ -315,7 +313,12 @@ func (l *Log) WaitDurable(addr uint64) error {
 	ticket := l.captureSeq.Load() + 1
 	c := &l.commit
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.present++
+	c.arrived++
+	defer func() {
+		c.present--
+		c.mu.Unlock()
+	}()
 	for c.done < ticket {
 		if err := l.Err(); err != nil {
 			return err
@@ -325,10 +328,15 @@ func (l *Log) WaitDurable(addr uint64) error {
 			continue
 		}
 		c.running = true
+		c.gather()
+		served := c.present
 		c.mu.Unlock()
+		t0 := time.Now()
 		seq, err := l.syncOnce()
+		took := time.Since(t0)
 		c.mu.Lock()
 		c.running = false
+		c.released, c.arrived, c.took = served, 0, took
 		if err == nil {
 			c.done = max(c.done, seq)
 		}
@@ -338,14 +346,39 @@ func (l *Log) WaitDurable(addr uint64) error {
 		}
 		if c.done >= ticket {
 			// Ours is durable: truncate the delta log if due, outside the
-			// group commit (syncs go on between its chunks).
+			// group commit (syncs go on between its chunks), or hand the
+			// truncation to the store's log shifter.
 			c.mu.Unlock()
-			err = l.maybeTruncate()
+			err = l.maybeTruncate(true)
 			c.mu.Lock()
 			return err
 		}
 	}
 	return l.Err()
+}
+
+// gatherMax bounds how long a group commit's leader waits for the writers
+// the previous sync released (see gather).
+const gatherMax = 200 * time.Microsecond
+
+// gather is run by a group commit's new leader, with c.mu held, before its
+// sync. The writers the previous sync released are writing their next
+// record right now; if the leader synced at once, they would all miss this
+// sync and wait for the next, and the writers would settle into two
+// cohorts taking turns, each fsync serving half of them. So the leader
+// waits, yielding, until as many callers arrived since the previous sync
+// returned as it released, for at most a quarter of that sync's duration
+// (and gatherMax). One writer alone never waits (it is the one arrival).
+func (c *groupCommit) gather() {
+	if c.released <= 1 || c.arrived >= c.released {
+		return
+	}
+	deadline := time.Now().Add(min(gatherMax, c.took/4))
+	for c.arrived < c.released && time.Now().Before(deadline) {
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+	}
 }
 
 // syncOnce runs a sync and returns the number of its (last) capture.

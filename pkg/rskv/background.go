@@ -60,7 +60,23 @@ func (t logTarget) MaintainLog(ctx context.Context) error {
 	if t.s.closed.Load() {
 		return nil
 	}
-	return t.s.log.Maintain()
+	if err := t.s.log.Maintain(); err != nil {
+		return err
+	}
+	// Truncations of the delta log run here, handed off by the syncs
+	// (handOffTruncation), so that the syncer keeps its interval.
+	return t.s.log.MaybeTruncate()
+}
+
+// handOffTruncation is the log's cue that a truncation of the delta log is
+// due: with the background services running, the log shifter takes it
+// (woken now, and at the latest at its next fallback pass).
+func (s *Store) handOffTruncation() bool {
+	if s.bg.tree == nil || !s.bg.tree.Running() {
+		return false
+	}
+	s.signalPressure()
+	return true
 }
 
 func (t logTarget) SyncLog(ctx context.Context) error {

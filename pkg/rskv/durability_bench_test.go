@@ -222,37 +222,49 @@ func BenchmarkSyncAlwaysWriters(b *testing.B) {
 
 // BenchmarkChurn is the churn of issue 11: 500,000 keys of 100-byte values,
 // overwritten at random by 2 goroutines, with default options and with
-// SyncNone in the same run (the collector and checkpointer on in both). It
-// reports puts/s, the share of Puts done in place, the peak directory size
-// during the churn and the size after an idle period, both over the live
-// data (keys and values). Each sub-benchmark runs once per b.N, so use
+// SyncNone (the collector and checkpointer on in both). Each iteration runs
+// one pair, the two modes back to back (the order alternating between
+// iterations), so that the ratio compares runs under the same machine load.
+// It reports, per mode, puts/s, the share of Puts done in place, the peak
+// directory size during the churn and the size after an idle period, both
+// over the live data (keys and values), and the pair's puts/s ratio. Use
 //
 //	go test ./pkg/rskv -run '^$' -bench 'BenchmarkChurn' -benchtime 1x -count 3
 //
 // RSKV_CHURN_SECONDS (default 10) and RSKV_CHURN_IDLE_SECONDS (default 15)
-// change the churn and idle periods.
+// change the churn and idle periods; RSKV_CHURN_VERBOSE=1 logs the
+// directory at its peak and the truncations.
 func BenchmarkChurn(b *testing.B) {
 	churn := envSeconds(b, "RSKV_CHURN_SECONDS", 10)
 	idle := envSeconds(b, "RSKV_CHURN_IDLE_SECONDS", 15)
-	for _, c := range []struct {
+	modes := []struct {
 		name string
 		mode rskv.SyncMode
-	}{{"defaults", rskv.SyncPeriodic}, {"SyncNone", rskv.SyncNone}} {
-		b.Run(c.name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				o := &rskv.Options{SyncMode: c.mode}
-				if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
-					o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-				}
-				r := runChurn(b, o, 500_000, 100, churn, idle)
-				b.ReportMetric(r.putsPerSec, "puts/s")
-				b.ReportMetric(r.inPlace*100, "%in-place")
-				b.ReportMetric(r.peakDisk/r.live, "peak-disk/live")
-				b.ReportMetric(r.settledDisk/r.live, "settled-disk/live")
+	}{{"def", rskv.SyncPeriodic}, {"none", rskv.SyncNone}}
+	for i := 0; i < b.N; i++ {
+		var res [2]churnResult
+		for k := range modes {
+			m := (k + churnPairs) % 2
+			o := &rskv.Options{SyncMode: modes[m].mode}
+			if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
-		})
+			res[m] = runChurn(b, o, 500_000, 100, churn, idle)
+		}
+		churnPairs++
+		for m, r := range res {
+			n := modes[m].name
+			b.ReportMetric(r.putsPerSec, n+"-puts/s")
+			b.ReportMetric(r.inPlace*100, n+"-%in-place")
+			b.ReportMetric(r.peakDisk/r.live, n+"-peak/live")
+			b.ReportMetric(r.settledDisk/r.live, n+"-settled/live")
+		}
+		b.ReportMetric(res[0].putsPerSec/res[1].putsPerSec, "def/none-puts")
 	}
 }
+
+// churnPairs counts the pairs BenchmarkChurn ran, to alternate their order.
+var churnPairs int
 
 func envSeconds(b *testing.B, name string, def int) time.Duration {
 	if s := os.Getenv(name); s != "" {
@@ -400,4 +412,137 @@ func dirBreakdown(b *testing.B, dir string) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+// BenchmarkRecoveryRedo measures Open after a crash that left the delta
+// log in place: the churn's 500,000 keys of 100-byte values, overwritten in
+// place at random in rounds of 200,000 Puts, each round followed by a Sync
+// (the truncation policy folding the delta log into the segments as it
+// would), and the directory copied after the last Sync while the store is
+// still open: the image a kill -9 leaves. Each iteration opens a fresh copy
+// (written and synced outside the timer) and reports the delta log it
+// redid; the open includes the redo's writes and fsyncs, the replay from
+// the checkpoint taken after the load, and reloading the last pages.
+//
+//	go test ./pkg/rskv -run '^$' -bench BenchmarkRecoveryRedo -benchtime 3x -count 3
+func BenchmarkRecoveryRedo(b *testing.B) {
+	src := b.TempDir()
+	o := func() *rskv.Options {
+		o := &rskv.Options{CheckpointInterval: -1, GCInterval: -1, DisableBackground: true}
+		o.SetSyncMode(rskv.SyncNone)
+		return o
+	}
+	s, err := rskv.Open(src, o())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const keys = 500_000
+	kb, v := make([]byte, 12), make([]byte, 100)
+	key := func(i uint64) []byte {
+		copy(kb, "key-")
+		binary.BigEndian.PutUint64(kb[4:], i)
+		return kb
+	}
+	for i := range uint64(keys) {
+		if err := s.Put(key(i), v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.Checkpoint(); err != nil {
+		b.Fatal(err)
+	}
+	x := uint64(1)
+	for round := range 5 {
+		for range 200_000 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			binary.LittleEndian.PutUint64(v, x)
+			if err := s.Put(key(x%keys), v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.Sync(); err != nil {
+			b.Fatalf("round %d: %v", round, err)
+		}
+	}
+	image := b.TempDir()
+	copyDir(b, src, image)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var deltaBytes int64
+	ents, err := os.ReadDir(image)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), "delta-") {
+			deltaBytes += info.Size()
+		}
+	}
+	if deltaBytes < 1<<20 {
+		b.Fatalf("the crash image has only %d bytes of delta log", deltaBytes)
+	}
+	var openTime time.Duration
+	var rec rskv.RecoveryInfo
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := filepath.Join(b.TempDir(), "db")
+		copyDir(b, image, dir)
+		b.StartTimer()
+		t0 := time.Now()
+		c, err := rskv.Open(dir, o())
+		if err != nil {
+			b.Fatal(err)
+		}
+		openTime += time.Since(t0)
+		b.StopTimer()
+		rec = c.Stats().Recovery
+		if got, err := c.Get(key(x % keys)); err != nil || string(got) != string(v) {
+			b.Fatalf("the last value written before the Sync is lost: %q, %v", got, err)
+		}
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(openTime.Seconds()*1000/float64(b.N), "open-ms")
+	b.ReportMetric(float64(deltaBytes)/(1<<20), "delta-MiB")
+	b.ReportMetric(float64(rec.BytesReplayed)/(1<<20), "replayed-MiB")
+}
+
+// copyDir copies the files of src into dst (created).
+func copyDir(b *testing.B, src, dst string) {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() || e.Name() == "LOCK" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Synced, so that Open's fsyncs do not pay for the copy.
+		f, err := os.Create(filepath.Join(dst, e.Name()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Write(data); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

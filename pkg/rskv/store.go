@@ -207,12 +207,14 @@ func (s *Store) open() error {
 		FS: s.fs, Dir: s.dir, StoreID: g.storeID,
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable,
-		ReadCacheBytes: g.readCache,
-		Epoch:          s.em, Logger: s.opts.Logger,
-		OnPageTurn:   s.signalPressure,
-		BeforeEvict:  s.beforeEvict,
-		OnNewSegment: s.wakeCollector,
-		ReadOnly:     s.opts.ReadOnly,
+		ReadCacheBytes:    g.readCache,
+		Epoch:             s.em,
+		Logger:            s.opts.Logger,
+		OnPageTurn:        s.signalPressure,
+		BeforeEvict:       s.beforeEvict,
+		OnNewSegment:      s.wakeCollector,
+		HandOffTruncation: s.handOffTruncation,
+		ReadOnly:          s.opts.ReadOnly,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)

@@ -1,0 +1,133 @@
+package hlog
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/rskv-go/rskv/log/vfs"
+	"github.com/rskv-go/rskv/log/vfs/errorfs"
+	"github.com/stretchr/testify/require"
+)
+
+// TestTruncationWithSyncsBetweenChunks: syncs run between the chunks of a
+// truncation, imaging records of chunks already written (newer than the
+// segment) and records appended after the truncation's range. The
+// truncation must still leave a single generation behind (the images such
+// syncs wrote are written again into it), and a power cut before any file
+// operation of the truncation or of the syncs, or after it, must recover
+// every record with a value it had no earlier than the last completed
+// sync.
+func TestTruncationWithSyncsBetweenChunks(t *testing.T) {
+	defer func(n int) { truncateChunk = n }(truncateChunk)
+	truncateChunk = 4096 // a page: the region below is several chunks
+	g := geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}
+	mem := vfs.NewMem()
+	require.NoError(t, mem.MkdirAll("db", 0o755))
+	require.NoError(t, mem.SyncDir("."))
+	type cut struct {
+		fs    *vfs.MemFS
+		floor []int // per key: index of the oldest value it may hold (-1: may be absent)
+	}
+	var (
+		armed  bool
+		cuts   []cut
+		vals   [][][]byte // per key: every value written, in order
+		floor  []int      // per key: the value the last completed sync covered
+		nCalls int
+	)
+	inj := errorfs.InjectorFunc(func(c errorfs.Call) bool {
+		if armed {
+			nCalls++
+			cuts = append(cuts, cut{fs: mem.CrashCloneTorn(rand.New(rand.NewPCG(uint64(nCalls), 11))), floor: append([]int(nil), floor...)})
+		}
+		return false
+	})
+	tl, err := openTestLogFS(t, errorfs.Wrap(mem, inj), "db", g)
+	require.NoError(t, err)
+	var addrs []uint64
+	put := func(i int, v []byte) {
+		for len(vals) <= i {
+			vals = append(vals, nil)
+			floor = append(floor, -1)
+		}
+		vals[i] = append(vals[i], v)
+		if i < len(addrs) {
+			tl.updateInPlace(addrs[i:i+1], v)
+			return
+		}
+		addrs = append(addrs, tl.append(testKey(i), v, 0))
+	}
+	synced := func() {
+		for i := range vals {
+			floor[i] = len(vals[i]) - 1
+		}
+	}
+	val := func(ver int) []byte { return fmt.Appendf(nil, "v-%06d", ver) }
+	const keys = 300
+	for i := range keys {
+		put(i, val(1))
+	}
+	require.NoError(t, tl.l.WaitDurable(0))
+	synced()
+	for i := range keys {
+		put(i, val(2))
+	}
+	require.NoError(t, tl.l.WaitDurable(0))
+	synced()
+	require.Greater(t, tl.l.Tail()-tl.l.Flushed(), uint64(3*truncateChunk), "the region spans several chunks")
+
+	chunks := 0
+	afterTruncateChunk = func() {
+		chunks++
+		// Every record changes (those of the chunks written, too), new
+		// records are appended above the truncation's range, and a sync
+		// makes it all durable before the next chunk.
+		for i := range keys {
+			put(i, val(100+chunks))
+		}
+		put(keys+chunks-1, val(100+chunks))
+		require.NoError(t, tl.l.SyncTo(0))
+		synced()
+	}
+	defer func() { afterTruncateChunk = nil }()
+	armed = true
+	require.NoError(t, tl.l.truncate())
+	armed = false
+	afterTruncateChunk = nil
+	require.Greater(t, chunks, 2, "the truncation wrote several chunks")
+	st := tl.l.DeltaStats()
+	require.Equal(t, 1, st.Generations, "only the truncation's last generation is left")
+	cuts = append(cuts, cut{fs: mem.CrashClone(), floor: append([]int(nil), floor...)})
+	tl.crash()
+
+	for n, c := range cuts {
+		rl, err := openTestLogFS(t, c.fs, "db", g)
+		require.NoError(t, err, "power cut %d of %d", n+1, len(cuts))
+		got := map[string][]byte{}
+		for _, r := range rl.recs {
+			got[string(r.Key)] = r.Value
+		}
+		for i := range vals {
+			fl := -1
+			if i < len(c.floor) {
+				fl = c.floor[i]
+			}
+			v, ok := got[string(testKey(i))]
+			if !ok {
+				require.Equal(t, -1, fl, "cut %d: key %d lost", n+1, i)
+				continue
+			}
+			found := -1
+			for j := len(vals[i]) - 1; j >= 0; j-- {
+				if bytes.Equal(vals[i][j], v) {
+					found = j
+					break
+				}
+			}
+			require.GreaterOrEqual(t, found, max(fl, 0), "cut %d: key %d = %q, synced %q", n+1, i, v, vals[i][max(fl, 0)])
+		}
+		rl.close()
+	}
+}
