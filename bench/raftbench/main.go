@@ -14,6 +14,8 @@
 //   - 3 nodes, to leader: every client on the leader.
 //   - 3 nodes, to all: clients spread over the three nodes (followers
 //     forward to the leader, SERVER.md).
+//   - 3 nodes, wal log, to leader: a second cluster whose raft log is
+//     raft-wal (--raft-log wal) instead of raft-boltdb.
 //   - 3 nodes, stale GET: GET with RAFT STALEREADS ON, clients on all
 //     three nodes (each answers from its own state).
 //
@@ -157,28 +159,39 @@ func bench(cfg config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var nodes []string
-	for i := 1; i <= 3; i++ {
-		raftAddr, err := freeAddr()
-		if err != nil {
-			return "", err
-		}
-		mode := []string{"--bootstrap"}
-		if i > 1 {
-			mode = []string{"--join", nodes[0]}
-		}
-		addr, err := start(fmt.Sprintf("n%d", i), append([]string{"--node-id", fmt.Sprintf("n%d", i), "--raft-addr", raftAddr}, mode...)...)
-		if err != nil {
-			return "", err
-		}
-		nodes = append(nodes, addr)
-		if i == 1 {
-			if _, err := waitLeader(nodes, 1, 30*time.Second); err != nil {
-				return "", err
+	// cluster starts 3 nodes (names prefix1..3) and returns their RESP
+	// addresses and the leader's.
+	cluster := func(prefix string, extra ...string) ([]string, string, error) {
+		var nodes []string
+		for i := 1; i <= 3; i++ {
+			raftAddr, err := freeAddr()
+			if err != nil {
+				return nil, "", err
+			}
+			mode := []string{"--bootstrap"}
+			if i > 1 {
+				mode = []string{"--join", nodes[0]}
+			}
+			args := append([]string{"--node-id", fmt.Sprintf("n%d", i), "--raft-addr", raftAddr}, mode...)
+			addr, err := start(fmt.Sprintf("%s%d", prefix, i), append(args, extra...)...)
+			if err != nil {
+				return nil, "", err
+			}
+			nodes = append(nodes, addr)
+			if i == 1 {
+				if _, err := waitLeader(nodes, 1, 30*time.Second); err != nil {
+					return nil, "", err
+				}
 			}
 		}
+		leader, err := waitLeader(nodes, 3, 60*time.Second)
+		return nodes, leader, err
 	}
-	leader, err := waitLeader(nodes, 3, 60*time.Second)
+	nodes, leader, err := cluster("n")
+	if err != nil {
+		return "", err
+	}
+	_, walLeader, err := cluster("w", "--raft-log", "wal")
 	if err != nil {
 		return "", err
 	}
@@ -187,9 +200,10 @@ func bench(cfg config) (string, error) {
 		{name: "single, --sync periodic", addrs: []string{periodic}},
 		{name: "3 nodes, to leader", addrs: []string{leader}},
 		{name: "3 nodes, to all", addrs: nodes},
+		{name: "3 nodes, wal log, to leader", addrs: []string{walLeader}},
 	}
 	value := strings.Repeat("v", cfg.valueSize)
-	for _, tg := range targets[:3] { // the cluster's keys are loaded once, through its leader
+	for _, tg := range []target{targets[0], targets[1], targets[2], targets[4]} { // a cluster's keys are loaded once, through its leader
 		if err := load(tg.addrs[0], cfg.keys, value); err != nil {
 			return "", errors.Wrapf(err, "load %s", tg.name)
 		}
@@ -248,7 +262,7 @@ func bench(cfg config) (string, error) {
 
 func progress(cfg config, round int, target, op string, r result) {
 	if !cfg.quiet {
-		fmt.Fprintf(os.Stderr, "round %d: %-26s %-4s %8.0f ops/s  p50 %-8s p99 %-8s errors %d\n",
+		fmt.Fprintf(os.Stderr, "round %d: %-32s %-4s %8.0f ops/s  p50 %-8s p99 %-8s errors %d\n",
 			round+1, target, op, r.opsPerSec(), fmtDur(r.p50), fmtDur(r.p99), r.errs)
 	}
 }

@@ -24,6 +24,7 @@ type raftFlags struct {
 	snapshotThreshold uint64
 	trailingLogs      uint64
 	snapshotInterval  time.Duration
+	logStore          string
 }
 
 func (f *raftFlags) register(fl *pflag.FlagSet) {
@@ -34,6 +35,7 @@ func (f *raftFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.joinTimeout, "join-timeout", 60*time.Second, "replicated mode: give up --join after this long")
 	fl.Uint64Var(&f.snapshotThreshold, "raft-snapshot-threshold", 8192, "replicated mode: log entries between snapshots")
 	fl.Uint64Var(&f.trailingLogs, "raft-trailing-logs", 4096, "replicated mode: entries kept after a snapshot; a follower further behind catches up by snapshot")
+	fl.StringVar(&f.logStore, "raft-log", replication.LogBoltDB, "replicated mode: raft log store of a new node, boltdb (raft-boltdb) or wal (raft-wal: lower write latency); a node keeps the one its --dir has")
 	fl.DurationVar(&f.snapshotInterval, "raft-snapshot-interval", 10*time.Second, "replicated mode: how often the snapshot threshold is checked")
 }
 
@@ -49,7 +51,7 @@ type replicated struct {
 
 type replicationLog = replication.LogStableStore
 
-// openReplicated checks the flags, takes the raft state's lock (raft.db),
+// openReplicated checks the flags, takes the raft state's lock (its log store),
 // and opens the node's store in DIR/store, empty: the store is rebuilt from
 // the raft snapshot and log at every start (docs/replication.md).
 func openReplicated(f *serveFlags) (*replicated, *rskv.Store, error) {
@@ -62,6 +64,9 @@ func openReplicated(f *serveFlags) (*replicated, *rskv.Store, error) {
 	if _, err := parseSyncMode(f.sync); err != nil {
 		return nil, nil, err
 	}
+	if l := f.raft.logStore; l != replication.LogWAL && l != replication.LogBoltDB {
+		return nil, nil, usageError{errors.Wrapf(replication.ErrLogKind, "--raft-log %q: use %s or %s", l, replication.LogBoltDB, replication.LogWAL)}
+	}
 	dir := f.store.dir
 	if dir == "" {
 		return nil, nil, usageError{errors.WithHint(errNoDirFlag, "pass the node directory with --dir DIR")}
@@ -69,7 +74,7 @@ func openReplicated(f *serveFlags) (*replicated, *rskv.Store, error) {
 	if _, err := os.Stat(filepath.Join(dir, storeMarker)); err == nil {
 		return nil, nil, errors.Newf("%s holds a standalone rskv store; replicated mode needs its own directory (it keeps raft/ and store/ in it)", dir)
 	}
-	bs, err := replication.OpenLogStore(filepath.Join(dir, "raft"))
+	bs, err := replication.OpenLogStore(filepath.Join(dir, "raft"), f.raft.logStore)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,10 +13,8 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/rskv-go/rskv/internal/server"
 	"github.com/rskv-go/rskv/pkg/rskv"
-	"go.etcd.io/bbolt"
 )
 
 // Config configures a Node.
@@ -43,9 +40,12 @@ type Config struct {
 	// Password authenticates this node's connections to other nodes
 	// (forwarding and joining): the cluster's --password.
 	Password string
-	// Store is the raft log and stable store; nil: raft-boltdb at
-	// Dir/raft.db (OpenLogStore). The Node closes it.
+	// Store is the raft log and stable store; nil: OpenLogStore(Dir,
+	// LogStore). The Node closes it.
 	Store LogStableStore
+	// LogStore is the kind of log store a new node creates when Store is
+	// nil: LogBoltDB (default) or LogWAL (OpenLogStore).
+	LogStore string
 	// Transport carries raft; nil: TCP on RaftAddr. The Node closes it.
 	Transport raft.Transport
 	// Snapshots stores snapshots; nil: files in Dir/snapshots.
@@ -89,25 +89,6 @@ var (
 	// ErrConfig is an incomplete or contradictory Config.
 	ErrConfig = errors.New("replication: invalid configuration")
 )
-
-// OpenLogStore opens (creating) raft-boltdb's store at dir/raft.db. It
-// holds the file locked: a second process fails with ErrDirInUse.
-func OpenLogStore(dir string) (*raftboltdb.BoltStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, errors.Wrap(err, "replication: create the raft directory")
-	}
-	bs, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: 500 * time.Millisecond},
-	})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, errors.Wrapf(ErrDirInUse, "%s is locked (is another rskv serve using this --dir?)", filepath.Join(dir, "raft.db"))
-	}
-	if err != nil {
-		return nil, errors.Wrap(err, "replication: open the raft log")
-	}
-	return bs, nil
-}
 
 // Node is one member of a replicated rskv cluster. It implements
 // server.Replicator.
@@ -168,7 +149,7 @@ func Start(cfg Config, srv *server.Server, st *rskv.Store, clock *Clock) (*Node,
 	}
 	n.store = cfg.Store
 	if n.store == nil {
-		bs, err := OpenLogStore(cfg.Dir)
+		bs, err := OpenLogStore(cfg.Dir, cfg.LogStore)
 		if err != nil {
 			return nil, err
 		}
