@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/internal/churn"
 	"github.com/rskv-go/rskv/pkg/rskv"
 )
 
@@ -68,7 +65,7 @@ func runChurnMode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			results[i] = append(results[i], res)
 		}
 	}
-	live := float64(c.keys * (12 + c.valueSize))
+	live := float64(c.keys * (12 + c.valueSize)) // keys are 12 bytes (internal/churn)
 	fmt.Fprintf(stdout, "churn: %d keys of %d-byte values (%.1f MiB live), %d writers, %v churn, %v idle; medians of %d runs\n\n",
 		c.keys, c.valueSize, live/(1<<20), c.writers, c.churn, c.idle, c.runs)
 	fmt.Fprintln(stdout, "| | puts/s | updates in place | peak disk / live | disk / live after idle |")
@@ -95,122 +92,18 @@ func churnOnce(ctx context.Context, c churnConfig, o *rskv.Options) (churnRun, e
 		return churnRun{}, err
 	}
 	defer os.RemoveAll(dir)
-	s, err := rskv.Open(dir, o)
+	r, err := churn.Run(ctx, churn.Config{
+		Keys: c.keys, ValueSize: c.valueSize, Writers: c.writers,
+		Churn: c.churn, Idle: c.idle, Dir: dir,
+	}, o)
 	if err != nil {
 		return churnRun{}, err
 	}
-	defer s.Close()
-	key := func(b []byte, i int) []byte {
-		copy(b, "key-")
-		binary.BigEndian.PutUint64(b[4:], uint64(i))
-		return b
-	}
-	kb, val := make([]byte, 12), make([]byte, c.valueSize)
-	for i := 0; i < c.keys; i++ {
-		if err := s.Put(key(kb, i), val); err != nil {
-			return churnRun{}, err
-		}
-	}
-	live := float64(c.keys * (len(kb) + c.valueSize))
-	st0 := s.Stats()
-	stop := make(chan struct{})
-	puts := make([]int64, c.writers)
-	errs := make(chan error, c.writers)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < c.writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kb, v := make([]byte, 12), make([]byte, c.valueSize)
-			x := uint64(w + 1)
-			for n := int64(0); ; n++ {
-				if n%1024 == 0 {
-					select {
-					case <-stop:
-						puts[w] = n
-						return
-					default:
-					}
-				}
-				x ^= x << 13
-				x ^= x >> 7
-				x ^= x << 17
-				binary.LittleEndian.PutUint64(v, x)
-				if err := s.Put(key(kb, int(x%uint64(c.keys))), v); err != nil {
-					errs <- err
-					puts[w] = n
-					return
-				}
-			}
-		}()
-	}
-	peak, peakAt := 0.0, ""
-	sample := func() float64 {
-		n := float64(dirBytes(dir))
-		if n > peak {
-			peak, peakAt = n, fmt.Sprintf("%.1fs: %s", time.Since(start).Seconds(), dirBreakdown(dir))
-		}
-		return n
-	}
-	for time.Since(start) < c.churn && ctx.Err() == nil {
-		time.Sleep(100 * time.Millisecond)
-		sample()
-	}
-	close(stop)
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return churnRun{}, err
-	}
-	st := s.Stats()
-	for t := time.Now(); time.Since(t) < c.idle && ctx.Err() == nil; {
-		time.Sleep(100 * time.Millisecond)
-		sample()
-	}
-	settled := sample()
-	var total int64
-	for _, n := range puts {
-		total += n
-	}
 	return churnRun{
-		peakAt:     peakAt,
-		putsPerSec: float64(total) / elapsed.Seconds(),
-		inPlace:    float64(st.InPlaceUpdates-st0.InPlaceUpdates) / float64(st.Puts-st0.Puts),
-		peak:       peak / live,
-		settled:    settled / live,
-	}, ctx.Err()
-}
-
-// dirBreakdown sums the sizes of the files in dir by kind (the name up to
-// its first '-': seg, delta, checkpoint), in MiB.
-func dirBreakdown(dir string) string {
-	sums := map[string]int64{}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if info, err := e.Info(); err == nil && !info.IsDir() {
-			sums[strings.SplitN(e.Name(), "-", 2)[0]] += info.Size()
-		}
-	}
-	var out []string
-	for k, n := range sums {
-		if n >= 1<<20 {
-			out = append(out, fmt.Sprintf("%s %.1f MiB", k, float64(n)/(1<<20)))
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
-}
-
-// dirBytes is the total size of the files in dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if info, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && !info.IsDir() {
-			n += info.Size()
-		}
-	}
-	return n
+		putsPerSec: r.PutsPerSec,
+		inPlace:    r.InPlace,
+		peak:       r.PeakDisk / r.Live,
+		settled:    r.SettledDisk / r.Live,
+		peakAt:     r.PeakAt,
+	}, nil
 }

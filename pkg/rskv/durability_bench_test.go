@@ -1,17 +1,18 @@
 package rskv_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rskv-go/rskv/internal/churn"
 	"github.com/rskv-go/rskv/log/vfs"
 	"github.com/rskv-go/rskv/log/vfs/errorfs"
 	"github.com/rskv-go/rskv/pkg/rskv"
@@ -235,31 +236,31 @@ func BenchmarkSyncAlwaysWriters(b *testing.B) {
 // change the churn and idle periods; RSKV_CHURN_VERBOSE=1 logs the
 // directory at its peak and the truncations.
 func BenchmarkChurn(b *testing.B) {
-	churn := envSeconds(b, "RSKV_CHURN_SECONDS", 10)
+	churnFor := envSeconds(b, "RSKV_CHURN_SECONDS", 10)
 	idle := envSeconds(b, "RSKV_CHURN_IDLE_SECONDS", 15)
 	modes := []struct {
 		name string
 		mode rskv.SyncMode
 	}{{"def", rskv.SyncPeriodic}, {"none", rskv.SyncNone}}
 	for i := 0; i < b.N; i++ {
-		var res [2]churnResult
+		var res [2]churn.Result
 		for k := range modes {
 			m := (k + churnPairs) % 2
 			o := &rskv.Options{SyncMode: modes[m].mode}
 			if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
 				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
-			res[m] = runChurn(b, o, 500_000, 100, churn, idle)
+			res[m] = runChurn(b, o, churnFor, idle)
 		}
 		churnPairs++
 		for m, r := range res {
 			n := modes[m].name
-			b.ReportMetric(r.putsPerSec, n+"-puts/s")
-			b.ReportMetric(r.inPlace*100, n+"-%in-place")
-			b.ReportMetric(r.peakDisk/r.live, n+"-peak/live")
-			b.ReportMetric(r.settledDisk/r.live, n+"-settled/live")
+			b.ReportMetric(r.PutsPerSec, n+"-puts/s")
+			b.ReportMetric(r.InPlace*100, n+"-%in-place")
+			b.ReportMetric(r.PeakDisk/r.Live, n+"-peak/live")
+			b.ReportMetric(r.SettledDisk/r.Live, n+"-settled/live")
 		}
-		b.ReportMetric(res[0].putsPerSec/res[1].putsPerSec, "def/none-puts")
+		b.ReportMetric(res[0].PutsPerSec/res[1].PutsPerSec, "def/none-puts")
 	}
 }
 
@@ -275,143 +276,21 @@ func envSeconds(b *testing.B, name string, def int) time.Duration {
 	return time.Duration(def) * time.Second
 }
 
-type churnResult struct {
-	putsPerSec, inPlace, peakDisk, settledDisk, live float64
-}
-
-// runChurn loads keys, overwrites them at random from 2 goroutines for
-// churn while sampling the directory size, then idles.
-func runChurn(b *testing.B, o *rskv.Options, keys, valueSize int, churn, idle time.Duration) churnResult {
-	dir := b.TempDir()
-	s, err := rskv.Open(dir, o)
+// runChurn runs the churn (internal/churn) from 2 goroutines on 500,000
+// keys of 100-byte values in a fresh directory; RSKV_CHURN_VERBOSE=1 logs
+// where the bytes were at the peak and after the idle period.
+func runChurn(b *testing.B, o *rskv.Options, churnFor, idle time.Duration) churn.Result {
+	r, err := churn.Run(context.Background(), churn.Config{
+		Keys: 500_000, ValueSize: 100, Writers: 2,
+		Churn: churnFor, Idle: idle, Dir: b.TempDir(),
+	}, o)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	key := func(buf []byte, i int) []byte {
-		copy(buf, "key-")
-		binary.BigEndian.PutUint64(buf[4:], uint64(i))
-		return buf
+	if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+		b.Logf("peak at %s; after idle: %s", r.PeakAt, r.SettledAt)
 	}
-	val := make([]byte, valueSize)
-	kb := make([]byte, 12)
-	for i := 0; i < keys; i++ {
-		if err := s.Put(key(kb, i), val); err != nil {
-			b.Fatal(err)
-		}
-	}
-	live := float64(keys * (len(kb) + valueSize))
-	st0 := s.Stats()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var puts [2]int64
-	errs := make(chan error, 2)
-	start := time.Now()
-	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kb := make([]byte, 12)
-			v := make([]byte, valueSize)
-			x := uint64(w + 1)
-			for n := int64(0); ; n++ {
-				if n%1024 == 0 {
-					select {
-					case <-stop:
-						puts[w] = n
-						return
-					default:
-					}
-				}
-				x ^= x << 13
-				x ^= x >> 7
-				x ^= x << 17
-				binary.LittleEndian.PutUint64(v, x)
-				if err := s.Put(key(kb, int(x%uint64(keys))), v); err != nil {
-					errs <- err
-					puts[w] = n
-					return
-				}
-			}
-		}()
-	}
-	peak := 0.0
-	peakAt := ""
-	verbose := os.Getenv("RSKV_CHURN_VERBOSE") != ""
-	sample := func() {
-		if n := float64(dirSize(b, dir)); n > peak {
-			peak = n
-			if verbose {
-				peakAt = fmt.Sprintf("%.1fs: %s", time.Since(start).Seconds(), dirBreakdown(b, dir))
-			}
-		}
-	}
-	for time.Since(start) < churn {
-		time.Sleep(100 * time.Millisecond)
-		sample()
-	}
-	close(stop)
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	st := s.Stats()
-	for t := time.Now(); time.Since(t) < idle; {
-		time.Sleep(100 * time.Millisecond)
-		sample()
-	}
-	settled := float64(dirSize(b, dir))
-	if verbose {
-		b.Logf("peak at %s; after idle: %s", peakAt, dirBreakdown(b, dir))
-	}
-	total := float64(puts[0] + puts[1])
-	return churnResult{
-		putsPerSec:  total / elapsed.Seconds(),
-		inPlace:     float64(st.InPlaceUpdates-st0.InPlaceUpdates) / float64(st.Puts-st0.Puts),
-		peakDisk:    peak,
-		settledDisk: settled,
-		live:        live,
-	}
-}
-
-// dirSize is the total size of the files in dir.
-func dirSize(b *testing.B, dir string) int64 {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var n int64
-	for _, e := range ents {
-		if info, err := e.Info(); err == nil && !info.IsDir() {
-			n += info.Size()
-		}
-	}
-	return n
-}
-
-// dirBreakdown sums the sizes of the files in dir by name prefix (seg,
-// delta, checkpoint, ...), in MiB.
-func dirBreakdown(b *testing.B, dir string) string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sums, files := map[string]int64{}, map[string]int{}
-	for _, e := range ents {
-		if info, err := e.Info(); err == nil && !info.IsDir() {
-			p := strings.SplitN(e.Name(), "-", 2)[0]
-			sums[p] += info.Size()
-			files[p]++
-		}
-	}
-	var out []string
-	for p, n := range sums {
-		out = append(out, fmt.Sprintf("%s: %d files %.1f MiB", p, files[p], float64(n)/(1<<20)))
-	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
+	return r
 }
 
 // BenchmarkRecoveryRedo measures Open after a crash that left the delta
