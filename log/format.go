@@ -2,51 +2,51 @@ package log
 
 import "github.com/rskv-go/rskv/internal/hlog"
 
-// The record format (see the package documentation). These are the values
-// internal/hlog uses (format_test.go pins that they agree).
+// The record format (see the package documentation). The values are the
+// engine's own (internal/hlog), so the format is defined in one place.
 const (
 	// RecordHeaderSize is the size of a record's fixed header.
-	RecordHeaderSize = 24
+	RecordHeaderSize = hlog.RecordHeaderSize
 	// MaxSlack is the most unused value capacity a record can carry.
-	MaxSlack = 1<<16 - 1
+	MaxSlack = hlog.MaxSlack
 	// FirstAddress is the address of the first record of a new log. Address
 	// 0 means "no record" in hash chains and index entries.
-	FirstAddress = 64
+	FirstAddress = hlog.FirstAddress
 	// ExpiryPrefixSize is the size of the expiry that starts the stored
 	// value of a record flagged FlagExpiry.
-	ExpiryPrefixSize = 8
+	ExpiryPrefixSize = hlog.ExpiryPrefixSize
 	// SegmentHeaderSize is the space reserved for a segment's header; data
 	// starts after it, aligned for direct I/O.
-	SegmentHeaderSize = 4096
+	SegmentHeaderSize = hlog.SegmentHeaderSize
 )
 
 // The flag bits of a record's info word.
 const (
 	// FlagTombstone marks a deletion.
-	FlagTombstone = uint64(1) << 48
+	FlagTombstone = hlog.FlagTombstone
 	// FlagInvalid marks a record that was never linked into the index (its
 	// insert lost a race); scans skip it.
-	FlagInvalid = uint64(1) << 49
+	FlagInvalid = hlog.FlagInvalid
 	// FlagNewKey marks a record that made its key live: the live-key count
 	// rises by one.
-	FlagNewKey = uint64(1) << 50
+	FlagNewKey = hlog.FlagNewKey
 	// FlagDelKey marks a tombstone that removed a live key: the count falls
 	// by one.
-	FlagDelKey = uint64(1) << 51
+	FlagDelKey = hlog.FlagDelKey
 	// FlagCopy marks a record copied forward by compaction.
-	FlagCopy = uint64(1) << 52
+	FlagCopy = hlog.FlagCopy
 	// FlagExpiry marks a record whose stored value starts with its expiry
 	// (Unix nanoseconds, 8 bytes little-endian).
-	FlagExpiry = uint64(1) << 53
+	FlagExpiry = hlog.FlagExpiry
 	// FlagBatch marks a record written by a multi-key commit (a batch or a
 	// transaction); recovery applies it only when it meets the commit's
 	// FlagCommit record later in the log.
-	FlagBatch = uint64(1) << 54
+	FlagBatch = hlog.FlagBatch
 	// FlagCommit marks the record that ends a multi-key commit. Its value is
 	// the 8-byte little-endian address of the commit's first FlagBatch
 	// record followed by the 8-byte little-endian change the commit made to
 	// the live-key count.
-	FlagCommit = uint64(1) << 55
+	FlagCommit = hlog.FlagCommit
 )
 
 // Errors the log returns. They are the values package rskv exports under the
