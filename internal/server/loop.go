@@ -4,11 +4,13 @@ package server
 
 import (
 	"io"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/errors"
 	"golang.org/x/sys/unix"
@@ -50,20 +52,57 @@ type fdReader int
 
 func (f fdReader) Read(b []byte) (int, error) {
 	for {
-		n, err := unix.Read(int(f), b)
+		n, errno := rawRead(int(f), b)
 		switch {
 		case n > 0:
 			return n, nil
-		case err == nil:
+		case errno == 0:
 			return 0, io.EOF
-		case err == unix.EINTR:
+		case errno == unix.EINTR:
 			continue
-		case err == unix.EAGAIN:
+		case errno == unix.EAGAIN:
 			return 0, errAgain
 		default:
-			return 0, err
+			return 0, errno
 		}
 	}
+}
+
+// rawRead, rawWrite and rawPoll are the loop's calls that never block (its
+// sockets are non-blocking; rawPoll does not wait): RawSyscall skips the
+// runtime's entersyscall/exitsyscall, which a blocking call needs so the
+// scheduler can hand the P on, and which cost more than the call itself
+// here, three times a request unpipelined.
+func rawRead(fd int, b []byte) (int, unix.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
+}
+
+func rawWrite(fd int, b []byte) (int, unix.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
+}
+
+// rawPoll is epoll_wait with a zero timeout.
+func rawPoll(epfd int, events []unix.EpollEvent) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+		uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
 }
 
 // evloop is one event loop.
@@ -71,6 +110,13 @@ type evloop struct {
 	s      *Server
 	epfd   int
 	efd    int // eventfd: posts wake the loop
+	// epf is epfd registered with the Go netpoller (an epoll descriptor is
+	// readable while it has events), and epc its raw access: the loop waits
+	// for events by parking on it (park) rather than in a blocking
+	// epoll_wait. nil if the registration failed: the loop then blocks in
+	// epoll_wait.
+	epf *os.File
+	epc syscall.RawConn
 	events []unix.EpollEvent
 	conns  map[int32]*client
 	// pending are the connections with replies the socket did not take:
@@ -135,12 +181,63 @@ func newLoop(s *Server) (*evloop, error) {
 		l.closeFDs()
 		return nil, errors.Wrap(err, "epoll_ctl eventfd")
 	}
+	// A non-blocking descriptor given to os.NewFile is registered with the
+	// netpoller (edge-triggered): its readiness wakes the parked loop.
+	if err := unix.SetNonblock(epfd, true); err == nil {
+		if f := os.NewFile(uintptr(epfd), "epoll"); f != nil {
+			if rc, err := f.SyscallConn(); err == nil {
+				l.epf, l.epc = f, rc
+			} else {
+				_ = unix.SetNonblock(epfd, false)
+			}
+		}
+	}
 	return l, nil
 }
 
 func (l *evloop) closeFDs() {
 	_ = unix.Close(l.efd)
+	if l.epf != nil {
+		_ = l.epf.Close() // closes epfd
+		return
+	}
 	_ = unix.Close(l.epfd)
+}
+
+// wait returns the ready events: at once with timeout 0, else within
+// timeout milliseconds (-1: until there are some).
+//
+// Waiting without a timeout parks the loop's goroutine on the netpoller
+// rather than block its thread in epoll_wait: a blocking system call keeps
+// its P in a syscall state, which sysmon takes back after 20 µs and hands
+// to a new spinning thread (a futex wake-up, a thread switch, and sysmon
+// itself kept awake every 20 µs); parked, the loop's thread polls the
+// runtime's epoll set itself with no P held, and sysmon sleeps.
+func (l *evloop) wait(timeout int) (int, error) {
+	if timeout == 0 || (timeout < 0 && l.epc != nil) {
+		n, errno := rawPoll(l.epfd, l.events)
+		if n > 0 || timeout == 0 || (errno != 0 && errno != unix.EINTR) {
+			if errno != 0 {
+				return 0, errno
+			}
+			return n, nil
+		}
+		var werr error
+		if err := l.epc.Read(func(uintptr) bool {
+			n, errno = rawPoll(l.epfd, l.events)
+			if errno == unix.EINTR {
+				errno = 0
+			}
+			if errno != 0 {
+				werr = errno
+			}
+			return n > 0 || errno != 0
+		}); err != nil {
+			return 0, err
+		}
+		return n, werr
+	}
+	return unix.EpollWait(l.epfd, l.events, timeout)
 }
 
 // adopt moves an accepted connection to an event loop: the loop serves a
@@ -234,7 +331,7 @@ func (l *evloop) run() {
 			// the scheduler and takes it back with a wake-up).
 			timeout = 0
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		n, err := l.wait(timeout)
 		busy = n > 0
 		if err != nil && err != unix.EINTR {
 			l.s.cfg.Logger.Error("epoll_wait failed", "err", err)
@@ -373,7 +470,7 @@ func (l *evloop) process(c *client, inline bool) {
 // write returns false; so does a failed write, which closes it.
 func (l *evloop) write(c *client) bool {
 	for c.wOff < len(c.w.b) {
-		n, err := unix.Write(c.fd, c.w.b[c.wOff:])
+		n, err := rawWrite(c.fd, c.w.b[c.wOff:])
 		if n > 0 {
 			c.wOff += n
 			l.s.stats.shards[c.shard].netOut.Add(uint64(n))
