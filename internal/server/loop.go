@@ -432,8 +432,11 @@ func (l *evloop) readable(c *client, inline bool) {
 func (l *evloop) process(c *client, inline bool) {
 	s := l.s
 	for !c.quit {
-		if len(c.w.b)-c.wOff >= s.cfg.OutputFlush && !l.write(c) {
-			return
+		if len(c.w.b)-c.wOff >= s.cfg.OutputFlush {
+			s.observeBatch(c)
+			if !l.write(c) {
+				return
+			}
 		}
 		args := c.next
 		c.next = nil
@@ -451,12 +454,18 @@ func (l *evloop) process(c *client, inline bool) {
 				break
 			}
 		}
-		if !inline || s.mayBlock(c, args) {
+		cmd := lookup(c, args[0])
+		if !inline || s.mayBlockCmd(c, cmd) {
+			s.observeBatch(c)
 			l.handoff(c, args)
 			return
 		}
-		s.exec(c, args)
+		s.run(c, cmd, args, true)
+		if len(c.batch) == maxBatch {
+			s.observeBatch(c)
+		}
 	}
+	s.observeBatch(c)
 	if !l.write(c) {
 		return
 	}
@@ -518,6 +527,7 @@ func (l *evloop) writable(c *client, inline bool) {
 		l.closeConn(c)
 		return
 	}
+	c.clock = monoNow() // the wait for the socket is not the commands'
 	l.process(c, inline)
 }
 
