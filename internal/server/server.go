@@ -483,8 +483,15 @@ func (s *Server) observeBatch(c *client) {
 	}
 	now := monoNow()
 	d := time.Duration(now-c.clock) / time.Duration(len(c.batch))
-	for _, b := range c.batch {
-		s.stats.observe(c.shard, b.cmd, d, b.failed)
+	// A run of the same command (a pipeline of INCRs) is counted at once.
+	for i := 0; i < len(c.batch); {
+		b := c.batch[i]
+		j := i + 1
+		for j < len(c.batch) && c.batch[j] == b {
+			j++
+		}
+		s.stats.observeN(c.shard, b.cmd, j-i, d, b.failed)
+		i = j
 	}
 	clear(c.batch) // no command pointers kept
 	c.batch = c.batch[:0]

@@ -153,17 +153,22 @@ func newCmdStats() *cmdStats {
 }
 
 func (s *cmdStats) observe(shard int, c *command, d time.Duration, failed bool) {
+	s.observeN(shard, c, 1, d, failed)
+}
+
+// observeN counts n calls of c that took d each.
+func (s *cmdStats) observeN(shard int, c *command, n int, d time.Duration, failed bool) {
 	cc := &s.shards[shard].cmds[c.id]
-	cc.calls.Add(1)
-	cc.nsec.Add(uint64(max(d, 0)))
+	cc.calls.Add(uint64(n))
+	cc.nsec.Add(uint64(n) * uint64(max(d, 0)))
 	if failed {
-		cc.failed.Add(1)
+		cc.failed.Add(uint64(n))
 	}
 	ns := int64(d)
 	for i := range latencyBucketsNs {
 		if ns <= latencyBucketsNs[i] {
-			cc.buckets[i].Add(1)
-			break
+			cc.buckets[i].Add(uint64(n))
+			return
 		}
 	}
 }
