@@ -204,8 +204,23 @@ func (l *evloop) closeFDs() {
 	_ = unix.Close(l.epfd)
 }
 
-// wait returns the ready events: at once with timeout 0, else within
-// timeout milliseconds (-1: until there are some).
+// poll returns the events ready now.
+func (l *evloop) poll() (int, error) {
+	for {
+		n, errno := rawPoll(l.epfd, l.events)
+		switch errno {
+		case 0:
+			return n, nil
+		case unix.EINTR:
+			continue
+		default:
+			return 0, errno
+		}
+	}
+}
+
+// wait returns the ready events, waiting up to timeout milliseconds (-1:
+// until there are some).
 //
 // Waiting without a timeout parks the loop's goroutine on the netpoller
 // rather than block its thread in epoll_wait: a blocking system call keeps
@@ -214,30 +229,25 @@ func (l *evloop) closeFDs() {
 // itself kept awake every 20 µs); parked, the loop's thread polls the
 // runtime's epoll set itself with no P held, and sysmon sleeps.
 func (l *evloop) wait(timeout int) (int, error) {
-	if timeout == 0 || (timeout < 0 && l.epc != nil) {
-		n, errno := rawPoll(l.epfd, l.events)
-		if n > 0 || timeout == 0 || (errno != 0 && errno != unix.EINTR) {
-			if errno != 0 {
-				return 0, errno
-			}
-			return n, nil
-		}
-		var werr error
-		if err := l.epc.Read(func(uintptr) bool {
-			n, errno = rawPoll(l.epfd, l.events)
-			if errno == unix.EINTR {
-				errno = 0
-			}
-			if errno != 0 {
-				werr = errno
-			}
-			return n > 0 || errno != 0
-		}); err != nil {
-			return 0, err
-		}
-		return n, werr
+	if timeout >= 0 || l.epc == nil {
+		return unix.EpollWait(l.epfd, l.events, timeout)
 	}
-	return unix.EpollWait(l.epfd, l.events, timeout)
+	var n int
+	var perr error
+	// Read calls the function first (under load the next requests are
+	// there already: a poll, no park), and again each time the netpoller
+	// finds epfd readable, until it returns true. An event that arrives
+	// after a poll that found none makes epfd readable (the netpoller's
+	// registration is edge-triggered, and remembers an edge that comes
+	// before the goroutine parks). The function must poll on its first
+	// call: Read forgets edges that came before it.
+	if err := l.epc.Read(func(uintptr) bool {
+		n, perr = l.poll()
+		return n > 0 || perr != nil
+	}); err != nil {
+		return 0, err
+	}
+	return n, perr
 }
 
 // adopt moves an accepted connection to an event loop: the loop serves a
@@ -318,21 +328,12 @@ func (l *evloop) run() {
 	defer l.s.loopWG.Done()
 	defer l.closeFDs()
 	var closing, abort bool
-	busy := false
 	for {
 		timeout := -1
 		if len(l.pending) > 0 || closing {
 			timeout = 10 // ms: write timeouts and the shutdown grace are checked this often
 		}
-		if busy {
-			// After a batch, look again without sleeping: under load the
-			// next requests are there already, and an epoll_wait that does
-			// not block keeps the loop's P (a blocking one gives it up to
-			// the scheduler and takes it back with a wake-up).
-			timeout = 0
-		}
 		n, err := l.wait(timeout)
-		busy = n > 0
 		if err != nil && err != unix.EINTR {
 			l.s.cfg.Logger.Error("epoll_wait failed", "err", err)
 			time.Sleep(10 * time.Millisecond)
