@@ -55,6 +55,7 @@ func run() error {
 		ios      = flag.String("io", "epoll,goroutine", "rskv serve --io modes to run, each its own server (the first is the headline)")
 		pin      = flag.String("pin", "1:0", "SERVER_CPUS:BENCH_CPUS for taskset -c (each server on SERVER_CPUS, redis-benchmark on BENCH_CPUS); empty: no pinning")
 		bins     = flag.String("bins", "", "more rskv servers from prebuilt binaries, NAME=PATH,... (each with the first -io mode): a before/after in one run")
+		aof      = flag.Bool("aof", false, "also run redis-server with --appendonly yes --appendfsync everysec (redis-aof: an information column with durability like rskv's --sync periodic)")
 		env      = flag.String("env", "", "more rskv servers from this build under an environment, NAME=VAR=VALUE,... (each with the first -io mode)")
 	)
 	flag.Parse()
@@ -131,6 +132,17 @@ func run() error {
 			}
 			extraBin(name, rskvBin, []string{kv})
 		}
+	}
+	if *aof {
+		aofAddr := freeAddr()
+		names, addrs["redis-aof"] = append(names, "redis-aof"), aofAddr
+		_, aofPort, _ := net.SplitHostPort(aofAddr)
+		aofDir := filepath.Join(tmp, "redis-aof")
+		if err := os.MkdirAll(aofDir, 0o755); err != nil {
+			return err
+		}
+		cmds = append(cmds, pinned(serverCPUs, redisBin, "--port", aofPort, "--bind", "127.0.0.1", "--save", "",
+			"--appendonly", "yes", "--appendfsync", "everysec", "--dir", aofDir, "--daemonize", "no", "--loglevel", "warning"))
 	}
 	redisAddr := freeAddr()
 	names, addrs["redis"] = append(names, "redis"), redisAddr
@@ -212,8 +224,12 @@ func run() error {
 	if serverCPUs != "" {
 		place = fmt.Sprintf("each server on CPU %s, redis-benchmark on CPU %s (taskset)", serverCPUs, benchCPUs)
 	}
-	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence)\n\n",
-		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *sync)
+	aofNote := ""
+	if *aof {
+		aofNote = "; redis-aof: redis-server --appendonly yes --appendfsync everysec, for information"
+	}
+	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence%s)\n\n",
+		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *sync, aofNote)
 	b.WriteString("| test | pipeline |")
 	sep := "|---|---:|"
 	for _, n := range names {
@@ -222,6 +238,10 @@ func run() error {
 	}
 	for _, n := range names[:len(names)-1] {
 		fmt.Fprintf(&b, " %s / redis |", n)
+		sep += "---:|"
+	}
+	if *aof {
+		fmt.Fprintf(&b, " %s / redis-aof |", names[0])
 		sep += "---:|"
 	}
 	b.WriteString("\n" + sep + "\n")
@@ -233,6 +253,9 @@ func run() error {
 		d := median(results[k]["redis"])
 		for _, n := range names[:len(names)-1] {
 			fmt.Fprintf(&b, " %.2f |", median(results[k][n])/d)
+		}
+		if *aof {
+			fmt.Fprintf(&b, " %.2f |", median(results[k][names[0]])/median(results[k]["redis-aof"]))
 		}
 		b.WriteString("\n")
 	}
