@@ -24,6 +24,10 @@ import (
 // A request costs a read and a write and a share of an epoll_wait, where a
 // goroutine per connection costs a read that fails with EAGAIN, a park, a
 // netpoll wake-up and a futex on top (see bench/redisbench/README.md).
+// The reads, writes and polls never block, so they are raw system calls
+// (no entersyscall/exitsyscall); with nothing ready the loop parks on the
+// Go netpoller, which watches the loop's epoll descriptor (wait), rather
+// than block its thread in epoll_wait.
 //
 // A command that may block (mayBlock: SAVE, FLUSHALL, EXEC, KEYS, a write
 // under --sync always, ...) must not stall the loop's other connections:
