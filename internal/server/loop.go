@@ -122,7 +122,14 @@ type evloop struct {
 	epf *os.File
 	epc syscall.RawConn
 	events []unix.EpollEvent
-	conns  map[int32]*client
+	// conns are the connections the loop watches, by descriptor (a slice:
+	// a lookup per event costs an index, not a map access).
+	conns []*client
+	// pollN and pollErr are what pollFn, epc.Read's function (bound once:
+	// a closure per wait would be an allocation), found.
+	pollN   int
+	pollErr error
+	pollFn  func(uintptr) bool
 	// pending are the connections with replies the socket did not take:
 	// the loop waits for EPOLLOUT and reads nothing from them meanwhile.
 	pending map[*client]struct{}
@@ -180,7 +187,8 @@ func newLoop(s *Server) (*evloop, error) {
 		return nil, errors.Wrap(err, "eventfd")
 	}
 	l := &evloop{s: s, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, 256),
-		conns: map[int32]*client{}, pending: map[*client]struct{}{}}
+		pending: map[*client]struct{}{}}
+	l.pollFn = l.pollOnce
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
 		l.closeFDs()
 		return nil, errors.Wrap(err, "epoll_ctl eventfd")
@@ -236,8 +244,6 @@ func (l *evloop) wait(timeout int) (int, error) {
 	if timeout >= 0 || l.epc == nil {
 		return unix.EpollWait(l.epfd, l.events, timeout)
 	}
-	var n int
-	var perr error
 	// Read calls the function first (under load the next requests are
 	// there already: a poll, no park), and again each time the netpoller
 	// finds epfd readable, until it returns true. An event that arrives
@@ -245,13 +251,35 @@ func (l *evloop) wait(timeout int) (int, error) {
 	// registration is edge-triggered, and remembers an edge that comes
 	// before the goroutine parks). The function must poll on its first
 	// call: Read forgets edges that came before it.
-	if err := l.epc.Read(func(uintptr) bool {
-		n, perr = l.poll()
-		return n > 0 || perr != nil
-	}); err != nil {
+	if err := l.epc.Read(l.pollFn); err != nil {
 		return 0, err
 	}
-	return n, perr
+	return l.pollN, l.pollErr
+}
+
+// pollOnce is wait's function for epc.Read.
+func (l *evloop) pollOnce(uintptr) bool {
+	l.pollN, l.pollErr = l.poll()
+	return l.pollN > 0 || l.pollErr != nil
+}
+
+// conn returns the connection on descriptor fd, nil if none.
+func (l *evloop) conn(fd int32) *client {
+	if fd < 0 || int(fd) >= len(l.conns) {
+		return nil
+	}
+	return l.conns[fd]
+}
+
+// setConn records c (nil: none) as the connection on descriptor fd.
+func (l *evloop) setConn(fd int, c *client) {
+	if fd >= len(l.conns) {
+		if c == nil {
+			return
+		}
+		l.conns = append(l.conns, make([]*client, fd+1-len(l.conns)+len(l.conns)/2)...)
+	}
+	l.conns[fd] = c
 }
 
 // adopt moves an accepted connection to an event loop: the loop serves a
@@ -356,7 +384,7 @@ func (l *evloop) run() {
 				}
 				continue
 			}
-			c := l.conns[ev.Fd]
+			c := l.conn(ev.Fd)
 			if c == nil {
 				continue
 			}
@@ -399,7 +427,7 @@ func (l *evloop) drain(inline bool) (closing, abort, exit bool) {
 			l.closeConn(c)
 			continue
 		}
-		l.conns[int32(c.fd)] = c
+		l.setConn(c.fd, c)
 	}
 	for _, c := range back {
 		l.working--
@@ -411,7 +439,7 @@ func (l *evloop) drain(inline bool) (closing, abort, exit bool) {
 			l.closeConn(c)
 			continue
 		}
-		l.conns[int32(c.fd)] = c
+		l.setConn(c.fd, c)
 		l.process(c, inline)
 	}
 	return closing, abort, exit
@@ -564,6 +592,9 @@ func (l *evloop) checkTimeouts(closing bool) {
 // are closed when they come back.
 func (l *evloop) closeIdle(abort bool) {
 	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
 		if c.blocked && !abort {
 			continue
 		}
@@ -576,7 +607,7 @@ func (l *evloop) closeConn(c *client) {
 	if c.fd < 0 {
 		return
 	}
-	delete(l.conns, int32(c.fd))
+	l.setConn(c.fd, nil)
 	delete(l.pending, c)
 	_ = unix.Close(c.fd) // also removes it from the epoll set
 	c.fd = -1
@@ -590,7 +621,7 @@ func (l *evloop) handoff(c *client, args [][]byte) {
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil); err != nil {
 		l.s.cfg.Logger.Warn("epoll_ctl del failed", "client", c.addr, "err", err)
 	}
-	delete(l.conns, int32(c.fd))
+	l.setConn(c.fd, nil)
 	l.working++
 	l.s.workers.Add(1)
 	go l.s.work(c, args)
