@@ -4,7 +4,6 @@ package server
 
 import (
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -24,10 +23,8 @@ import (
 // A request costs a read and a write and a share of an epoll_wait, where a
 // goroutine per connection costs a read that fails with EAGAIN, a park, a
 // netpoll wake-up and a futex on top (see bench/redisbench/README.md).
-// The reads, writes and polls never block, so they are raw system calls
-// (no entersyscall/exitsyscall); with nothing ready the loop parks on the
-// Go netpoller, which watches the loop's epoll descriptor (wait), rather
-// than block its thread in epoll_wait.
+// The reads and writes never block, so they are raw system calls (no
+// entersyscall/exitsyscall).
 //
 // A command that may block (mayBlock: SAVE, FLUSHALL, EXEC, KEYS, a write
 // under --sync always, ...) must not stall the loop's other connections:
@@ -72,8 +69,8 @@ func (f fdReader) Read(b []byte) (int, error) {
 	}
 }
 
-// rawRead, rawWrite and rawPoll are the loop's calls that never block (its
-// sockets are non-blocking; rawPoll does not wait): RawSyscall skips the
+// rawRead and rawWrite are the loop's calls that never block (its sockets
+// are non-blocking): RawSyscall skips the
 // runtime's entersyscall/exitsyscall, which a blocking call needs so the
 // scheduler can hand the P on, and which cost more than the call itself
 // here, three times a request unpipelined.
@@ -99,37 +96,15 @@ func rawWrite(fd int, b []byte) (int, unix.Errno) {
 	return int(n), 0
 }
 
-// rawPoll is epoll_wait with a zero timeout.
-func rawPoll(epfd int, events []unix.EpollEvent) (int, unix.Errno) {
-	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
-		uintptr(len(events)), 0, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), 0
-}
-
 // evloop is one event loop.
 type evloop struct {
 	s      *Server
 	epfd   int
 	efd    int // eventfd: posts wake the loop
-	// epf is epfd registered with the Go netpoller (an epoll descriptor is
-	// readable while it has events), and epc its raw access: the loop waits
-	// for events by parking on it (park) rather than in a blocking
-	// epoll_wait. nil if the registration failed: the loop then blocks in
-	// epoll_wait.
-	epf *os.File
-	epc syscall.RawConn
 	events []unix.EpollEvent
 	// conns are the connections the loop watches, by descriptor (a slice:
 	// a lookup per event costs an index, not a map access).
 	conns []*client
-	// pollN and pollErr are what pollFn, epc.Read's function (bound once:
-	// a closure per wait would be an allocation), found.
-	pollN   int
-	pollErr error
-	pollFn  func(uintptr) bool
 	// pending are the connections with replies the socket did not take:
 	// the loop waits for EPOLLOUT and reads nothing from them meanwhile.
 	pending map[*client]struct{}
@@ -188,79 +163,31 @@ func newLoop(s *Server) (*evloop, error) {
 	}
 	l := &evloop{s: s, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, 256),
 		pending: map[*client]struct{}{}}
-	l.pollFn = l.pollOnce
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
 		l.closeFDs()
 		return nil, errors.Wrap(err, "epoll_ctl eventfd")
-	}
-	// A non-blocking descriptor given to os.NewFile is registered with the
-	// netpoller (edge-triggered): its readiness wakes the parked loop.
-	if err := unix.SetNonblock(epfd, true); err == nil {
-		if f := os.NewFile(uintptr(epfd), "epoll"); f != nil {
-			if rc, err := f.SyscallConn(); err == nil {
-				l.epf, l.epc = f, rc
-			} else {
-				_ = unix.SetNonblock(epfd, false)
-			}
-		}
 	}
 	return l, nil
 }
 
 func (l *evloop) closeFDs() {
 	_ = unix.Close(l.efd)
-	if l.epf != nil {
-		_ = l.epf.Close() // closes epfd
-		return
-	}
 	_ = unix.Close(l.epfd)
 }
 
-// poll returns the events ready now.
-func (l *evloop) poll() (int, error) {
-	for {
-		n, errno := rawPoll(l.epfd, l.events)
-		switch errno {
-		case 0:
-			return n, nil
-		case unix.EINTR:
-			continue
-		default:
-			return 0, errno
-		}
-	}
-}
-
 // wait returns the ready events, waiting up to timeout milliseconds (-1:
-// until there are some).
+// until there are some), in a blocking epoll_wait: it returns at once when
+// events are ready.
 //
-// Waiting without a timeout parks the loop's goroutine on the netpoller
-// rather than block its thread in epoll_wait: a blocking system call keeps
-// its P in a syscall state, which sysmon takes back after 20 µs and hands
-// to a new spinning thread (a futex wake-up, a thread switch, and sysmon
-// itself kept awake every 20 µs); parked, the loop's thread polls the
-// runtime's epoll set itself with no P held, and sysmon sleeps.
+// Parking the loop on the Go netpoller instead (epfd registered with it)
+// was tried: it removes the runtime's futex and nanosleep calls around the
+// blocking call (sysmon takes the P of a thread blocked 20 µs and hands it
+// to a spinning thread) and lowers CPU per request by a few percent, but
+// unpipelined throughput fell 10-40% against this (bench/results/redis.md,
+// third pass): on this VM a CPU that goes idle is slow to wake, and the
+// runtime's activity around a blocking call keeps it awake.
 func (l *evloop) wait(timeout int) (int, error) {
-	if timeout >= 0 || l.epc == nil {
-		return unix.EpollWait(l.epfd, l.events, timeout)
-	}
-	// Read calls the function first (under load the next requests are
-	// there already: a poll, no park), and again each time the netpoller
-	// finds epfd readable, until it returns true. An event that arrives
-	// after a poll that found none makes epfd readable (the netpoller's
-	// registration is edge-triggered, and remembers an edge that comes
-	// before the goroutine parks). The function must poll on its first
-	// call: Read forgets edges that came before it.
-	if err := l.epc.Read(l.pollFn); err != nil {
-		return 0, err
-	}
-	return l.pollN, l.pollErr
-}
-
-// pollOnce is wait's function for epc.Read.
-func (l *evloop) pollOnce(uintptr) bool {
-	l.pollN, l.pollErr = l.poll()
-	return l.pollN > 0 || l.pollErr != nil
+	return unix.EpollWait(l.epfd, l.events, timeout)
 }
 
 // conn returns the connection on descriptor fd, nil if none.
