@@ -54,6 +54,9 @@ func run() error {
 		out      = flag.String("out", "", "also write the table to this file")
 		ios      = flag.String("io", "epoll,goroutine", "rskv serve --io modes to run, each its own server (the first is the headline)")
 		pin      = flag.String("pin", "1:0", "SERVER_CPUS:BENCH_CPUS for taskset -c (each server on SERVER_CPUS, redis-benchmark on BENCH_CPUS); empty: no pinning")
+		bins     = flag.String("bins", "", "more rskv servers from prebuilt binaries, NAME=PATH,... (each with the first -io mode): a before/after in one run")
+		aof      = flag.Bool("aof", false, "also run redis-server with --appendonly yes --appendfsync everysec (redis-aof: an information column with durability like rskv's --sync periodic)")
+		env      = flag.String("env", "", "more rskv servers from this build under an environment, NAME=VAR=VALUE,... (each with the first -io mode)")
 	)
 	flag.Parse()
 	bench, err := exec.LookPath("redis-benchmark")
@@ -103,6 +106,44 @@ func run() error {
 		cmds = append(cmds, pinned(serverCPUs, rskvBin, "serve", "--dir", filepath.Join(tmp, "store-"+mode), "--addr", addr,
 			"--sync", *sync, "--io", mode))
 	}
+	firstIO := strings.TrimSpace(strings.Split(*ios, ",")[0])
+	extraBin := func(name, bin string, env []string) {
+		addr := freeAddr()
+		names, addrs[name] = append(names, name), addr
+		c := pinned(serverCPUs, bin, "serve", "--dir", filepath.Join(tmp, "store-"+name), "--addr", addr,
+			"--sync", *sync, "--io", firstIO)
+		c.Env = append(os.Environ(), env...)
+		cmds = append(cmds, c)
+	}
+	if *bins != "" {
+		for _, nb := range strings.Split(*bins, ",") {
+			name, bin, ok := strings.Cut(nb, "=")
+			if !ok || name == "" || bin == "" {
+				return errors.Newf("-bins %q: want NAME=PATH", nb)
+			}
+			extraBin(name, bin, nil)
+		}
+	}
+	if *env != "" {
+		for _, ne := range strings.Split(*env, ",") {
+			name, kv, ok := strings.Cut(ne, "=")
+			if !ok || name == "" || !strings.Contains(kv, "=") {
+				return errors.Newf("-env %q: want NAME=VAR=VALUE", ne)
+			}
+			extraBin(name, rskvBin, []string{kv})
+		}
+	}
+	if *aof {
+		aofAddr := freeAddr()
+		names, addrs["redis-aof"] = append(names, "redis-aof"), aofAddr
+		_, aofPort, _ := net.SplitHostPort(aofAddr)
+		aofDir := filepath.Join(tmp, "redis-aof")
+		if err := os.MkdirAll(aofDir, 0o755); err != nil {
+			return err
+		}
+		cmds = append(cmds, pinned(serverCPUs, redisBin, "--port", aofPort, "--bind", "127.0.0.1", "--save", "",
+			"--appendonly", "yes", "--appendfsync", "everysec", "--dir", aofDir, "--daemonize", "no", "--loglevel", "warning"))
+	}
 	redisAddr := freeAddr()
 	names, addrs["redis"] = append(names, "redis"), redisAddr
 	_, redisPort, _ := net.SplitHostPort(redisAddr)
@@ -128,6 +169,7 @@ func run() error {
 	}
 	results := map[row]map[string][]float64{}
 	cpus := map[row]map[string][]float64{} // server CPU seconds per request
+	csws := map[row]map[string][]float64{} // server context switches per request
 	var rows []row
 	for _, p := range strings.Split(*pipes, ",") {
 		pipe, err := strconv.Atoi(strings.TrimSpace(p))
@@ -143,9 +185,9 @@ func run() error {
 				host, port, _ := net.SplitHostPort(addrs[name])
 				args := []string{"-h", host, "-p", port, "-t", test, "-c", strconv.Itoa(*clients), "-n", strconv.Itoa(*requests),
 					"-r", strconv.Itoa(*keyspace), "-P", strconv.Itoa(pipe), "--csv"}
-				cpu0 := cpuTime(procs[name])
+				cpu0, csw0 := cpuTime(procs[name]), ctxSwitches(procs[name])
 				outb, err := pinned(benchCPUs, bench, args...).Output()
-				cpu1 := cpuTime(procs[name])
+				cpu1, csw1 := cpuTime(procs[name]), ctxSwitches(procs[name])
 				if err != nil {
 					return errors.Wrapf(err, "redis-benchmark %s", strings.Join(args, " "))
 				}
@@ -165,11 +207,13 @@ func run() error {
 					if results[k] == nil {
 						results[k] = map[string][]float64{}
 						cpus[k] = map[string][]float64{}
+						csws[k] = map[string][]float64{}
 						rows = append(rows, k)
 					}
 					results[k][name] = append(results[k][name], rps)
 					if len(recs) == 2 { // one test per run: its CPU time is the run's
 						cpus[k][name] = append(cpus[k][name], (cpu1-cpu0).Seconds()/float64(*requests))
+						csws[k][name] = append(csws[k][name], float64(csw1-csw0)/float64(*requests))
 					}
 				}
 			}
@@ -180,8 +224,12 @@ func run() error {
 	if serverCPUs != "" {
 		place = fmt.Sprintf("each server on CPU %s, redis-benchmark on CPU %s (taskset)", serverCPUs, benchCPUs)
 	}
-	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence)\n\n",
-		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *sync)
+	aofNote := ""
+	if *aof {
+		aofNote = "; redis-aof: redis-server --appendonly yes --appendfsync everysec, for information"
+	}
+	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence%s)\n\n",
+		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *sync, aofNote)
 	b.WriteString("| test | pipeline |")
 	sep := "|---|---:|"
 	for _, n := range names {
@@ -190,6 +238,10 @@ func run() error {
 	}
 	for _, n := range names[:len(names)-1] {
 		fmt.Fprintf(&b, " %s / redis |", n)
+		sep += "---:|"
+	}
+	if *aof {
+		fmt.Fprintf(&b, " %s / redis-aof |", names[0])
 		sep += "---:|"
 	}
 	b.WriteString("\n" + sep + "\n")
@@ -201,6 +253,9 @@ func run() error {
 		d := median(results[k]["redis"])
 		for _, n := range names[:len(names)-1] {
 			fmt.Fprintf(&b, " %.2f |", median(results[k][n])/d)
+		}
+		if *aof {
+			fmt.Fprintf(&b, " %.2f |", median(results[k][names[0]])/median(results[k]["redis-aof"]))
 		}
 		b.WriteString("\n")
 	}
@@ -215,6 +270,20 @@ func run() error {
 		fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
 		for _, n := range names {
 			fmt.Fprintf(&b, " %.2f |", median(cpus[k][n])*1e6)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nServer context switches per request (voluntary+involuntary of every server thread over the run / requests), median:\n\n| test | pipeline |")
+	sep = "|---|---:|"
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s |", n)
+		sep += "---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, k := range rows {
+		fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
+		for _, n := range names {
+			fmt.Fprintf(&b, " %.3f |", median(csws[k][n]))
 		}
 		b.WriteString("\n")
 	}
@@ -248,6 +317,26 @@ func cpuTime(pid int) time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+s) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// ctxSwitches is the voluntary and involuntary context switches of every
+// thread of process pid so far (/proc; 0 elsewhere).
+func ctxSwitches(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += x
+			}
+		}
+	}
+	return n
 }
 
 // parsePin splits -pin's SERVER_CPUS:BENCH_CPUS.

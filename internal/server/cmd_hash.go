@@ -33,15 +33,15 @@ func hashCommands() []*command {
 
 func isKeyTooLarge(err error) bool { return errors.Is(err, rskv.ErrKeyTooLarge) }
 
-// readHash loads key's hash header under the stripe's read lock, which the
+// readHash loads key's hash header under the stripe's lock, which the
 // caller releases with the returned function. A missing (or impossibly
 // long) key is found == false.
 func (c *client) readHash(key []byte) (hashHdr, bool, func(), bool) {
 	unlock := noop
 	if c.sc.tx == nil {
 		st := c.s.db.stripeOf(key)
-		st.RLock()
-		unlock = st.RUnlock
+		st.Lock()
+		unlock = st.Unlock
 	}
 	h, found, err := c.s.db.hash(&c.sc, key)
 	if err != nil && !isKeyTooLarge(err) {

@@ -77,9 +77,9 @@ func (d *db) expiring() int {
 	n := 0
 	for i := range d.stripes {
 		st := &d.stripes[i]
-		st.RLock()
+		st.Lock()
 		n += len(st.exp)
-		st.RUnlock()
+		st.Unlock()
 	}
 	return n
 }

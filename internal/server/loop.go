@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/errors"
 	"golang.org/x/sys/unix"
@@ -22,6 +23,8 @@ import (
 // A request costs a read and a write and a share of an epoll_wait, where a
 // goroutine per connection costs a read that fails with EAGAIN, a park, a
 // netpoll wake-up and a futex on top (see bench/redisbench/README.md).
+// The reads and writes never block, so they are raw system calls (no
+// entersyscall/exitsyscall).
 //
 // A command that may block (mayBlock: SAVE, FLUSHALL, EXEC, KEYS, a write
 // under --sync always, ...) must not stall the loop's other connections:
@@ -50,20 +53,47 @@ type fdReader int
 
 func (f fdReader) Read(b []byte) (int, error) {
 	for {
-		n, err := unix.Read(int(f), b)
+		n, errno := rawRead(int(f), b)
 		switch {
 		case n > 0:
 			return n, nil
-		case err == nil:
+		case errno == 0:
 			return 0, io.EOF
-		case err == unix.EINTR:
+		case errno == unix.EINTR:
 			continue
-		case err == unix.EAGAIN:
+		case errno == unix.EAGAIN:
 			return 0, errAgain
 		default:
-			return 0, err
+			return 0, errno
 		}
 	}
+}
+
+// rawRead and rawWrite are the loop's calls that never block (its sockets
+// are non-blocking): RawSyscall skips the
+// runtime's entersyscall/exitsyscall, which a blocking call needs so the
+// scheduler can hand the P on, and which cost more than the call itself
+// here, three times a request unpipelined.
+func rawRead(fd int, b []byte) (int, unix.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
+}
+
+func rawWrite(fd int, b []byte) (int, unix.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
 }
 
 // evloop is one event loop.
@@ -72,7 +102,9 @@ type evloop struct {
 	epfd   int
 	efd    int // eventfd: posts wake the loop
 	events []unix.EpollEvent
-	conns  map[int32]*client
+	// conns are the connections the loop watches, by descriptor (a slice:
+	// a lookup per event costs an index, not a map access).
+	conns []*client
 	// pending are the connections with replies the socket did not take:
 	// the loop waits for EPOLLOUT and reads nothing from them meanwhile.
 	pending map[*client]struct{}
@@ -130,7 +162,7 @@ func newLoop(s *Server) (*evloop, error) {
 		return nil, errors.Wrap(err, "eventfd")
 	}
 	l := &evloop{s: s, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, 256),
-		conns: map[int32]*client{}, pending: map[*client]struct{}{}}
+		pending: map[*client]struct{}{}}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
 		l.closeFDs()
 		return nil, errors.Wrap(err, "epoll_ctl eventfd")
@@ -141,6 +173,40 @@ func newLoop(s *Server) (*evloop, error) {
 func (l *evloop) closeFDs() {
 	_ = unix.Close(l.efd)
 	_ = unix.Close(l.epfd)
+}
+
+// wait returns the ready events, waiting up to timeout milliseconds (-1:
+// until there are some), in a blocking epoll_wait: it returns at once when
+// events are ready.
+//
+// Parking the loop on the Go netpoller instead (epfd registered with it)
+// was tried: it removes the runtime's futex and nanosleep calls around the
+// blocking call (sysmon takes the P of a thread blocked 20 µs and hands it
+// to a spinning thread) and lowers CPU per request by a few percent, but
+// unpipelined throughput fell 10-40% against this (bench/results/redis.md,
+// third pass): on this VM a CPU that goes idle is slow to wake, and the
+// runtime's activity around a blocking call keeps it awake.
+func (l *evloop) wait(timeout int) (int, error) {
+	return unix.EpollWait(l.epfd, l.events, timeout)
+}
+
+// conn returns the connection on descriptor fd, nil if none.
+func (l *evloop) conn(fd int32) *client {
+	if fd < 0 || int(fd) >= len(l.conns) {
+		return nil
+	}
+	return l.conns[fd]
+}
+
+// setConn records c (nil: none) as the connection on descriptor fd.
+func (l *evloop) setConn(fd int, c *client) {
+	if fd >= len(l.conns) {
+		if c == nil {
+			return
+		}
+		l.conns = append(l.conns, make([]*client, fd+1-len(l.conns)+len(l.conns)/2)...)
+	}
+	l.conns[fd] = c
 }
 
 // adopt moves an accepted connection to an event loop: the loop serves a
@@ -221,21 +287,12 @@ func (l *evloop) run() {
 	defer l.s.loopWG.Done()
 	defer l.closeFDs()
 	var closing, abort bool
-	busy := false
 	for {
 		timeout := -1
 		if len(l.pending) > 0 || closing {
 			timeout = 10 // ms: write timeouts and the shutdown grace are checked this often
 		}
-		if busy {
-			// After a batch, look again without sleeping: under load the
-			// next requests are there already, and an epoll_wait that does
-			// not block keeps the loop's P (a blocking one gives it up to
-			// the scheduler and takes it back with a wake-up).
-			timeout = 0
-		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
-		busy = n > 0
+		n, err := l.wait(timeout)
 		if err != nil && err != unix.EINTR {
 			l.s.cfg.Logger.Error("epoll_wait failed", "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -254,7 +311,7 @@ func (l *evloop) run() {
 				}
 				continue
 			}
-			c := l.conns[ev.Fd]
+			c := l.conn(ev.Fd)
 			if c == nil {
 				continue
 			}
@@ -297,7 +354,7 @@ func (l *evloop) drain(inline bool) (closing, abort, exit bool) {
 			l.closeConn(c)
 			continue
 		}
-		l.conns[int32(c.fd)] = c
+		l.setConn(c.fd, c)
 	}
 	for _, c := range back {
 		l.working--
@@ -309,7 +366,7 @@ func (l *evloop) drain(inline bool) (closing, abort, exit bool) {
 			l.closeConn(c)
 			continue
 		}
-		l.conns[int32(c.fd)] = c
+		l.setConn(c.fd, c)
 		l.process(c, inline)
 	}
 	return closing, abort, exit
@@ -335,8 +392,11 @@ func (l *evloop) readable(c *client, inline bool) {
 func (l *evloop) process(c *client, inline bool) {
 	s := l.s
 	for !c.quit {
-		if len(c.w.b)-c.wOff >= s.cfg.OutputFlush && !l.write(c) {
-			return
+		if len(c.w.b)-c.wOff >= s.cfg.OutputFlush {
+			s.observeBatch(c)
+			if !l.write(c) {
+				return
+			}
 		}
 		args := c.next
 		c.next = nil
@@ -354,12 +414,18 @@ func (l *evloop) process(c *client, inline bool) {
 				break
 			}
 		}
-		if !inline || s.mayBlock(c, args) {
+		cmd := lookup(c, args[0])
+		if !inline || s.mayBlockCmd(c, cmd) {
+			s.observeBatch(c)
 			l.handoff(c, args)
 			return
 		}
-		s.exec(c, args)
+		s.run(c, cmd, args, true)
+		if len(c.batch) == maxBatch {
+			s.observeBatch(c)
+		}
 	}
+	s.observeBatch(c)
 	if !l.write(c) {
 		return
 	}
@@ -373,7 +439,7 @@ func (l *evloop) process(c *client, inline bool) {
 // write returns false; so does a failed write, which closes it.
 func (l *evloop) write(c *client) bool {
 	for c.wOff < len(c.w.b) {
-		n, err := unix.Write(c.fd, c.w.b[c.wOff:])
+		n, err := rawWrite(c.fd, c.w.b[c.wOff:])
 		if n > 0 {
 			c.wOff += n
 			l.s.stats.shards[c.shard].netOut.Add(uint64(n))
@@ -421,6 +487,7 @@ func (l *evloop) writable(c *client, inline bool) {
 		l.closeConn(c)
 		return
 	}
+	c.clock = monoNow() // the wait for the socket is not the commands'
 	l.process(c, inline)
 }
 
@@ -452,6 +519,9 @@ func (l *evloop) checkTimeouts(closing bool) {
 // are closed when they come back.
 func (l *evloop) closeIdle(abort bool) {
 	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
 		if c.blocked && !abort {
 			continue
 		}
@@ -464,7 +534,7 @@ func (l *evloop) closeConn(c *client) {
 	if c.fd < 0 {
 		return
 	}
-	delete(l.conns, int32(c.fd))
+	l.setConn(c.fd, nil)
 	delete(l.pending, c)
 	_ = unix.Close(c.fd) // also removes it from the epoll set
 	c.fd = -1
@@ -478,7 +548,7 @@ func (l *evloop) handoff(c *client, args [][]byte) {
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil); err != nil {
 		l.s.cfg.Logger.Warn("epoll_ctl del failed", "client", c.addr, "err", err)
 	}
-	delete(l.conns, int32(c.fd))
+	l.setConn(c.fd, nil)
 	l.working++
 	l.s.workers.Add(1)
 	go l.s.work(c, args)

@@ -104,11 +104,11 @@ func (d *db) touchBegin(cmd *command, args [][]byte, held bool) []*watchEntry {
 	for i := cmd.first; i <= last && i < len(args); i += max(cmd.step, 1) {
 		st := d.stripeOf(args[i])
 		if !held {
-			st.RLock()
+			st.Lock()
 		}
 		e := st.watch[string(args[i])]
 		if !held {
-			st.RUnlock()
+			st.Unlock()
 		}
 		if e != nil {
 			e.running.Add(1)

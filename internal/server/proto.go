@@ -86,12 +86,29 @@ func (p *reader) next() ([][]byte, error) {
 	return nil, nil
 }
 
+// shortLine is how far line scans byte by byte before IndexByte.
+const shortLine = 16
+
 // line returns the length of the line at b (without CRLF) and the bytes it
 // takes with its terminator, or -1 if the terminator has not arrived.
 func line(b []byte) (int, int) {
-	i := bytes.IndexByte(b, '\n')
+	// Array and bulk headers are a few bytes ("$3\r\n"): a plain scan of
+	// the first bytes costs less than IndexByte's setup.
+	i := -1
+	for j := 0; j < len(b) && j < shortLine; j++ {
+		if b[j] == '\n' {
+			i = j
+			break
+		}
+	}
 	if i < 0 {
-		return -1, 0
+		if len(b) <= shortLine {
+			return -1, 0
+		}
+		if i = bytes.IndexByte(b[shortLine:], '\n'); i < 0 {
+			return -1, 0
+		}
+		i += shortLine
 	}
 	if i > 0 && b[i-1] == '\r' {
 		return i - 1, i + 1
@@ -102,6 +119,9 @@ func line(b []byte) (int, int) {
 // parseInt parses a header number as Redis's string2ll: optional '-',
 // digits, no leading zeros or '+', no spaces.
 func parseInt(b []byte) (int64, bool) {
+	if len(b) == 1 && '0' <= b[0] && b[0] <= '9' {
+		return int64(b[0] - '0'), true // most headers: "*2", "$3"
+	}
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}

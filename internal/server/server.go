@@ -382,7 +382,11 @@ func (s *Server) dropClient(c *client) {
 // disk, on every stripe, on other transactions, on a scan of the store):
 // an event loop hands it to a worker rather than run it.
 func (s *Server) mayBlock(c *client, args [][]byte) bool {
-	cmd := lookup(c, args[0])
+	return s.mayBlockCmd(c, lookup(c, args[0]))
+}
+
+// mayBlockCmd is mayBlock for the command looked up (nil: unknown).
+func (s *Server) mayBlockCmd(c *client, cmd *command) bool {
 	if cmd == nil {
 		return false
 	}
@@ -400,7 +404,16 @@ func (s *Server) mayBlock(c *client, args [][]byte) bool {
 // exec runs one command: lookup, arity, authentication, then the handler.
 // The order of the checks is Redis's.
 func (s *Server) exec(c *client, args [][]byte) {
-	cmd := lookup(c, args[0])
+	s.execCmd(c, lookup(c, args[0]), args)
+}
+
+// execCmd is exec with args[0] looked up already (nil: unknown).
+func (s *Server) execCmd(c *client, cmd *command, args [][]byte) { s.run(c, cmd, args, false) }
+
+// run is exec. batched (an event loop running a connection's commands
+// inline, loop.go) leaves the clock alone and notes the command in c.batch,
+// which observeBatch counts.
+func (s *Server) run(c *client, cmd *command, args [][]byte, batched bool) {
 	if cmd == nil {
 		c.w.err(errUnknownCommand(args))
 		s.stats.unknown.Add(1)
@@ -440,8 +453,49 @@ func (s *Server) exec(c *client, args [][]byte) {
 	if touched != nil {
 		touchEnd(touched)
 	}
+	failed := len(c.w.b) > before && c.w.b[before] == '-'
+	if batched {
+		c.batch = append(c.batch, batchedCmd{cmd: cmd, failed: failed})
+		return
+	}
 	c.clock = monoNow()
-	s.stats.observe(c.shard, cmd, time.Duration(c.clock-start), len(c.w.b) > before && c.w.b[before] == '-')
+	s.stats.observe(c.shard, cmd, time.Duration(c.clock-start), failed)
+}
+
+// batchedCmd is a command run inline by an event loop, not yet counted.
+type batchedCmd struct {
+	cmd    *command
+	failed bool
+}
+
+// maxBatch bounds c.batch: a longer batch is counted in parts.
+const maxBatch = 64
+
+// observeBatch counts the commands of c.batch, which ran one after the
+// other since c.clock, and shares the time among them: one clock read per
+// batch (a pipeline of 16 GETs costs one, not 16). A batch of one command,
+// every unpipelined request, is timed exactly; in a longer one each
+// command gets the batch's mean (the commands a loop runs inline are the
+// short ones: anything that may block goes to a worker, timed on its own).
+func (s *Server) observeBatch(c *client) {
+	if len(c.batch) == 0 {
+		return
+	}
+	now := monoNow()
+	d := time.Duration(now-c.clock) / time.Duration(len(c.batch))
+	// A run of the same command (a pipeline of INCRs) is counted at once.
+	for i := 0; i < len(c.batch); {
+		b := c.batch[i]
+		j := i + 1
+		for j < len(c.batch) && c.batch[j] == b {
+			j++
+		}
+		s.stats.observeN(c.shard, b.cmd, j-i, d, b.failed)
+		i = j
+	}
+	clear(c.batch) // no command pointers kept
+	c.batch = c.batch[:0]
+	c.clock = now
 }
 
 // clientList returns the connected clients (CLIENT LIST, INFO clients).
@@ -486,6 +540,10 @@ type client struct {
 	libVer  string
 
 	proto atomic.Int32 // 2 or 3, for CLIENT LIST (w.resp3 is the connection's own copy)
+
+	// batch: the commands an event loop ran inline and has not counted
+	// yet (observeBatch).
+	batch []batchedCmd
 
 	lower [32]byte // the command name lowercased, for the table lookup
 	// The last name looked up as sent and its command: a pipeline of one

@@ -100,15 +100,37 @@ func lookup(c *client, name []byte) *command {
 // Latency buckets of the per-command histograms, in seconds.
 var latencyBuckets = []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
 
+// nBuckets is len(latencyBuckets); latencyBucketsNs are its bounds in
+// nanoseconds, for observe's integer comparisons.
+const nBuckets = 16
+
+var latencyBucketsNs = func() (b [nBuckets]int64) {
+	if len(latencyBuckets) != nBuckets {
+		panic("rskv server: nBuckets is not len(latencyBuckets)")
+	}
+	for i, s := range latencyBuckets {
+		b[i] = int64(s * 1e9)
+	}
+	return b
+}()
+
 const statShards = 16
+
+// cmdCounters are one command's counters in one shard, together: a
+// command's observe touches its first cache line (calls, nsec and the
+// first buckets), not one line in each of four arrays.
+type cmdCounters struct {
+	calls   atomic.Uint64
+	nsec    atomic.Uint64 // time spent, ns (summed in ns: fast commands take under 1 µs)
+	buckets [nBuckets]atomic.Uint64
+	failed  atomic.Uint64
+	_       [8]byte
+}
 
 // cmdShard holds one shard of every command's counters. Connections are
 // spread over the shards so that no counter is touched by every command.
 type cmdShard struct {
-	calls   []atomic.Uint64
-	failed  []atomic.Uint64
-	usec    []atomic.Uint64
-	buckets []atomic.Uint64 // len(cmdByID) * len(latencyBuckets)
+	cmds []cmdCounters // by command id
 	// Bytes read from and written to the shard's connections (a counter
 	// per shard: every request reads and writes).
 	netIn, netOut atomic.Uint64
@@ -124,29 +146,29 @@ type cmdStats struct {
 
 func newCmdStats() *cmdStats {
 	s := &cmdStats{}
-	n := len(cmdByID)
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.calls = make([]atomic.Uint64, n)
-		sh.failed = make([]atomic.Uint64, n)
-		sh.usec = make([]atomic.Uint64, n)
-		sh.buckets = make([]atomic.Uint64, n*len(latencyBuckets))
+		s.shards[i].cmds = make([]cmdCounters, len(cmdByID))
 	}
 	return s
 }
 
 func (s *cmdStats) observe(shard int, c *command, d time.Duration, failed bool) {
-	sh := &s.shards[shard]
-	sh.calls[c.id].Add(1)
-	sh.usec[c.id].Add(uint64(d.Microseconds()))
+	s.observeN(shard, c, 1, d, failed)
+}
+
+// observeN counts n calls of c that took d each.
+func (s *cmdStats) observeN(shard int, c *command, n int, d time.Duration, failed bool) {
+	cc := &s.shards[shard].cmds[c.id]
+	cc.calls.Add(uint64(n))
+	cc.nsec.Add(uint64(n) * uint64(max(d, 0)))
 	if failed {
-		sh.failed[c.id].Add(1)
+		cc.failed.Add(uint64(n))
 	}
-	sec := d.Seconds()
-	for i, b := range latencyBuckets {
-		if sec <= b {
-			sh.buckets[c.id*len(latencyBuckets)+i].Add(1)
-			break
+	ns := int64(d)
+	for i := range latencyBucketsNs {
+		if ns <= latencyBucketsNs[i] {
+			cc.buckets[i].Add(uint64(n))
+			return
 		}
 	}
 }
@@ -171,7 +193,7 @@ func (s *cmdStats) netOut() int64 {
 
 // failed counts a command rejected before it ran (arity, authentication).
 func (s *cmdStats) failed(c *command) {
-	s.shards[0].failed[c.id].Add(1)
+	s.shards[0].cmds[c.id].failed.Add(1)
 }
 
 // cmdTotals is one command's summed counters.
@@ -181,15 +203,17 @@ type cmdTotals struct {
 }
 
 func (s *cmdStats) totals(c *command) cmdTotals {
-	t := cmdTotals{buckets: make([]uint64, len(latencyBuckets))}
+	t := cmdTotals{buckets: make([]uint64, nBuckets)}
+	var nsec uint64
 	for i := range s.shards {
-		sh := &s.shards[i]
-		t.calls += sh.calls[c.id].Load()
-		t.failed += sh.failed[c.id].Load()
-		t.usec += sh.usec[c.id].Load()
-		for b := range latencyBuckets {
-			t.buckets[b] += sh.buckets[c.id*len(latencyBuckets)+b].Load()
+		cc := &s.shards[i].cmds[c.id]
+		t.calls += cc.calls.Load()
+		t.failed += cc.failed.Load()
+		nsec += cc.nsec.Load()
+		for b := range cc.buckets {
+			t.buckets[b] += cc.buckets[b].Load()
 		}
 	}
+	t.usec = nsec / 1000
 	return t
 }
