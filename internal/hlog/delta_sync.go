@@ -1,6 +1,7 @@
 package hlog
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
 
@@ -83,6 +84,15 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 			d.begin()
 		}
 	}
+	// Images the writers captured first (dirtyList): every copy below
+	// is taken after this swap, so it is newer than the buffered images
+	// of its record and goes after them.
+	l.dirty.takeImages(func(entries []byte) {
+		if spillErr == nil {
+			l.drainImages(entries, flushed, from)
+			spill(l.syncTail)
+		}
+	})
 	l.dirty.take(func(addrs []uint64) {
 		for i, a := range addrs {
 			if j := i + prefetchAhead; j < len(addrs) && addrs[j] >= flushed {
@@ -143,7 +153,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 		return 0, l.fail(err)
 	}
 	if spilled && d.empty() {
-		l.syncTail = tail
+		l.setSyncTail(tail)
 		return tail, nil // the last spill took everything
 	}
 	if d.empty() && tail == l.syncTail && l.flushSynced == l.batchFlushed {
@@ -157,8 +167,38 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 		return 0, l.fail(err)
 	}
 	l.batchFlushed = l.flushSynced
-	l.syncTail = tail
+	l.setSyncTail(tail)
 	return tail, nil
+}
+
+// setSyncTail records the tail of the last delta batch, and publishes it to
+// the writers' capture (dirtyList.captureBelow).
+func (l *Log) setSyncTail(t uint64) {
+	l.syncTail = t
+	l.dirty.captureBelow.Store(t)
+}
+
+// drainImages adds the captured entries (dirtyList.capture) to the batch
+// being built, but those below flushed (the segment files have the
+// record's final image; its frame may be gone) or at or above from (the
+// batch's range copies the record as it is now). An image at an address
+// the running truncation has already written is owed, as in
+// deltaSyncForcedLocked.
+func (l *Log) drainImages(entries []byte, flushed, from uint64) {
+	d := l.delta
+	for len(entries) > 0 {
+		a := binary.LittleEndian.Uint64(entries)
+		n := entryHeaderSize + int(binary.LittleEndian.Uint64(entries[8:]))
+		e := entries[:n]
+		entries = entries[n:]
+		if a < flushed || a >= from {
+			continue
+		}
+		d.buf = append(d.buf, e...)
+		if l.truncating && a >= l.truncStart && a < l.truncHand {
+			l.owed = append(l.owed, a)
+		}
+	}
 }
 
 // copyRange writes consistent images of the log in [from, to) through dst:
@@ -347,23 +387,26 @@ func (l *Log) truncate() error {
 		return l.fail(err)
 	}
 	gen := d.gen
-	d.base = gen
 	owed := l.owed
 	slices.Sort(owed)
 	owed = slices.Compact(owed)
 	l.truncStart, l.truncHand, l.owed = 0, 0, l.owed[:0]
-	l.syncTail = min(l.syncTail, end)
+	l.setSyncTail(min(l.syncTail, end))
 	if err := l.syncForcedLocked(owed); err != nil {
 		return err
 	}
-	if d.size == deltaHeaderSize {
-		// The sync had nothing to write: a batch must still say base.
-		d.begin()
-		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
-			return l.fail(err)
-		}
-		l.batchFlushed = l.flushSynced
+	// Only now, in a batch of its own, does the new generation become the
+	// base. The sync above may have written several batches (it spills
+	// every deltaBatchBytes); had the first of them carried the new base,
+	// a crash before the last would have left recovery ignoring the older
+	// generations while the owed images and the appends since end were
+	// not all in the new one yet.
+	d.base = gen
+	d.begin()
+	if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+		return l.fail(err)
 	}
+	l.batchFlushed = l.flushSynced
 	if err := d.dropBelow(gen); err != nil {
 		return l.fail(err)
 	}
@@ -401,13 +444,25 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 	buf := l.truncBuf[:b-a]
 	d := l.delta
 	d.begin()
+	// The writers' captured images are not synced yet, and a record whose
+	// newest image is among them has changed since every synced image of
+	// it: the chunk write could tear its only durable copy. So they go
+	// into this chunk's batch first, as a sync would write them (owed
+	// where an earlier chunk already wrote the record), and the chunk's
+	// copy below, taken after, is at least as new.
+	drained := false
+	l.dirty.takeImages(func(entries []byte) {
+		n := len(d.buf)
+		l.drainImages(entries, l.flushed.Load(), l.syncTail)
+		drained = drained || len(d.buf) > n
+	})
 	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
 		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })
 	if err != nil {
 		return 0, l.fail(err)
 	}
 	if !d.empty() {
-		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+		if err := d.commit(l.flushSynced, l.syncTail, !drained); err != nil {
 			return 0, l.fail(err)
 		}
 		l.batchFlushed = l.flushSynced

@@ -19,10 +19,38 @@ import (
 // operation of the truncation or of the syncs, or after it, must recover
 // every record with a value it had no earlier than the last completed
 // sync.
+//
+// It runs with the syncer copying dirty records, with writer-side capture
+// (every update's image buffered by the writer, drained by the syncs and
+// by each chunk), and with capture buffers so small that most updates fall
+// back to the dirty list while others are buffered.
 func TestTruncationWithSyncsBetweenChunks(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		g          geometry
+		batchBytes int // deltaBatchBytes, if not 0
+	}{
+		{"dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0},
+		{"capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0},
+		{"capture-full", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true, captureBytes: 200}, 0},
+		// The syncs, the last one's owed images included, spill into
+		// several batches: the new base must come after all of them.
+		{"dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048},
+		{"capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.batchBytes > 0 {
+				defer func(n int) { deltaBatchBytes = n }(deltaBatchBytes)
+				deltaBatchBytes = c.batchBytes
+			}
+			testTruncationWithSyncsBetweenChunks(t, c.g)
+		})
+	}
+}
+
+func testTruncationWithSyncsBetweenChunks(t *testing.T, g geometry) {
 	defer func(n int) { truncateChunk = n }(truncateChunk)
 	truncateChunk = 4096 // a page: the region below is several chunks
-	g := geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}
 	mem := vfs.NewMem()
 	require.NoError(t, mem.MkdirAll("db", 0o755))
 	require.NoError(t, mem.SyncDir("."))

@@ -215,6 +215,11 @@ func (s *Store) open() error {
 		OnNewSegment:      s.wakeCollector,
 		HandOffTruncation: s.handOffTruncation,
 		ReadOnly:          s.opts.ReadOnly,
+		// Writer-side image capture pays when syncs come often: under
+		// SyncNone (or SyncPeriodic without the syncer) a window lasts
+		// until Sync, Checkpoint or Close.
+		CaptureImages: s.opts.SyncMode == SyncAlways ||
+			s.opts.SyncMode == SyncPeriodic && !s.opts.DisableBackground,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
