@@ -75,7 +75,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	var spillErr error
 	spilled := false
 	spill := func(t uint64) {
-		if spillErr != nil || len(d.buf) < deltaBatchBytes {
+		if spillErr != nil || d.pending() < deltaBatchBytes {
 			return
 		}
 		if spillErr = d.commit(l.flushSynced, t, false); spillErr == nil {
@@ -87,9 +87,9 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	// Images the writers captured first (dirtyList): every copy below
 	// is taken after this swap, so it is newer than the buffered images
 	// of its record and goes after them.
-	l.dirty.takeImages(func(entries []byte) {
+	l.dirty.takeImages(func(entries []byte, lo, hi uint64) {
 		if spillErr == nil {
-			l.drainImages(entries, flushed, from)
+			l.drainImages(entries, lo, hi, flushed, from)
 			spill(l.syncTail)
 		}
 	})
@@ -178,14 +178,31 @@ func (l *Log) setSyncTail(t uint64) {
 	l.dirty.captureBelow.Store(t)
 }
 
-// drainImages adds the captured entries (dirtyList.capture) to the batch
-// being built, but those below flushed (the segment files have the
-// record's final image; its frame may be gone) or at or above from (the
-// batch's range copies the record as it is now). An image at an address
-// the running truncation has already written is owed, as in
-// deltaSyncForcedLocked.
-func (l *Log) drainImages(entries []byte, flushed, from uint64) {
+// drainImages adds the captured entries (dirtyList.capture) of one stripe,
+// whose addresses lie in [lo, hi], to the batch being built, but those
+// below flushed (the segment files have the record's final image; its
+// frame may be gone) or at or above from (the batch's range copies the
+// record as it is now). An image at an address the running truncation has
+// already written is owed, as in deltaSyncForcedLocked. In the usual case
+// (all entries kept, no truncation) the buffer is written from where it
+// is, unread.
+func (l *Log) drainImages(entries []byte, lo, hi, flushed, from uint64) {
 	d := l.delta
+	owes := l.truncating && hi >= l.truncStart && lo < l.truncHand
+	if lo >= flushed && hi < from {
+		d.addPart(entries)
+		for owes && len(entries) > 0 {
+			a := binary.LittleEndian.Uint64(entries)
+			if a >= l.truncStart && a < l.truncHand {
+				l.owed = append(l.owed, a)
+			}
+			entries = entries[entryHeaderSize+int(binary.LittleEndian.Uint64(entries[8:])):]
+		}
+		return
+	}
+	// Kept entries are copied into the batch's own entries, which come
+	// after every part: the other stripes' parts hold other addresses, and
+	// the dirty list's copies (newer) are added after these.
 	for len(entries) > 0 {
 		a := binary.LittleEndian.Uint64(entries)
 		n := entryHeaderSize + int(binary.LittleEndian.Uint64(entries[8:]))
@@ -451,10 +468,10 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 	// where an earlier chunk already wrote the record), and the chunk's
 	// copy below, taken after, is at least as new.
 	drained := false
-	l.dirty.takeImages(func(entries []byte) {
-		n := len(d.buf)
-		l.drainImages(entries, l.flushed.Load(), l.syncTail)
-		drained = drained || len(d.buf) > n
+	l.dirty.takeImages(func(entries []byte, lo, hi uint64) {
+		n := d.pending()
+		l.drainImages(entries, lo, hi, l.flushed.Load(), l.syncTail)
+		drained = drained || d.pending() > n
 	})
 	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
 		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })

@@ -55,7 +55,11 @@ type dirtyStripe struct {
 	// kept for their capacity (owned by the syncer between swaps).
 	spare     []uint64
 	spareImgs []byte
-	_         [128 - 8 - 4*24]byte
+	// lo and hi bound the addresses captured in imgs, so that the sync
+	// can tell without reading them whether every entry belongs in its
+	// batch.
+	lo, hi uint64
+	_      [128 - 8 - 4*24 - 16]byte
 }
 
 func stripeOf(addr uint64) uint64 { return (addr >> 3) * 0x9E3779B97F4A7C15 >> 58 }
@@ -84,6 +88,11 @@ func (d *dirtyList) capture(addr uint64, r memRecord, size int) bool {
 		// First use of this stripe (or of this side of the swap): one
 		// allocation for the life of the log.
 		s.imgs = make([]byte, 0, d.capCap)
+	}
+	if off == 0 {
+		s.lo, s.hi = addr, addr
+	} else {
+		s.lo, s.hi = min(s.lo, addr), max(s.hi, addr)
 	}
 	b := s.imgs[off : off+entryHeaderSize+size]
 	s.imgs = s.imgs[:off+entryHeaderSize+size]
@@ -116,9 +125,11 @@ func (d *dirtyList) take(fn func(addrs []uint64)) {
 }
 
 // takeImages swaps out every stripe's capture buffer and calls fn with its
-// entries; the buffers are reused once fn returns. Callers serialise
-// takeImages (and call it before take, see dirtyList).
-func (d *dirtyList) takeImages(fn func(entries []byte)) {
+// entries and the bounds of their addresses. A buffer stays untouched
+// until the next takeImages (the writers fill the other one), so fn may
+// keep it until then. Callers serialise takeImages (and call it before
+// take, see dirtyList).
+func (d *dirtyList) takeImages(fn func(entries []byte, lo, hi uint64)) {
 	if d.capCap == 0 {
 		return
 	}
@@ -130,9 +141,10 @@ func (d *dirtyList) takeImages(fn func(entries []byte)) {
 			s.mu.Unlock()
 			continue
 		}
+		lo, hi := s.lo, s.hi
 		s.imgs = s.spareImgs[:0]
 		s.mu.Unlock()
-		fn(got)
+		fn(got, lo, hi)
 		s.spareImgs = got[:0]
 	}
 }
