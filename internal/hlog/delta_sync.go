@@ -33,6 +33,12 @@ const prefetchAhead = 6
 
 var prefetchSink uint64
 
+// truncateKeepSlack: a truncation keeps its current generation instead of
+// writing the owed images again when that generation is at most twice
+// what the rewrite would write plus this (see truncate). (A variable for
+// tests.)
+var truncateKeepSlack int64 = truncateMinBytes
+
 // truncateChunk is the size of the pieces a truncation copies and writes,
 // each after a delta sync (at least a page). (A variable for tests.)
 var truncateChunk = 16 << 20
@@ -122,8 +128,9 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 			} else if l.truncating && a >= l.truncStart && a < l.truncHand {
 				// In a chunk the running truncation already wrote: this
 				// image is newer than the segment's, and the generation it
-				// goes into will not outlive the truncation.
+				// goes into may not outlive the truncation.
 				l.owed = append(l.owed, a)
+				l.owedBytes += int64(entryHeaderSize + n)
 			}
 			spill(l.syncTail)
 		}
@@ -193,10 +200,12 @@ func (l *Log) drainImages(entries []byte, lo, hi, flushed, from uint64) {
 		d.addPart(entries)
 		for owes && len(entries) > 0 {
 			a := binary.LittleEndian.Uint64(entries)
+			n := entryHeaderSize + int(binary.LittleEndian.Uint64(entries[8:]))
 			if a >= l.truncStart && a < l.truncHand {
 				l.owed = append(l.owed, a)
+				l.owedBytes += int64(n)
 			}
-			entries = entries[entryHeaderSize+int(binary.LittleEndian.Uint64(entries[8:])):]
+			entries = entries[n:]
 		}
 		return
 	}
@@ -214,6 +223,7 @@ func (l *Log) drainImages(entries []byte, lo, hi, flushed, from uint64) {
 		d.buf = append(d.buf, e...)
 		if l.truncating && a >= l.truncStart && a < l.truncHand {
 			l.owed = append(l.owed, a)
+			l.owedBytes += int64(n)
 		}
 	}
 }
@@ -339,7 +349,7 @@ func (l *Log) truncate() error {
 	// it is complete, and its newest image is in the older generations,
 	// which stay until the end.
 	start, end := l.flushed.Load(), l.syncTail
-	l.truncStart, l.truncHand, l.owed = start, start, l.owed[:0]
+	l.truncStart, l.truncHand, l.owed, l.owedBytes = start, start, l.owed[:0], 0
 	l.maintMu.Unlock()
 	chunk := max(uint64(truncateChunk), l.pageSize)
 	var waited time.Duration
@@ -391,6 +401,40 @@ func (l *Log) truncate() error {
 		l.segDurable = max(l.segDurable, end)
 	}
 	// The segments now hold synced images of [start, end) at least as new
+	// as every batch written before each chunk was copied, so the older
+	// generations are superseded: only the current one (g+1: the chunk
+	// batches and the syncs' batches since the truncation began) can hold
+	// newer images. Two ways to finish:
+	//
+	//  - keep g+1: a batch in it names it the base, and the older
+	//    generations go. Recovery then applies g+1 in order over the
+	//    segments: a record whose last image there is older than the
+	//    segment's comes back to that image, a value it had no earlier
+	//    than the last sync that covered it (a change after that image is
+	//    in a later batch, or was not synced). Nothing is written again;
+	//    g+1 stays, and counts towards the next truncation.
+	//  - or write the owed images and the appends again into g+2 and drop
+	//    g+1 too (below): when g+1 is larger than what that rewrites (its
+	//    chunk batches hold every record dirty at its chunk's copy, which
+	//    under SyncNone is most of the region).
+	if rewrite := l.owedBytes + int64(l.syncTail-end); d.sizes[d.gen] <= 2*rewrite+truncateKeepSlack {
+		gen := d.gen
+		l.truncStart, l.truncHand, l.owed, l.owedBytes = 0, 0, l.owed[:0], 0
+		d.base = gen
+		d.begin()
+		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+			return l.fail(err)
+		}
+		l.batchFlushed = l.flushSynced
+		if err := d.dropBelow(gen); err != nil {
+			return l.fail(err)
+		}
+		// imagesInGen stays as g+1's batches set it: a sync batch (or a
+		// chunk batch holding captured images) may hold images the
+		// segments lack; chunk batches of dirty records do not.
+		l.logTruncation(start, end, before, t0, tChunks, waited, tSync, "kept")
+		return nil
+	}
 	// as every batch written before each chunk was copied. What they lack
 	// is in the batches of syncs that ran between the chunks: the records
 	// of chunks already written that such a sync imaged (owed, see
@@ -407,7 +451,7 @@ func (l *Log) truncate() error {
 	owed := l.owed
 	slices.Sort(owed)
 	owed = slices.Compact(owed)
-	l.truncStart, l.truncHand, l.owed = 0, 0, l.owed[:0]
+	l.truncStart, l.truncHand, l.owed, l.owedBytes = 0, 0, l.owed[:0], 0
 	l.setSyncTail(min(l.syncTail, end))
 	if err := l.syncForcedLocked(owed); err != nil {
 		return err
@@ -427,12 +471,17 @@ func (l *Log) truncate() error {
 	if err := d.dropBelow(gen); err != nil {
 		return l.fail(err)
 	}
+	l.logTruncation(start, end, before, t0, tChunks, waited, tSync, "rewritten")
+	return nil
+}
+
+// logTruncation logs a finished truncation and counts it.
+func (l *Log) logTruncation(start, end uint64, before int64, t0 time.Time, tChunks, waited time.Duration, tSync time.Time, last string) {
 	l.cfg.Logger.Info("rskv: delta log truncated into the segments", "from", start, "to", end,
-		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0),
-		"chunks", tChunks, "waited", waited, "sync", time.Since(tSync))
+		"delta_bytes_before", before, "delta_bytes_after", l.delta.total, "took", time.Since(t0),
+		"chunks", tChunks, "waited", waited, "sync", time.Since(tSync), "last_generation", last)
 	l.idleSyncs = 0
 	l.truncations.Add(1)
-	return nil
 }
 
 // truncateChunkLocked copies and writes the images of one chunk from a

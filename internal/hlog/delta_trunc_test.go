@@ -28,17 +28,26 @@ func TestTruncationWithSyncsBetweenChunks(t *testing.T) {
 	for _, c := range []struct {
 		name       string
 		g          geometry
-		batchBytes int // deltaBatchBytes, if not 0
+		batchBytes int  // deltaBatchBytes, if not 0
+		rewrite    bool // the truncation writes the owed images again instead of keeping its generation
 	}{
-		{"dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0},
-		{"capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0},
-		{"capture-full", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true, captureBytes: 200}, 0},
+		{"dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, false},
+		{"capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, false},
+		{"capture-full", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true, captureBytes: 200}, 0, false},
 		// The syncs, the last one's owed images included, spill into
 		// several batches: the new base must come after all of them.
-		{"dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048},
-		{"capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048},
+		{"dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, false},
+		{"capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, false},
+		{"rewrite-dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, true},
+		{"rewrite-capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, true},
+		{"rewrite-dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, true},
+		{"rewrite-capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.rewrite {
+				defer func(n int64) { truncateKeepSlack = n }(truncateKeepSlack)
+				truncateKeepSlack = -1 << 62
+			}
 			if c.batchBytes > 0 {
 				defer func(n int) { deltaBatchBytes = n }(deltaBatchBytes)
 				deltaBatchBytes = c.batchBytes

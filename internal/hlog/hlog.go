@@ -138,6 +138,7 @@ type Log struct {
 	// the generation that outlives it (see truncate).
 	truncStart, truncHand uint64
 	owed                  []uint64
+	owedBytes             int64 // the owed images' bytes (duplicates too)
 	delta                 *deltaLog
 	truncBuf              []byte
 	truncations           atomic.Uint64

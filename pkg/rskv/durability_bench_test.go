@@ -253,6 +253,9 @@ func BenchmarkChurn(b *testing.B) {
 					continue
 				}
 				o := &rskv.Options{SyncMode: modes[m].mode}
+				if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+					o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+				}
 				r := runChurn(b, o, churnFor, idle)
 				b.ReportMetric(r.PutsPerSec, only+"-puts/s")
 				b.ReportMetric(r.PeakDisk/r.Live, only+"-peak/live")
