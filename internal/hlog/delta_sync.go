@@ -195,6 +195,7 @@ func (l *Log) setSyncTail(t uint64) {
 // is, unread.
 func (l *Log) drainImages(entries []byte, lo, hi, flushed, from uint64) {
 	d := l.delta
+	l.capturedBytes += int64(len(entries))
 	owes := l.truncating && hi >= l.truncStart && lo < l.truncHand
 	if lo >= flushed && hi < from {
 		d.addPart(entries)

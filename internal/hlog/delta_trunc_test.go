@@ -136,6 +136,11 @@ func testTruncationWithSyncsBetweenChunks(t *testing.T, g geometry) {
 	require.Greater(t, chunks, 2, "the truncation wrote several chunks")
 	st := tl.l.DeltaStats()
 	require.Equal(t, 1, st.Generations, "only the truncation's last generation is left")
+	if g.capture {
+		require.Positive(t, st.CapturedBytes, "the writers captured images")
+	} else {
+		require.Zero(t, st.CapturedBytes)
+	}
 	cuts = append(cuts, cut{fs: mem.CrashClone(), floor: append([]int(nil), floor...)})
 	tl.crash()
 

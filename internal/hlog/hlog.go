@@ -139,6 +139,7 @@ type Log struct {
 	truncStart, truncHand uint64
 	owed                  []uint64
 	owedBytes             int64 // the owed images' bytes (duplicates too)
+	capturedBytes         int64 // see DeltaStats
 	delta                 *deltaLog
 	truncBuf              []byte
 	truncations           atomic.Uint64
@@ -356,6 +357,9 @@ type DeltaStats struct {
 	Bytes       int64
 	Generations int
 	Truncations uint64
+	// CapturedBytes counts the bytes of the images the writers captured
+	// (writer-side capture) that syncs and truncations took since Open.
+	CapturedBytes int64
 }
 
 // DeltaStats returns the delta log's figures (it takes the maintenance
@@ -363,7 +367,8 @@ type DeltaStats struct {
 func (l *Log) DeltaStats() DeltaStats {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
-	return DeltaStats{Bytes: l.delta.total, Generations: len(l.delta.gens), Truncations: l.truncations.Load()}
+	return DeltaStats{Bytes: l.delta.total, Generations: len(l.delta.gens), Truncations: l.truncations.Load(),
+		CapturedBytes: l.capturedBytes}
 }
 
 // Err returns the sticky I/O error, if a write or sync has failed.
