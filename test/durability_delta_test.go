@@ -29,12 +29,34 @@ func deltaKey(i int) []byte { return fmt.Appendf(nil, "key-%02d", i) }
 // after the first write is an in-place update.
 func deltaValue(i, ver int) []byte { return fmt.Appendf(nil, "value-of-%02d-version-%06d", i, ver) }
 
+// deltaSyncMode is the mode deltaOptions opens with. Both modes make
+// in-place updates durable at Sync only here (the background services are
+// off), but SyncPeriodic has the writers capture their records' images
+// (writer-side capture) where SyncNone leaves them to the syncer's dirty
+// list: withDeltaModes runs a test both ways.
+var deltaSyncMode = rskv.SyncNone
+
+// withDeltaModes runs test with deltaOptions in SyncNone (dirty list) and
+// in SyncPeriodic (writer-side capture).
+func withDeltaModes(t *testing.T, test func(t *testing.T)) {
+	for _, m := range []struct {
+		name string
+		mode rskv.SyncMode
+	}{{"dirty-list", rskv.SyncNone}, {"capture", rskv.SyncPeriodic}} {
+		t.Run(m.name, func(t *testing.T) {
+			defer func(m rskv.SyncMode) { deltaSyncMode = m }(deltaSyncMode)
+			deltaSyncMode = m.mode
+			test(t)
+		})
+	}
+}
+
 func deltaOptions(fs vfs.FS) *rskv.Options {
 	return &rskv.Options{
 		MemorySize:         256 << 10,
 		PageSize:           4 << 10,
 		SegmentSize:        64 << 10,
-		SyncMode:           rskv.SyncNone,
+		SyncMode:           deltaSyncMode,
 		CheckpointInterval: -1,
 		GCInterval:         -1,
 		DisableBackground:  true,
@@ -132,7 +154,9 @@ func cutFile(t *testing.T, fs vfs.FS, name string, size int64) {
 // any offset (a batch boundary, an entry boundary, mid-image) recovers
 // exactly the state of the last batch that is whole: the torn batch is cut,
 // never reported as corruption, never half applied.
-func TestDeltaCutAtEveryOffset(t *testing.T) {
+func TestDeltaCutAtEveryOffset(t *testing.T) { withDeltaModes(t, testDeltaCutAtEveryOffset) }
+
+func testDeltaCutAtEveryOffset(t *testing.T) {
 	mem := vfs.NewMem()
 	s, states, ends := buildDeltaStore(t, mem, 6)
 	base := mem.CrashClone() // all synced: the same as a clean power cut
@@ -220,7 +244,9 @@ func TestDeltaDamage(t *testing.T) {
 // delta log into the segments (the second truncation, so it rewrites images
 // the first wrote), while in-place updates land during it. Every clone must open and
 // hold, for every key, its value at the last Sync or a later one.
-func TestPowerLossDuringTruncation(t *testing.T) {
+func TestPowerLossDuringTruncation(t *testing.T) { withDeltaModes(t, testPowerLossDuringTruncation) }
+
+func testPowerLossDuringTruncation(t *testing.T) {
 	mem := vfs.NewMem()
 	var (
 		armed  bool
@@ -293,7 +319,9 @@ func TestPowerLossDuringTruncation(t *testing.T) {
 // files during a checkpoint's sync, then during Close's sync and truncation,
 // in turn: the failure is a sticky error, and a reopen (as is, and after a
 // power cut) finds every value acknowledged by a Sync.
-func TestDeltaFaultDuringTruncation(t *testing.T) {
+func TestDeltaFaultDuringTruncation(t *testing.T) { withDeltaModes(t, testDeltaFaultDuringTruncation) }
+
+func testDeltaFaultDuringTruncation(t *testing.T) {
 	for n := 1; ; n++ {
 		mem := vfs.NewMem()
 		armed, count, fired := false, 0, false

@@ -105,7 +105,13 @@ type deltaLog struct {
 	// segment files may lack (a truncation under writers leaves some).
 	imagesInGen bool
 
-	buf []byte // the batch being built
+	buf []byte // the batch being built: its header and own entries
+	// parts are entries that go between the batch's header and the
+	// entries in buf, written from where they are (the writers' capture
+	// buffers, dirty.go) rather than copied into buf; partsLen is their
+	// total length. They must stay untouched until commit returns.
+	parts    [][]byte
+	partsLen int
 
 	// truncMu is held by a running truncation (taken before maintMu, never
 	// while holding it): one runs at a time.
@@ -115,7 +121,19 @@ type deltaLog struct {
 // begin starts a batch.
 func (d *deltaLog) begin() {
 	d.buf = append(d.buf[:0], make([]byte, frameHeaderSize)...)
+	clear(d.parts)
+	d.parts, d.partsLen = d.parts[:0], 0
 }
+
+// addPart adds entries (whole, in the batch format) to be written from p
+// itself, before the entries added with add.
+func (d *deltaLog) addPart(p []byte) {
+	d.parts = append(d.parts, p)
+	d.partsLen += len(p)
+}
+
+// pending is the size of the batch being built.
+func (d *deltaLog) pending() int { return len(d.buf) + d.partsLen }
 
 // add appends an entry for an image of n bytes at addr and returns the
 // space for the image.
@@ -131,7 +149,7 @@ func (d *deltaLog) add(addr uint64, n int) []byte {
 func (d *deltaLog) unadd(n int) { d.buf = d.buf[:len(d.buf)-entryHeaderSize-n] }
 
 // empty says whether the batch has no entries.
-func (d *deltaLog) empty() bool { return len(d.buf) == frameHeaderSize }
+func (d *deltaLog) empty() bool { return len(d.buf) == frameHeaderSize && d.partsLen == 0 }
 
 // commit writes the batch with its flushed and tail addresses and syncs it.
 // A chunk batch of a truncation (chunk) holds images the truncation writes
@@ -145,27 +163,59 @@ func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
 	}
 	d.seq++
 	b := d.buf
+	n := len(b) + d.partsLen // the frame's size
 	binary.LittleEndian.PutUint32(b[0:], frameMagic)
-	binary.LittleEndian.PutUint64(b[8:], uint64(len(b)-frameHeaderSize))
+	binary.LittleEndian.PutUint64(b[8:], uint64(n-frameHeaderSize))
 	binary.LittleEndian.PutUint64(b[16:], d.seq)
 	binary.LittleEndian.PutUint64(b[24:], flushed)
 	binary.LittleEndian.PutUint64(b[32:], tail)
 	binary.LittleEndian.PutUint64(b[40:], d.base)
-	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
 	name := DeltaName(d.gen)
-	if _, err := d.file.WriteAt(b, d.size); err != nil {
-		return errors.Wrapf(err, "write %d bytes at offset %d of %s", len(b), d.size, name)
+	if len(d.parts) == 0 {
+		binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
+		if _, err := d.file.WriteAt(b, d.size); err != nil {
+			return errors.Wrapf(err, "write %d bytes at offset %d of %s", len(b), d.size, name)
+		}
+	} else {
+		// The same bytes as one frame: header, parts, own entries.
+		c := crc32.Checksum(b[8:frameHeaderSize], castagnoli)
+		for _, p := range d.parts {
+			c = crc32.Update(c, castagnoli, p)
+		}
+		c = crc32.Update(c, castagnoli, b[frameHeaderSize:])
+		binary.LittleEndian.PutUint32(b[4:], c)
+		off := d.size
+		write := func(p []byte) error {
+			if _, err := d.file.WriteAt(p, off); err != nil {
+				return errors.Wrapf(err, "write %d bytes at offset %d of %s", len(p), off, name)
+			}
+			off += int64(len(p))
+			return nil
+		}
+		if err := write(b[:frameHeaderSize]); err != nil {
+			return err
+		}
+		for _, p := range d.parts {
+			if err := write(p); err != nil {
+				return err
+			}
+		}
+		if len(b) > frameHeaderSize {
+			if err := write(b[frameHeaderSize:]); err != nil {
+				return err
+			}
+		}
 	}
 	if err := d.file.Sync(); err != nil {
 		return errors.Wrapf(err, "sync %s", name)
 	}
-	d.size += int64(len(b))
+	d.size += int64(n)
 	d.sizes[d.gen] = d.size
-	d.total += int64(len(b))
+	d.total += int64(n)
 	d.published.Store(d.total)
 	if !chunk {
-		d.sinceTrunc += int64(len(b))
-		d.imagesInGen = d.imagesInGen || len(b) > frameHeaderSize
+		d.sinceTrunc += int64(n)
+		d.imagesInGen = d.imagesInGen || n > frameHeaderSize
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package hlog
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
 
@@ -31,6 +32,12 @@ var deltaBatchBytes = 16 << 20
 const prefetchAhead = 6
 
 var prefetchSink uint64
+
+// truncateKeepSlack: a truncation keeps its current generation instead of
+// writing the owed images again when that generation is at most twice
+// what the rewrite would write plus this (see truncate). (A variable for
+// tests.)
+var truncateKeepSlack int64 = truncateMinBytes
 
 // truncateChunk is the size of the pieces a truncation copies and writes,
 // each after a delta sync (at least a page). (A variable for tests.)
@@ -74,7 +81,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	var spillErr error
 	spilled := false
 	spill := func(t uint64) {
-		if spillErr != nil || len(d.buf) < deltaBatchBytes {
+		if spillErr != nil || d.pending() < deltaBatchBytes {
 			return
 		}
 		if spillErr = d.commit(l.flushSynced, t, false); spillErr == nil {
@@ -83,6 +90,15 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 			d.begin()
 		}
 	}
+	// Images the writers captured first (dirtyList): every copy below
+	// is taken after this swap, so it is newer than the buffered images
+	// of its record and goes after them.
+	l.dirty.takeImages(func(entries []byte, lo, hi uint64) {
+		if spillErr == nil {
+			l.drainImages(entries, lo, hi, flushed, from)
+			spill(l.syncTail)
+		}
+	})
 	l.dirty.take(func(addrs []uint64) {
 		for i, a := range addrs {
 			if j := i + prefetchAhead; j < len(addrs) && addrs[j] >= flushed {
@@ -112,8 +128,9 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 			} else if l.truncating && a >= l.truncStart && a < l.truncHand {
 				// In a chunk the running truncation already wrote: this
 				// image is newer than the segment's, and the generation it
-				// goes into will not outlive the truncation.
+				// goes into may not outlive the truncation.
 				l.owed = append(l.owed, a)
+				l.owedBytes += int64(entryHeaderSize + n)
 			}
 			spill(l.syncTail)
 		}
@@ -143,7 +160,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 		return 0, l.fail(err)
 	}
 	if spilled && d.empty() {
-		l.syncTail = tail
+		l.setSyncTail(tail)
 		return tail, nil // the last spill took everything
 	}
 	if d.empty() && tail == l.syncTail && l.flushSynced == l.batchFlushed {
@@ -157,8 +174,59 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 		return 0, l.fail(err)
 	}
 	l.batchFlushed = l.flushSynced
-	l.syncTail = tail
+	l.setSyncTail(tail)
 	return tail, nil
+}
+
+// setSyncTail records the tail of the last delta batch, and publishes it to
+// the writers' capture (dirtyList.captureBelow).
+func (l *Log) setSyncTail(t uint64) {
+	l.syncTail = t
+	l.dirty.captureBelow.Store(t)
+}
+
+// drainImages adds the captured entries (dirtyList.capture) of one stripe,
+// whose addresses lie in [lo, hi], to the batch being built, but those
+// below flushed (the segment files have the record's final image; its
+// frame may be gone) or at or above from (the batch's range copies the
+// record as it is now). An image at an address the running truncation has
+// already written is owed, as in deltaSyncForcedLocked. In the usual case
+// (all entries kept, no truncation) the buffer is written from where it
+// is, unread.
+func (l *Log) drainImages(entries []byte, lo, hi, flushed, from uint64) {
+	d := l.delta
+	l.capturedBytes += int64(len(entries))
+	owes := l.truncating && hi >= l.truncStart && lo < l.truncHand
+	if lo >= flushed && hi < from {
+		d.addPart(entries)
+		for owes && len(entries) > 0 {
+			a := binary.LittleEndian.Uint64(entries)
+			n := entryHeaderSize + int(binary.LittleEndian.Uint64(entries[8:]))
+			if a >= l.truncStart && a < l.truncHand {
+				l.owed = append(l.owed, a)
+				l.owedBytes += int64(n)
+			}
+			entries = entries[n:]
+		}
+		return
+	}
+	// Kept entries are copied into the batch's own entries, which come
+	// after every part: the other stripes' parts hold other addresses, and
+	// the dirty list's copies (newer) are added after these.
+	for len(entries) > 0 {
+		a := binary.LittleEndian.Uint64(entries)
+		n := entryHeaderSize + int(binary.LittleEndian.Uint64(entries[8:]))
+		e := entries[:n]
+		entries = entries[n:]
+		if a < flushed || a >= from {
+			continue
+		}
+		d.buf = append(d.buf, e...)
+		if l.truncating && a >= l.truncStart && a < l.truncHand {
+			l.owed = append(l.owed, a)
+			l.owedBytes += int64(n)
+		}
+	}
 }
 
 // copyRange writes consistent images of the log in [from, to) through dst:
@@ -282,7 +350,7 @@ func (l *Log) truncate() error {
 	// it is complete, and its newest image is in the older generations,
 	// which stay until the end.
 	start, end := l.flushed.Load(), l.syncTail
-	l.truncStart, l.truncHand, l.owed = start, start, l.owed[:0]
+	l.truncStart, l.truncHand, l.owed, l.owedBytes = start, start, l.owed[:0], 0
 	l.maintMu.Unlock()
 	chunk := max(uint64(truncateChunk), l.pageSize)
 	var waited time.Duration
@@ -334,6 +402,40 @@ func (l *Log) truncate() error {
 		l.segDurable = max(l.segDurable, end)
 	}
 	// The segments now hold synced images of [start, end) at least as new
+	// as every batch written before each chunk was copied, so the older
+	// generations are superseded: only the current one (g+1: the chunk
+	// batches and the syncs' batches since the truncation began) can hold
+	// newer images. Two ways to finish:
+	//
+	//  - keep g+1: a batch in it names it the base, and the older
+	//    generations go. Recovery then applies g+1 in order over the
+	//    segments: a record whose last image there is older than the
+	//    segment's comes back to that image, a value it had no earlier
+	//    than the last sync that covered it (a change after that image is
+	//    in a later batch, or was not synced). Nothing is written again;
+	//    g+1 stays, and counts towards the next truncation.
+	//  - or write the owed images and the appends again into g+2 and drop
+	//    g+1 too (below): when g+1 is larger than what that rewrites (its
+	//    chunk batches hold every record dirty at its chunk's copy, which
+	//    under SyncNone is most of the region).
+	if rewrite := l.owedBytes + int64(l.syncTail-end); d.sizes[d.gen] <= 2*rewrite+truncateKeepSlack {
+		gen := d.gen
+		l.truncStart, l.truncHand, l.owed, l.owedBytes = 0, 0, l.owed[:0], 0
+		d.base = gen
+		d.begin()
+		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+			return l.fail(err)
+		}
+		l.batchFlushed = l.flushSynced
+		if err := d.dropBelow(gen); err != nil {
+			return l.fail(err)
+		}
+		// imagesInGen stays as g+1's batches set it: a sync batch (or a
+		// chunk batch holding captured images) may hold images the
+		// segments lack; chunk batches of dirty records do not.
+		l.logTruncation(start, end, before, t0, tChunks, waited, tSync, "kept")
+		return nil
+	}
 	// as every batch written before each chunk was copied. What they lack
 	// is in the batches of syncs that ran between the chunks: the records
 	// of chunks already written that such a sync imaged (owed, see
@@ -347,32 +449,40 @@ func (l *Log) truncate() error {
 		return l.fail(err)
 	}
 	gen := d.gen
-	d.base = gen
 	owed := l.owed
 	slices.Sort(owed)
 	owed = slices.Compact(owed)
-	l.truncStart, l.truncHand, l.owed = 0, 0, l.owed[:0]
-	l.syncTail = min(l.syncTail, end)
+	l.truncStart, l.truncHand, l.owed, l.owedBytes = 0, 0, l.owed[:0], 0
+	l.setSyncTail(min(l.syncTail, end))
 	if err := l.syncForcedLocked(owed); err != nil {
 		return err
 	}
-	if d.size == deltaHeaderSize {
-		// The sync had nothing to write: a batch must still say base.
-		d.begin()
-		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
-			return l.fail(err)
-		}
-		l.batchFlushed = l.flushSynced
+	// Only now, in a batch of its own, does the new generation become the
+	// base. The sync above may have written several batches (it spills
+	// every deltaBatchBytes); had the first of them carried the new base,
+	// a crash before the last would have left recovery ignoring the older
+	// generations while the owed images and the appends since end were
+	// not all in the new one yet.
+	d.base = gen
+	d.begin()
+	if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+		return l.fail(err)
 	}
+	l.batchFlushed = l.flushSynced
 	if err := d.dropBelow(gen); err != nil {
 		return l.fail(err)
 	}
+	l.logTruncation(start, end, before, t0, tChunks, waited, tSync, "rewritten")
+	return nil
+}
+
+// logTruncation logs a finished truncation and counts it.
+func (l *Log) logTruncation(start, end uint64, before int64, t0 time.Time, tChunks, waited time.Duration, tSync time.Time, last string) {
 	l.cfg.Logger.Info("rskv: delta log truncated into the segments", "from", start, "to", end,
-		"delta_bytes_before", before, "delta_bytes_after", d.total, "took", time.Since(t0),
-		"chunks", tChunks, "waited", waited, "sync", time.Since(tSync))
+		"delta_bytes_before", before, "delta_bytes_after", l.delta.total, "took", time.Since(t0),
+		"chunks", tChunks, "waited", waited, "sync", time.Since(tSync), "last_generation", last)
 	l.idleSyncs = 0
 	l.truncations.Add(1)
-	return nil
 }
 
 // truncateChunkLocked copies and writes the images of one chunk from a
@@ -401,13 +511,25 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 	buf := l.truncBuf[:b-a]
 	d := l.delta
 	d.begin()
+	// The writers' captured images are not synced yet, and a record whose
+	// newest image is among them has changed since every synced image of
+	// it: the chunk write could tear its only durable copy. So they go
+	// into this chunk's batch first, as a sync would write them (owed
+	// where an earlier chunk already wrote the record), and the chunk's
+	// copy below, taken after, is at least as new.
+	drained := false
+	l.dirty.takeImages(func(entries []byte, lo, hi uint64) {
+		n := d.pending()
+		l.drainImages(entries, lo, hi, l.flushed.Load(), l.syncTail)
+		drained = drained || d.pending() > n
+	})
 	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
 		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })
 	if err != nil {
 		return 0, l.fail(err)
 	}
 	if !d.empty() {
-		if err := d.commit(l.flushSynced, l.syncTail, true); err != nil {
+		if err := d.commit(l.flushSynced, l.syncTail, !drained); err != nil {
 			return 0, l.fail(err)
 		}
 		l.batchFlushed = l.flushSynced

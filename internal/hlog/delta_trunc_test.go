@@ -19,10 +19,47 @@ import (
 // operation of the truncation or of the syncs, or after it, must recover
 // every record with a value it had no earlier than the last completed
 // sync.
+//
+// It runs with the syncer copying dirty records, with writer-side capture
+// (every update's image buffered by the writer, drained by the syncs and
+// by each chunk), and with capture buffers so small that most updates fall
+// back to the dirty list while others are buffered.
 func TestTruncationWithSyncsBetweenChunks(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		g          geometry
+		batchBytes int  // deltaBatchBytes, if not 0
+		rewrite    bool // the truncation writes the owed images again instead of keeping its generation
+	}{
+		{"dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, false},
+		{"capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, false},
+		{"capture-full", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true, captureBytes: 200}, 0, false},
+		// The syncs, the last one's owed images included, spill into
+		// several batches: the new base must come after all of them.
+		{"dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, false},
+		{"capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, false},
+		{"rewrite-dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, true},
+		{"rewrite-capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, true},
+		{"rewrite-dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, true},
+		{"rewrite-capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.rewrite {
+				defer func(n int64) { truncateKeepSlack = n }(truncateKeepSlack)
+				truncateKeepSlack = -1 << 62
+			}
+			if c.batchBytes > 0 {
+				defer func(n int) { deltaBatchBytes = n }(deltaBatchBytes)
+				deltaBatchBytes = c.batchBytes
+			}
+			testTruncationWithSyncsBetweenChunks(t, c.g)
+		})
+	}
+}
+
+func testTruncationWithSyncsBetweenChunks(t *testing.T, g geometry) {
 	defer func(n int) { truncateChunk = n }(truncateChunk)
 	truncateChunk = 4096 // a page: the region below is several chunks
-	g := geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}
 	mem := vfs.NewMem()
 	require.NoError(t, mem.MkdirAll("db", 0o755))
 	require.NoError(t, mem.SyncDir("."))
@@ -99,6 +136,11 @@ func TestTruncationWithSyncsBetweenChunks(t *testing.T) {
 	require.Greater(t, chunks, 2, "the truncation wrote several chunks")
 	st := tl.l.DeltaStats()
 	require.Equal(t, 1, st.Generations, "only the truncation's last generation is left")
+	if g.capture {
+		require.Positive(t, st.CapturedBytes, "the writers captured images")
+	} else {
+		require.Zero(t, st.CapturedBytes)
+	}
 	cuts = append(cuts, cut{fs: mem.CrashClone(), floor: append([]int(nil), floor...)})
 	tl.crash()
 

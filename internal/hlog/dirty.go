@@ -1,28 +1,65 @@
 package hlog
 
-import "sync"
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
 
 // dirtyStripes is the number of stripes of the dirty list: enough that two
 // writers rarely meet on one mutex, and each push is a clean->dirty
 // transition of a record (once per record per sync window), not an update.
 const dirtyStripes = 64
 
-// dirtyList collects the addresses of records updated in place since the
-// last sync (each once: the record's dirty bit says it is listed). It is
-// striped by address, each stripe on its own cache line. The syncer swaps
-// every stripe's slice for a spare one, so the steady state allocates
-// nothing.
+// dirtyList collects what the next delta sync must write of the records
+// updated in place since the last one. It is striped by address, each
+// stripe on its own cache lines, so the images and addresses of one record
+// always go through one stripe, in the order of its updates.
+//
+// Two ways in (see UpdateLocked):
+//
+//   - writer-side capture (Config.CaptureImages): the writer, holding the
+//     record's lock with the record hot in its cache, appends the record's
+//     image (lock word zeroed, checksum stamped: the delta entry as the
+//     syncer would write it) to its stripe's capture buffer. The sync
+//     writes the buffers as they are: sequential bytes, no cache misses.
+//   - the dirty list (the fallback, when the stripe's buffer is full or
+//     capture is off): the writer sets the record's dirty bit and, on the
+//     clean->dirty transition, pushes its address; the sync copies the
+//     record. Those copies are taken after the buffers are swapped, so they
+//     are newer than every buffered image of the same record and are
+//     written after them.
+//
+// The syncer swaps every stripe's slices for spare ones, so the steady
+// state allocates nothing.
 type dirtyList struct {
 	stripes [dirtyStripes]dirtyStripe
+	// capCap is the capacity of each stripe's capture buffer in bytes (0:
+	// writer-side capture off). Set before the log is used.
+	capCap int
+	// captureBelow is the tail of the last delta batch (syncTail): a
+	// record below it was in an earlier batch's range, so its in-place
+	// update is captured; one above it will be copied with the next
+	// batch's range anyway and only marks itself dirty.
+	captureBelow atomic.Uint64
 }
 
 type dirtyStripe struct {
 	mu    sync.Mutex
 	addrs []uint64
-	// spare is the slice handed back by the last swap, kept for its
-	// capacity (owned by the syncer between swaps).
-	spare []uint64
-	_     [64 - 8 - 2*24]byte
+	// imgs holds captured entries (address u64, length u64, image), laid
+	// out as in a delta batch.
+	imgs []byte
+	// spare and spareImgs are the slices handed back by the last swap,
+	// kept for their capacity (owned by the syncer between swaps).
+	spare     []uint64
+	spareImgs []byte
+	// lo and hi bound the addresses captured in imgs, so that the sync
+	// can tell without reading them whether every entry belongs in its
+	// batch.
+	lo, hi uint64
+	_      [128 - 8 - 4*24 - 16]byte
 }
 
 func stripeOf(addr uint64) uint64 { return (addr >> 3) * 0x9E3779B97F4A7C15 >> 58 }
@@ -33,6 +70,44 @@ func (d *dirtyList) push(addr uint64) {
 	s.mu.Lock()
 	s.addrs = append(s.addrs, addr)
 	s.mu.Unlock()
+}
+
+// capture appends the image of the record r at addr, size bytes, to its
+// stripe's buffer and reports true; false (nothing done) if the buffer is
+// full. The caller holds the record's lock, so the image is consistent and
+// later images of the record land after it.
+func (d *dirtyList) capture(addr uint64, r memRecord, size int) bool {
+	s := &d.stripes[stripeOf(addr)]
+	s.mu.Lock()
+	off := len(s.imgs)
+	if off+entryHeaderSize+size > cap(s.imgs) {
+		if s.imgs != nil || entryHeaderSize+size > d.capCap {
+			s.mu.Unlock()
+			return false
+		}
+		// First use of this stripe (or of this side of the swap): one
+		// allocation for the life of the log.
+		s.imgs = make([]byte, 0, d.capCap)
+	}
+	if off == 0 {
+		s.lo, s.hi = addr, addr
+	} else {
+		s.lo, s.hi = min(s.lo, addr), max(s.hi, addr)
+	}
+	b := s.imgs[off : off+entryHeaderSize+size]
+	s.imgs = s.imgs[:off+entryHeaderSize+size]
+	binary.LittleEndian.PutUint64(b, addr)
+	binary.LittleEndian.PutUint64(b[8:], uint64(size))
+	img := b[entryHeaderSize:]
+	// Word loads, as copyImage: readers and failed lockers touch the
+	// record concurrently (loads and CASes), and the race detector must
+	// see no plain access beside them.
+	for i := 0; i+8 <= size; i += 8 {
+		binary.LittleEndian.PutUint64(img[i:], (*atomic.Uint64)(unsafe.Add(r.p, i)).Load())
+	}
+	stampImage(img)
+	s.mu.Unlock()
+	return true
 }
 
 // take swaps out every stripe and calls fn with its addresses; the slices
@@ -47,4 +122,43 @@ func (d *dirtyList) take(fn func(addrs []uint64)) {
 		fn(got)
 		s.spare = got[:0]
 	}
+}
+
+// takeImages swaps out every stripe's capture buffer and calls fn with its
+// entries and the bounds of their addresses. A buffer stays untouched
+// until the next takeImages (the writers fill the other one), so fn may
+// keep it until then. Callers serialise takeImages (and call it before
+// take, see dirtyList).
+func (d *dirtyList) takeImages(fn func(entries []byte, lo, hi uint64)) {
+	if d.capCap == 0 {
+		return
+	}
+	for i := range d.stripes {
+		s := &d.stripes[i]
+		s.mu.Lock()
+		got := s.imgs
+		if len(got) == 0 {
+			s.mu.Unlock()
+			continue
+		}
+		lo, hi := s.lo, s.hi
+		s.imgs = s.spareImgs[:0]
+		s.mu.Unlock()
+		fn(got, lo, hi)
+		s.spareImgs = got[:0]
+	}
+}
+
+// empty says whether nothing is listed or captured.
+func (d *dirtyList) empty() bool {
+	for i := range d.stripes {
+		s := &d.stripes[i]
+		s.mu.Lock()
+		n := len(s.addrs) + len(s.imgs)
+		s.mu.Unlock()
+		if n > 0 {
+			return false
+		}
+	}
+	return true
 }

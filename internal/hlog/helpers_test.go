@@ -20,6 +20,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type geometry struct {
 	pageBits, segmentBits uint
 	frames, mutable       int
+	// capture turns on writer-side image capture; captureBytes, if not
+	// zero, sets each stripe's buffer size (small: the fallback to the
+	// dirty list runs too).
+	capture      bool
+	captureBytes int
 }
 
 var smallGeometry = geometry{pageBits: 12, segmentBits: 14, frames: 8, mutable: 4}
@@ -52,9 +57,13 @@ func openTestLogFS(t testing.TB, fs vfs.FS, dir string, g geometry) (*testLog, e
 		FS: fs, Dir: dir, StoreID: 42,
 		PageBits: g.pageBits, SegmentBits: g.segmentBits,
 		MemoryPages: g.frames, MutablePages: g.mutable, Epoch: em,
+		CaptureImages: g.capture,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if g.capture && g.captureBytes > 0 {
+		l.dirty.capCap = g.captureBytes
 	}
 	tl := &testLog{t: t, dir: dir, g: g, em: em, l: l}
 	tl.rep, err = l.Recover(FirstAddress, FirstAddress, 0, func(r DiskRecord) error {

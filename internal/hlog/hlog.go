@@ -56,6 +56,13 @@ type Config struct {
 	// debris is left alone), and every write to the files fails with
 	// ErrReadOnly. The caller must not append.
 	ReadOnly bool
+	// CaptureImages turns on writer-side image capture (dirty.go): an
+	// in-place update appends the record's image to a buffer the next
+	// delta sync writes as it is, instead of leaving the syncer to copy
+	// the record later. Worth it when syncs come often (SyncAlways,
+	// SyncPeriodic): under SyncNone the buffers would fill long before
+	// the next sync and hold images written again later.
+	CaptureImages bool
 }
 
 // Log is the hybrid log: one address space whose tail is in memory and
@@ -131,6 +138,8 @@ type Log struct {
 	// the generation that outlives it (see truncate).
 	truncStart, truncHand uint64
 	owed                  []uint64
+	owedBytes             int64 // the owed images' bytes (duplicates too)
+	capturedBytes         int64 // see DeltaStats
 	delta                 *deltaLog
 	truncBuf              []byte
 	truncations           atomic.Uint64
@@ -191,6 +200,9 @@ func Open(cfg Config) (*Log, error) {
 		l.frameMask = l.nFrames - 1
 	}
 	l.commit.cond = sync.NewCond(&l.commit.mu)
+	if cfg.CaptureImages && !cfg.ReadOnly {
+		l.dirty.capCap = captureStripeBytes(uint64(cfg.MutablePages) << cfg.PageBits)
+	}
 	l.dev = &device{fs: cfg.FS, dir: cfg.Dir, segmentBits: cfg.SegmentBits, pageBits: cfg.PageBits, storeID: cfg.StoreID,
 		onCreate: cfg.OnNewSegment, readOnly: cfg.ReadOnly}
 	if err := l.dev.openSegments(); err != nil {
@@ -244,7 +256,8 @@ func (l *Log) Start(begin, tail uint64) error {
 	for _, a := range []*atomic.Uint64{&l.readOnly, &l.safeReadOnly, &l.flushed, &l.durable} {
 		a.Store(tail)
 	}
-	l.flushSynced, l.segDurable, l.imaged, l.syncTail, l.batchFlushed = tail, tail, tail, tail, tail
+	l.flushSynced, l.segDurable, l.imaged, l.batchFlushed = tail, tail, tail, tail
+	l.setSyncTail(tail)
 	// The segment holding the last recovered byte may not be synced (after
 	// a crash its data may have come from the page cache): the flush that
 	// first enters the next segment must sync it, so name it even when tail
@@ -344,6 +357,9 @@ type DeltaStats struct {
 	Bytes       int64
 	Generations int
 	Truncations uint64
+	// CapturedBytes counts the bytes of the images the writers captured
+	// (writer-side capture) that syncs and truncations took since Open.
+	CapturedBytes int64
 }
 
 // DeltaStats returns the delta log's figures (it takes the maintenance
@@ -351,7 +367,8 @@ type DeltaStats struct {
 func (l *Log) DeltaStats() DeltaStats {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
-	return DeltaStats{Bytes: l.delta.total, Generations: len(l.delta.gens), Truncations: l.truncations.Load()}
+	return DeltaStats{Bytes: l.delta.total, Generations: len(l.delta.gens), Truncations: l.truncations.Load(),
+		CapturedBytes: l.capturedBytes}
 }
 
 // Err returns the sticky I/O error, if a write or sync has failed.
@@ -499,7 +516,7 @@ func (l *Log) Close() error {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	err := l.delta.closeFile()
-	if err == nil && l.Err() == nil && !l.delta.imagesInGen && l.syncTail == l.Tail() && l.dirtyEmpty() && len(l.delta.gens) > 0 {
+	if err == nil && l.Err() == nil && !l.delta.imagesInGen && l.syncTail == l.Tail() && l.dirty.empty() && len(l.delta.gens) > 0 {
 		err = l.delta.dropBelow(l.delta.gen + 1)
 	}
 	if cerr := l.dev.close(); err == nil {
@@ -508,15 +525,14 @@ func (l *Log) Close() error {
 	return err
 }
 
-func (l *Log) dirtyEmpty() bool {
-	for i := range l.dirty.stripes {
-		s := &l.dirty.stripes[i]
-		s.mu.Lock()
-		n := len(s.addrs)
-		s.mu.Unlock()
-		if n > 0 {
-			return false
-		}
-	}
-	return true
+// captureShare is the part of the mutable region's bytes that the writers'
+// capture buffers (dirty.go) may hold, on each side of the swap (so twice
+// that in memory). A sync window that captures more falls back to the
+// dirty list. (A variable for tests and measurements.)
+var captureShare = 4
+
+// captureStripeBytes is the capacity of one stripe's capture buffer for a
+// mutable region of mutable bytes.
+func captureStripeBytes(mutable uint64) int {
+	return int(min(max(mutable/uint64(captureShare)/dirtyStripes, 16<<10), 1<<20))
 }

@@ -149,11 +149,16 @@ func (m MemRecord) LockedValue(dst []byte) []byte {
 // returning false (and changing nothing) if it does not. The caller holds the
 // lock.
 //
-// The first in-place update of a record in a sync window marks it dirty (a
-// bit in the lock word, which is never persisted nor checksummed) and
-// pushes its address onto the log's striped dirty list, so that the next
-// sync writes its image to the delta log. A record already dirty costs one
-// load of its own lock word: nothing shared is touched.
+// With writer-side capture on (Config.CaptureImages), an update of a
+// record that an earlier delta batch covered appends the record's image to
+// the log's capture buffer of its stripe (dirty.go): the record is hot in
+// this core's cache, the copy and checksum cost a fraction of the cache
+// miss the syncer would take on it later. Otherwise, or when that buffer is
+// full, the first in-place update of a record in a sync window marks it
+// dirty (a bit in the lock word, which is never persisted nor checksummed)
+// and pushes its address onto the log's striped dirty list, so that the
+// next sync copies its image to the delta log. A record already dirty
+// costs one load of its own lock word: nothing shared is touched.
 func (m MemRecord) UpdateLocked(value []byte) bool {
 	lw := m.r.lengthsWord()
 	k, n, s := splitLengths(lw.Load())
@@ -166,6 +171,11 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 	}
 	lw.Store(makeLengths(k, len(value), capacity-len(value)))
 	if m.l != nil {
+		d := &m.l.dirty
+		if d.capCap > 0 && m.addr < d.captureBelow.Load() &&
+			d.capture(m.addr, m.r, int(RecordSize(k, capacity))) {
+			return true
+		}
 		lock := m.r.lockWord()
 		if v := lock.Load(); v&dirtyBit == 0 {
 			// We hold the lock: nobody else changes the word (the syncer

@@ -234,7 +234,8 @@ func BenchmarkSyncAlwaysWriters(b *testing.B) {
 //
 // RSKV_CHURN_SECONDS (default 10) and RSKV_CHURN_IDLE_SECONDS (default 15)
 // change the churn and idle periods; RSKV_CHURN_VERBOSE=1 logs the
-// directory at its peak and the truncations.
+// directory at its peak and the truncations; RSKV_CHURN_MODE=def (or none)
+// runs one mode alone, for a CPU profile of it.
 func BenchmarkChurn(b *testing.B) {
 	churnFor := envSeconds(b, "RSKV_CHURN_SECONDS", 10)
 	idle := envSeconds(b, "RSKV_CHURN_IDLE_SECONDS", 15)
@@ -242,10 +243,24 @@ func BenchmarkChurn(b *testing.B) {
 		name string
 		mode rskv.SyncMode
 	}{{"def", rskv.SyncPeriodic}, {"none", rskv.SyncNone}}
+	only := os.Getenv("RSKV_CHURN_MODE") // "def" or "none": run that mode alone (for profiles)
 	for i := 0; i < b.N; i++ {
 		var res [2]churn.Result
 		for k := range modes {
 			m := (k + churnPairs) % 2
+			if only != "" {
+				if modes[m].name != only {
+					continue
+				}
+				o := &rskv.Options{SyncMode: modes[m].mode}
+				if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
+					o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+				}
+				r := runChurn(b, o, churnFor, idle)
+				b.ReportMetric(r.PutsPerSec, only+"-puts/s")
+				b.ReportMetric(r.PeakDisk/r.Live, only+"-peak/live")
+				continue
+			}
 			o := &rskv.Options{SyncMode: modes[m].mode}
 			if os.Getenv("RSKV_CHURN_VERBOSE") != "" {
 				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -253,6 +268,9 @@ func BenchmarkChurn(b *testing.B) {
 			res[m] = runChurn(b, o, churnFor, idle)
 		}
 		churnPairs++
+		if only != "" {
+			continue
+		}
 		for m, r := range res {
 			n := modes[m].name
 			b.ReportMetric(r.PutsPerSec, n+"-puts/s")

@@ -215,6 +215,12 @@ func (s *Store) open() error {
 		OnNewSegment:      s.wakeCollector,
 		HandOffTruncation: s.handOffTruncation,
 		ReadOnly:          s.opts.ReadOnly,
+		// Writer-side image capture pays when syncs come often: under
+		// SyncNone a window lasts until Sync, Checkpoint or Close, and the
+		// buffers would fill with images written again later. (Without
+		// the syncer, SyncPeriodic's windows end at the caller's Syncs:
+		// still captured, the buffers bound the memory.)
+		CaptureImages: s.opts.SyncMode != SyncNone,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "rskv: open log in %s", s.dir)
