@@ -82,7 +82,7 @@ func (m MemRecord) AppendValue(dst []byte, stable bool) []byte {
 		k, n, _ := splitLengths(m.r.lengthsWord().Load())
 		out := dst
 		if n > 0 {
-			out = loadValue(dst, m.r.valuePtr(k), n)
+			out = seqLoadValue(dst, m.r.valuePtr(k), n)
 		}
 		if lock.Load() == v1 {
 			return out
@@ -112,7 +112,7 @@ func (m MemRecord) Lock() bool {
 // Unlock releases the lock, publishing a new version to readers.
 func (m MemRecord) Unlock() {
 	lock := m.r.lockWord()
-	lock.Store((lock.Load() &^ lockBit) + versionInc)
+	storeLocked32(lock, (lock.Load()&^lockBit)+versionInc)
 }
 
 // UnlockSealed releases the lock and seals the record: from now on it is
@@ -131,7 +131,8 @@ func (m MemRecord) Seal() bool {
 	return true
 }
 
-// LockedValue appends the value to dst; the caller holds the lock.
+// LockedValue appends the value to dst; the caller holds the lock, so no
+// one changes the value meanwhile and a plain copy is enough.
 //
 // An empty value's pointer is never formed: for a record with no value
 // capacity at the very end of its page (a tombstone, say) it would point
@@ -142,7 +143,7 @@ func (m MemRecord) LockedValue(dst []byte) []byte {
 	if n == 0 {
 		return dst
 	}
-	return loadValue(dst, m.r.valuePtr(k), n)
+	return append(dst, unsafe.Slice((*byte)(m.r.valuePtr(k)), n)...)
 }
 
 // UpdateLocked replaces the value in place if it fits the record's capacity,
@@ -164,7 +165,7 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 	if len(value) > 0 {
 		storeValue(m.r.valuePtr(k), value)
 	}
-	lw.Store(makeLengths(k, len(value), capacity-len(value)))
+	storeLocked64(lw, makeLengths(k, len(value), capacity-len(value)))
 	if m.l != nil {
 		lock := m.r.lockWord()
 		if v := lock.Load(); v&dirtyBit == 0 {
