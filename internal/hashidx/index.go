@@ -45,9 +45,7 @@ type table struct {
 }
 
 func newTable(buckets int) *table {
-	t := &table{buckets: make([]bucket, buckets), mask: uint64(buckets - 1), growAt: uint64(max(buckets/16, 1))}
-	adviseHuge(t.buckets)
-	return t
+	return &table{buckets: allocBuckets(buckets), mask: uint64(buckets - 1), growAt: uint64(max(buckets/16, 1))}
 }
 
 // Index is the hash table. All methods are safe for concurrent use.
