@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/rskv-go/rskv/internal/prefetch"
 )
 
 // MemRecord is a record in a page frame. It is valid only while the caller
@@ -247,11 +249,11 @@ func stampImage(b []byte) {
 	binary.LittleEndian.PutUint32(b[12:], checksum(b, k, v))
 }
 
-// PrefetchTail starts fetching the two cache lines after the one the
-// record starts in. A reader calls it before it reads the record's header:
-// a record longer than the rest of its first line (a 100-byte value makes
-// a 136-byte record, three lines) then pays about one memory latency, not
-// the header's and then the value's one after the other (the value's
-// address depends on the key length in the header). Lines past the page's
-// end are harmless: a prefetch never faults and changes nothing.
-func (m MemRecord) PrefetchTail() { prefetchRecordTail(uintptr(m.r.p)) }
+// Prefetch starts fetching the record's first three cache lines. A reader
+// calls it before it reads the record's header: a record longer than the
+// rest of its first line (a 100-byte value makes a 136-byte record, three
+// lines) then pays about one memory latency, not the header's and then the
+// value's one after the other (the value's address depends on the key
+// length in the header). Lines past the page's end are harmless: a
+// prefetch never faults and changes nothing.
+func (m MemRecord) Prefetch() { prefetch.Lines3(uintptr(m.r.p)) }
