@@ -19,8 +19,9 @@ func RSKV() Engine {
 			"everything is durable at Sync, Checkpoint and Close",
 		Memory: "MemorySize = budget (the in-memory hybrid log); the hash index is sized for the key count " +
 			"(one 64-byte bucket per 4 keys) and comes on top, as FASTER's index does",
-		Operations: "Read = Store.AppendValue; Update = Store.Put; RMW = Store.RMW (atomic)",
-		Open:       openRSKV,
+		Operations: "Read = Store.AppendValue; Update = Store.Put; RMW = Store.RMW (atomic; the new value is built " +
+			"in the caller's buffer, so it allocates nothing)",
+		Open: openRSKV,
 	}
 }
 

@@ -10,13 +10,15 @@
 // that could have seen the old state has finished, so the page frame can be
 // reused, the page flushed, or the file closed.
 //
-// Go has no thread-local storage, so slots are handed out by a sync.Pool,
-// which keeps them per-P: an operation usually gets the slot its processor
-// used last, already in its cache, and touches no shared cache line other
-// than reading the global epoch. Slots live in a registry for the lifetime of
-// the Manager; a handle dropped by the pool at a garbage collection returns
-// its slot to a free list through a runtime cleanup, so the registry stays as
-// small as the peak number of concurrently protected goroutines.
+// Go has no thread-local storage, so a goroutine finds a slot by a hint, the
+// address of its own stack, and takes it with one compare-and-swap that also
+// records the epoch: a goroutine calling again usually gets the slot it used
+// last, already in its processor's cache, and touches no shared cache line
+// other than reading the global epoch and the registry. A slot held by
+// someone else sends it to the next; when all are held the registry doubles.
+// Slots are never freed, so the registry is as large as the peak number of
+// concurrently protected sections (rounded up to a power of two). Release
+// is a plain store on amd64 (plain_amd64.go).
 //
 // Each slot also carries a few counters that only its current holder updates.
 // Summing them gives operation statistics without a shared counter on the hot

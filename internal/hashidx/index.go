@@ -4,8 +4,10 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/cockroachdb/errors"
+	"github.com/rskv-go/rskv/internal/prefetch"
 )
 
 // entriesPerBucket is the number of entries in a bucket; the eighth word is
@@ -45,9 +47,7 @@ type table struct {
 }
 
 func newTable(buckets int) *table {
-	t := &table{buckets: make([]bucket, buckets), mask: uint64(buckets - 1), growAt: uint64(max(buckets/16, 1))}
-	adviseHuge(t.buckets)
-	return t
+	return &table{buckets: allocBuckets(buckets), mask: uint64(buckets - 1), growAt: uint64(max(buckets/16, 1))}
 }
 
 // Index is the hash table. All methods are safe for concurrent use.
@@ -145,6 +145,14 @@ func (t *table) find(hash uint64) (s Slot, e Entry, ok, moved bool) {
 		}
 		b = t.overflow.at(l - 1)
 	}
+}
+
+// Prefetch asks the processor to fetch hash's main bucket, for a caller
+// that will Find several hashes and wants their misses to overlap. It is a
+// hint: during a growth it may fetch the old table's bucket.
+func (x *Index) Prefetch(hash uint64) {
+	t := x.t.Load()
+	prefetch.Line(uintptr(unsafe.Pointer(&t.buckets[hash&t.mask])))
 }
 
 // FindOrCreate returns the slot and entry for hash's tag, creating an entry

@@ -90,6 +90,10 @@ type Log struct {
 	// case), so that finding a page's frame needs no division; else 0.
 	frameMask uint64
 	frames    [][]byte
+	// slab holds the frames allocated but not yet handed to a page, and
+	// framesMade counts those handed out (under allocMu, or in Start).
+	slab       []byte
+	framesMade int
 	// rc caches records read from disk (nil: none). It is set by Start,
 	// after recovery, and never changes after.
 	rc      *readCache
@@ -315,11 +319,24 @@ func (l *Log) frameIndex(page uint64) uint64 {
 func (l *Log) ensureFrame(page uint64) []byte {
 	f := &l.frames[l.frameIndex(page)]
 	if *f == nil {
-		*f = make([]byte, l.pageSize)
-		adviseHuge(*f)
+		if uint64(len(l.slab)) < l.pageSize {
+			// Frames are cut from slabs of about slabBytes (allocFrames
+			// aligns them to huge pages), never more than the frames left
+			// to allocate.
+			n := max(1, min(int(slabBytes/l.pageSize), int(l.nFrames)-l.framesMade))
+			l.slab = allocFrames(l.pageSize, n)
+		}
+		*f = l.slab[:l.pageSize:l.pageSize]
+		l.slab = l.slab[l.pageSize:]
+		l.framesMade++
 	}
 	return *f
 }
+
+// slabBytes is the size of the allocations frames are cut from: a few
+// frames of the default 4 MiB, so that the 2 MiB an aligned allocation
+// may add is a small share of it.
+const slabBytes = 32 << 20
 
 // Begin returns the lowest valid address.
 func (l *Log) Begin() uint64 { return l.begin.Load() }

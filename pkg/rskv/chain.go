@@ -61,6 +61,7 @@ func (s *Store) walkMem(key []byte, addr, end uint64) (next uint64, r hlog.MemRe
 	begin, head := s.log.Begin(), s.log.Head()
 	for addr >= begin && addr >= head {
 		r = s.log.Mem(addr)
+		r.Prefetch() // the value's lines, while the header's miss is served
 		if addr < end && r.KeyEquals(key) {
 			return addr, r, true
 		}

@@ -37,25 +37,24 @@ func (s *Store) MultiGet(dst []byte, keys [][]byte, ends []int) ([]byte, []int, 
 		group := keys[first:min(first+multiGetGroup, len(keys))]
 		for j, k := range group {
 			hs[j] = hashKey(k)
+			s.index.Prefetch(hs[j]) // the group's bucket misses overlap
 		}
 		g, err := s.protect()
 		if err != nil {
 			return dst, ends, err
 		}
 		g.Count(cntGet)
-		// The index loads of the group, independent of each other.
 		for j := range group {
 			_, es[j], found[j] = s.index.Find(hs[j])
 		}
-		// Touch each record's header, so that the record misses overlap too.
+		// Then the records' misses: each record's lines, fetched before
+		// any is read.
 		head := s.log.Head()
-		var sink uint64
 		for j := range group {
 			if a := es[j].Address(); found[j] && a >= head && !es[j].Locked() {
-				sink += s.log.Mem(a).Info()
+				s.log.Mem(a).Prefetch()
 			}
 		}
-		_ = sink
 		for j, k := range group {
 			if !found[j] {
 				ends = append(ends, -1)

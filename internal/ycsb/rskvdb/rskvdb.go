@@ -40,14 +40,17 @@ func (d *DB) Read(key, dst []byte) ([]byte, error) {
 // Update sets key's value with Store.Put.
 func (d *DB) Update(key, value []byte) error { return d.s.Put(key, value) }
 
-// modify is the RMW function: pure, as Store.RMW requires, since it may run
-// more than once under contention.
-func modify(old []byte, _ bool) []byte { return ycsb.Modify(nil, old) }
-
 // ReadModifyWrite applies ycsb.Modify to key's value atomically with
 // Store.RMW. An absent key gets the value Modify gives an empty one.
+//
+// The function builds the new value in dst's spare room (Modify appends to
+// it), not in a new slice: Store.RMW keeps no reference to what fn returns
+// (it copies it into the log), so, like the other adapters' in-place
+// modification, an RMW allocates nothing when dst has room. The function
+// is pure, as Store.RMW requires: run again, it rebuilds the same bytes.
 func (d *DB) ReadModifyWrite(key, dst []byte) ([]byte, error) {
-	nv, err := d.s.RMW(key, modify)
+	base := len(dst)
+	nv, err := d.s.RMW(key, func(old []byte, _ bool) []byte { return ycsb.Modify(dst[:base], old)[base:] })
 	if err != nil {
 		return dst, err
 	}

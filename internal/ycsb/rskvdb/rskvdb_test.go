@@ -65,3 +65,43 @@ func TestAdapter(t *testing.T) {
 		t.Errorf("store holds %d keys, want %d", db.Store().Len(), records+1)
 	}
 }
+
+// TestOperationsDoNotAllocate checks that the adapter adds no allocation
+// to the store's in-memory paths: a read, an in-place update and a
+// read-modify-write into a buffer with room allocate nothing, as the
+// sharded map's do.
+func TestOperationsDoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	db, err := rskvdb.Open(t.TempDir(), &rskv.Options{MemorySize: 8 << 20, DisableBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	key, value := []byte("key"), make([]byte, 100)
+	if err := db.Update(key, value); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 128)
+	for _, c := range []struct {
+		name string
+		op   func()
+	}{
+		{"Read", func() { buf, _ = db.Read(key, buf[:0]) }},
+		{"Update", func() { _ = db.Update(key, value) }},
+		{"ReadModifyWrite", func() { buf, _ = db.ReadModifyWrite(key, buf[:0]) }}, // last: 101 increments of 0
+	} {
+		if n := testing.AllocsPerRun(100, c.op); n != 0 {
+			t.Errorf("%s: %v allocations per call", c.name, n)
+		}
+	}
+	got, err := db.Read(key, nil)
+	if err != nil || binary.LittleEndian.Uint64(got) != 101 || len(got) != 100 {
+		t.Errorf("after 101 RMWs the counter reads %d (%d bytes, %v)", binary.LittleEndian.Uint64(got), len(got), err)
+	}
+}

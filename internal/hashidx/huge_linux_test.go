@@ -1,0 +1,22 @@
+package hashidx
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestAllocBucketsAligned checks that a table of whole huge pages starts
+// on a huge page boundary and that every table has the buckets asked for.
+func TestAllocBucketsAligned(t *testing.T) {
+	for _, n := range []int{1 << 15, 1 << 16, 1 << 18, 1024, 1} {
+		b := allocBuckets(n)
+		require.Len(t, b, n)
+		require.Equal(t, n, cap(b))
+		if size := n * int(unsafe.Sizeof(bucket{})); size%hugePage == 0 {
+			require.Zero(t, uintptr(unsafe.Pointer(&b[0]))%hugePage, "%d buckets", n)
+		}
+		require.Zero(t, b[n-1][0].Load())
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package rskvdb_test
+
+const raceEnabled = true
