@@ -365,6 +365,7 @@ func runEngine(ctx context.Context, cfg Config, e engines.Engine, base Row, ring
 			}
 		}
 	}
+	writeHeapProfile(e.Name)
 	return rows, nil
 }
 
