@@ -85,11 +85,14 @@ type Log struct {
 	frames    [][]byte
 	// rc caches records read from disk (nil: none). It is set by Start,
 	// after recovery, and never changes after.
-	rc      *readCache
-	em      *epoch.Manager
-	dev     *device
-	offBits uint
-	offMask uint64
+	rc *readCache
+	// spareChunk is a scanner's read-ahead buffer kept for the next
+	// scanner (scan.go).
+	spareChunk atomic.Pointer[[]byte]
+	em         *epoch.Manager
+	dev        *device
+	offBits    uint
+	offMask    uint64
 
 	// tail packs (page << offBits) | offset. offBits leaves 16 bits above the
 	// page size so that failed reservations past the end of a page never
@@ -132,8 +135,9 @@ type Log struct {
 	truncStart, truncHand uint64
 	owed                  []uint64
 	delta                 *deltaLog
-	truncBuf              []byte
-	truncations           atomic.Uint64
+	// truncMem is the truncation's chunk buffer (maintMu; scratch.go).
+	truncMem    scratch
+	truncations atomic.Uint64
 	// dirty lists the records updated in place since the last delta sync.
 	dirty dirtyList
 
@@ -505,6 +509,10 @@ func (l *Log) Close() error {
 	if cerr := l.dev.close(); err == nil {
 		err = cerr
 	}
+	// No sync or truncation runs after Close: their buffers can go.
+	l.delta.mem.free()
+	l.delta.buf = nil
+	l.truncMem.free()
 	return err
 }
 

@@ -347,7 +347,7 @@ func Run(ctx context.Context, db DB, cfg RunConfig) (Result, error) {
 	p := &phase{threads: threads, total: cfg.Ops, duration: cfg.Duration, progress: cfg.Progress, interval: cfg.ProgressInterval}
 	elapsed, workers := p.run(ctx, func(id int, w *worker) {
 		r := rand.New(rand.NewPCG(cfg.Seed, uint64(id)))
-		var ring []uint64
+		var ring []uint32
 		var cursor int
 		if cfg.Ring != nil {
 			ring = cfg.Ring.items
@@ -365,7 +365,7 @@ func Run(ctx context.Context, db DB, cfg RunConfig) (Result, error) {
 		for quota != 0 && !p.stop.Load() {
 			var item uint64
 			if ring != nil {
-				item = ring[cursor]
+				item = uint64(ring[cursor])
 				if cursor++; cursor == len(ring) {
 					cursor = 0
 				}
