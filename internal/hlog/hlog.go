@@ -441,7 +441,7 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 		}
 	}
 	room := l.pageSize - addr&l.pageMask
-	want := min(room, uint64(max(cap(buf), 512)))
+	want := firstReadSize(l.dev.fileOffset(addr), room, cap(buf))
 	for {
 		if uint64(cap(buf)) < want {
 			buf = make([]byte, want)
@@ -476,6 +476,32 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 			return DiskRecord{}, buf, corruptf("record at %#x in %s: %s", addr, SegmentName(l.dev.segmentOf(addr)), why)
 		}
 	}
+}
+
+// The first read of a record below the head, whose size is not known
+// yet: at least firstReadMin bytes (most records fit), at most
+// firstReadMax (the caller's buffer may be larger), and never across a
+// block of the file (fileBlock) unless fewer than firstReadEdge bytes are
+// left before it: a read that crosses one touches two pages of the page
+// cache, and when the second is not cached it costs a second read from the
+// device, for bytes the record usually does not need. A record that does
+// cross (its header says how long it is) is read again whole.
+const (
+	firstReadMin  = 512
+	firstReadMax  = 4096
+	firstReadEdge = 64
+	fileBlock     = 4096
+)
+
+// firstReadSize returns how many bytes to read first for a record at file
+// offset off with room bytes left in its page, into a buffer of capacity
+// bufCap.
+func firstReadSize(off int64, room uint64, bufCap int) uint64 {
+	want := min(room, uint64(min(max(bufCap, firstReadMin), firstReadMax)))
+	if edge := uint64(fileBlock - off%fileBlock); edge >= firstReadEdge && edge < want {
+		want = edge
+	}
+	return want
 }
 
 // NewRecord writes a record into space just allocated at addr and returns it.
