@@ -121,7 +121,7 @@ func ChildMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) e
 	base := Row{Engine: spec.Engine, Mode: spec.Mode, ValueSize: spec.ValueSize, Records: spec.Records, BudgetBytes: spec.Budget}
 	sample := func() *MemStats { m := sampleMem(spec.Cgroup, spec.CgroupV2); return &m }
 	var werr error
-	_, err = runEngine(ctx, cfg, list[0], base, newRings(cfg), spec.LoadThreads, spec.LoadBatch, sample, func(r Row) {
+	_, err = runEngine(ctx, cfg, list[0], base, newRings(cfg, true), spec.LoadThreads, spec.LoadBatch, sample, func(r Row) {
 		if e := enc.Encode(r); e != nil && werr == nil {
 			werr = e
 		}
