@@ -11,7 +11,7 @@ package hlog
 // way it is memory outside MemorySize, taken from the page cache that holds
 // the log's files (what a container's limit makes scarce). A scratch buffer
 // lives in an anonymous mapping instead (where the platform has them and
-// the race detector is off: scratch_unix.go), and release returns its pages
+// the race detector is off: scratch_linux.go), and release returns its pages
 // past the first ones to the OS: a later use faults zero pages back in.
 //
 // A buffer that must grow gets a new, larger mapping; the old ones stay
