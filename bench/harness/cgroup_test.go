@@ -136,3 +136,22 @@ func TestCgroupModeEndToEnd(t *testing.T) {
 	require.True(t, strings.Contains(last.FirstError, "OOM killer") || strings.Contains(last.FirstError, "child process failed"),
 		last.FirstError)
 }
+
+// TestChildKeepsOneRing: a cgroup child runs one engine, and its cgroup is
+// charged for the key sequence it replays: it keeps only the current one
+// (the matrix in one process keeps them all, for the next engine).
+func TestChildKeepsOneRing(t *testing.T) {
+	cfg := Config{Records: 1000, RingSize: 4000, Seed: 1}
+	for _, child := range []bool{true, false} {
+		r := newRings(cfg, child)
+		_, err := r.get(ycsb.DistZipfian)
+		require.NoError(t, err)
+		_, err = r.get(ycsb.DistUniform)
+		require.NoError(t, err)
+		want := 2
+		if child {
+			want = 1
+		}
+		require.Len(t, r.m, want, "child %v", child)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,39 @@ import (
 // engine's part of the matrix as a child process (cgroup mode): main calls
 // ChildMain when it sees it.
 const ChildArg = "__cgroup-child"
+
+// ChildProfileEnv names an environment variable: when set, every engine
+// writes its heap profile (pprof "heap": what is live, and with
+// -sample_index=alloc_space everything allocated) after its last run,
+// before it is closed, to the path it names suffixed with ".<engine>.heap".
+// A debugging aid for where an engine's memory goes.
+const ChildProfileEnv = "BENCH_CHILD_PROFILE"
+
+// writeHeapProfile writes the heap profile for engine if ChildProfileEnv
+// asks for one; a failure is reported on stderr (a debugging aid must not
+// fail the run).
+func writeHeapProfile(engine string) {
+	prefix := os.Getenv(ChildProfileEnv)
+	if prefix == "" {
+		return
+	}
+	runtime.GC() // the profile shows the heap as of the last collection
+	path := prefix + "." + engine + ".heap"
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: heap profile %s: %v\n", path, err)
+	}
+}
+
+// ChildStderrEnv names an environment variable: when set, every child
+// process's stderr is appended to the file it names as well.
+const ChildStderrEnv = "BENCH_CHILD_STDERR"
 
 // childSpec is what a child process runs: one engine on one data set, every
 // workload, distribution and thread count, each Repeat times. The parent
@@ -86,7 +121,7 @@ func ChildMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) e
 	base := Row{Engine: spec.Engine, Mode: spec.Mode, ValueSize: spec.ValueSize, Records: spec.Records, BudgetBytes: spec.Budget}
 	sample := func() *MemStats { m := sampleMem(spec.Cgroup, spec.CgroupV2); return &m }
 	var werr error
-	_, err = runEngine(ctx, cfg, list[0], base, newRings(cfg), spec.LoadThreads, spec.LoadBatch, sample, func(r Row) {
+	_, err = runEngine(ctx, cfg, list[0], base, newRings(cfg, true), spec.LoadThreads, spec.LoadBatch, sample, func(r Row) {
 		if e := enc.Encode(r); e != nil && werr == nil {
 			werr = e
 		}
@@ -142,6 +177,16 @@ func runInCgroup(ctx context.Context, cfg Config, e engines.Engine, base Row, lo
 	cmd.Stdin = bytes.NewReader(in)
 	var errBuf bytes.Buffer
 	cmd.Stderr = &errBuf
+	if path := os.Getenv(ChildStderrEnv); path != "" {
+		// Debugging aid: keep the child's whole stderr (GODEBUG=gctrace=1,
+		// the engine's logs), which otherwise only ends a failure's message.
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, errors.Wrapf(err, "open %s (%s)", path, ChildStderrEnv)
+		}
+		defer func() { _ = f.Close() }()
+		cmd.Stderr = io.MultiWriter(&errBuf, f)
+	}
 	cmd.Env = os.Environ()
 	if cfg.CgroupLimit > 0 {
 		// A Go program in a container is given GOMEMLIMIT (the collector

@@ -387,8 +387,8 @@ func (r *Report) settingText() string {
 	default:
 		return fmt.Sprintf("**Setting: %s memory cgroup.** Each engine ran in a child process of its own, alone in a memory cgroup "+
 			"limited to %s for the process and the page cache it fills together (what a container sees; GOMEMLIMIT 90%% of it, no swap). "+
-			"The pre-drawn key sequence (8 bytes per key, %s) is charged to that cgroup too.",
-			humanize.IBytes(uint64(l)), humanize.IBytes(uint64(l)), humanize.IBytes(uint64(8*r.Settings.RingSize)))
+			"The pre-drawn key sequence (4 bytes per key, %s; only the current distribution's is kept) is charged to that cgroup too.",
+			humanize.IBytes(uint64(l)), humanize.IBytes(uint64(l)), humanize.IBytes(uint64(4*r.Settings.RingSize)))
 	}
 }
 

@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	// Draw each distribution's key sequence once; every engine replays it.
-	rings := newRings(cfg)
+	rings := newRings(cfg, false)
 
 	total := 0
 	for _, m := range cfg.Modes {
@@ -246,8 +246,10 @@ type rings struct {
 	m    map[ycsb.Distribution]*ycsb.KeyRing
 }
 
-func newRings(cfg Config) *rings {
-	return &rings{cfg: cfg, keep: cfg.CgroupLimit == 0, m: make(map[ycsb.Distribution]*ycsb.KeyRing)}
+// newRings returns the sequences of a matrix; with oneEngine (a cgroup
+// mode child, which runs one engine) it keeps only the current one.
+func newRings(cfg Config, oneEngine bool) *rings {
+	return &rings{cfg: cfg, keep: !oneEngine, m: make(map[ycsb.Distribution]*ycsb.KeyRing)}
 }
 
 func (r *rings) get(d ycsb.Distribution) (*ycsb.KeyRing, error) {
@@ -365,6 +367,7 @@ func runEngine(ctx context.Context, cfg Config, e engines.Engine, base Row, ring
 			}
 		}
 	}
+	writeHeapProfile(e.Name)
 	return rows, nil
 }
 

@@ -129,7 +129,8 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int, in
 	}
 	// The header's Overflow is known only after the snapshot: write the body
 	// first, then the header in front of it.
-	fw := &countingWriter{w: io.NewOffsetWriter(f, headerSize), n: headerSize}
+	adv, _ := f.(vfs.Advisor)
+	fw := &countingWriter{w: &dropBehind{w: io.NewOffsetWriter(f, headerSize), a: adv, off: headerSize, done: headerSize}, n: headerSize}
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(fw, crc), 1<<20)
 	buckets, n, written, err := snapshot(bw)
@@ -158,6 +159,9 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int, in
 	if err := f.Sync(); err != nil {
 		return fail(errors.Wrapf(err, "sync %s", tmp))
 	}
+	if adv != nil {
+		_ = adv.Advise(0, 0, vfs.AdviseDontNeed) // the rest (see dropBehind)
+	}
 	if err := f.Close(); err != nil {
 		_ = fs.Remove(tmp)
 		return m, errors.Wrapf(err, "close %s", tmp)
@@ -173,6 +177,32 @@ func Write(fs vfs.FS, dir string, m Meta, snapshot func(io.Writer) (int, int, in
 }
 
 // countingWriter counts the bytes written through it.
+// dropBehind passes writes on to w and, every dropChunk bytes, has the
+// file write back and drop from the page cache what was written before: a
+// checkpoint is read only by recovery, and its index snapshot (64 bytes a
+// bucket: 64 MiB for 4M keys) would otherwise pass through the page cache
+// every CheckpointInterval and push out pages of the log that reads need,
+// in a memory limit (a container's) that the process and its page cache
+// share. Writing back is not a sync (Write still syncs the file at the
+// end); advice that is not taken changes nothing.
+type dropBehind struct {
+	w         io.Writer
+	a         vfs.Advisor // nil: no advice
+	off, done int64       // file offsets: written up to, dropped up to
+}
+
+const dropChunk = 8 << 20
+
+func (d *dropBehind) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	d.off += int64(n)
+	if d.a != nil && d.off-d.done >= dropChunk {
+		_ = d.a.Advise(d.done, d.off-d.done, vfs.AdviseDontNeed)
+		d.done = d.off
+	}
+	return n, err
+}
+
 type countingWriter struct {
 	w io.Writer
 	n int64

@@ -106,6 +106,11 @@ type deltaLog struct {
 	imagesInGen bool
 
 	buf []byte // the batch being built: its header and own entries
+	// mem holds buf once a batch outgrows deltaBufStep (scratch.go);
+	// memUsed says a batch larger than scratchKeep was committed since its
+	// memory was last given back (settle).
+	mem     scratch
+	memUsed bool
 	// parts are entries that go between the batch's header and the
 	// entries in buf, written from where they are (the writers' capture
 	// buffers, dirty.go) rather than copied into buf; partsLen is their
@@ -139,10 +144,38 @@ func (d *deltaLog) pending() int { return len(d.buf) + d.partsLen }
 // space for the image.
 func (d *deltaLog) add(addr uint64, n int) []byte {
 	off := len(d.buf)
-	d.buf = slices.Grow(d.buf, entryHeaderSize+n)[:off+entryHeaderSize+n]
+	if need := off + entryHeaderSize + n; need > cap(d.buf) {
+		d.grow(need)
+	}
+	d.buf = d.buf[:off+entryHeaderSize+n]
 	binary.LittleEndian.PutUint64(d.buf[off:], addr)
 	binary.LittleEndian.PutUint64(d.buf[off+8:], uint64(n))
 	return d.buf[off+entryHeaderSize:]
+}
+
+// deltaBufStep is the batch size past which the batch buffer grows to its
+// largest size at once.
+const deltaBufStep = 1 << 20
+
+// grow makes the batch buffer hold need bytes. A batch spills at about
+// deltaBatchBytes, plus at most a page piece or a record: past
+// deltaBufStep the buffer gets that size (for pages up to 4 MiB) at once,
+// and doubles from there, in a scratch buffer whose memory commit gives
+// back after a large batch. Growing it in append's
+// steps (1.25x when large) would leave several times its size behind as
+// garbage, and in a store whose live heap is mostly page frames and index
+// the collector, whose goal is twice the live heap, does not reclaim it for
+// a long time: every MiB of it is a MiB the page cache does not get.
+func (d *deltaLog) grow(need int) {
+	c := max(need, 2*cap(d.buf))
+	if c > deltaBufStep && cap(d.buf) < deltaBatchBytes {
+		c = max(need, deltaBatchBytes+min(1<<d.pageBits, 4<<20)+deltaBufStep)
+	}
+	if c <= deltaBufStep {
+		d.buf = slices.Grow(d.buf, c-len(d.buf))
+		return
+	}
+	d.buf = d.mem.grow(d.buf, c)
 }
 
 // unadd removes the entry just added, of n image bytes.
@@ -217,7 +250,23 @@ func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
 		d.sinceTrunc += int64(n)
 		d.imagesInGen = d.imagesInGen || n > frameHeaderSize
 	}
+	if len(b) > scratchKeep {
+		d.memUsed = true
+	} else {
+		d.settle()
+	}
 	return nil
+}
+
+// settle gives the batch buffer's memory past scratchKeep back to the OS
+// once the large batches are over: at the first small batch or idle sync
+// after one (so a stream of large ones, a bulk load, does not fault the
+// buffer in again for each).
+func (d *deltaLog) settle() {
+	if d.memUsed {
+		d.mem.release()
+		d.memUsed = false
+	}
 }
 
 // create makes the current generation's file with a synced header and a

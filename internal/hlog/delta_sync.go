@@ -165,6 +165,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	}
 	if d.empty() && tail == l.syncTail && l.flushSynced == l.batchFlushed {
 		l.idleSyncs++
+		d.settle()
 		return tail, nil
 	}
 	if !d.empty() || spilled {
@@ -371,6 +372,7 @@ func (l *Log) truncate() error {
 	tChunks := time.Since(t0)
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
+	l.truncMem.release() // the chunks are written: give their buffer back
 	if err := l.Err(); err != nil {
 		return err
 	}
@@ -505,10 +507,7 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 			return 0, l.fail(err)
 		}
 	}
-	if uint64(cap(l.truncBuf)) < b-a {
-		l.truncBuf = make([]byte, chunk)
-	}
-	buf := l.truncBuf[:b-a]
+	buf := l.truncMem.bytes(int(chunk))[:b-a]
 	d := l.delta
 	d.begin()
 	// The writers' captured images are not synced yet, and a record whose

@@ -96,11 +96,14 @@ type Log struct {
 	framesMade int
 	// rc caches records read from disk (nil: none). It is set by Start,
 	// after recovery, and never changes after.
-	rc      *readCache
-	em      *epoch.Manager
-	dev     *device
-	offBits uint
-	offMask uint64
+	rc *readCache
+	// spareChunk is a scanner's read-ahead buffer kept for the next
+	// scanner (scan.go).
+	spareChunk atomic.Pointer[[]byte]
+	em         *epoch.Manager
+	dev        *device
+	offBits    uint
+	offMask    uint64
 
 	// tail packs (page << offBits) | offset. offBits leaves 16 bits above the
 	// page size so that failed reservations past the end of a page never
@@ -145,8 +148,9 @@ type Log struct {
 	owedBytes             int64 // the owed images' bytes (duplicates too)
 	capturedBytes         int64 // see DeltaStats
 	delta                 *deltaLog
-	truncBuf              []byte
-	truncations           atomic.Uint64
+	// truncMem is the truncation's chunk buffer (maintMu; scratch.go).
+	truncMem    scratch
+	truncations atomic.Uint64
 	// dirty lists the records updated in place since the last delta sync.
 	dirty dirtyList
 
@@ -471,7 +475,7 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 		}
 	}
 	room := l.pageSize - addr&l.pageMask
-	want := min(room, uint64(max(cap(buf), 512)))
+	want := firstReadSize(l.dev.fileOffset(addr), room, cap(buf))
 	for {
 		if uint64(cap(buf)) < want {
 			buf = make([]byte, want)
@@ -508,6 +512,32 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 	}
 }
 
+// The first read of a record below the head, whose size is not known
+// yet: at least firstReadMin bytes (most records fit), at most
+// firstReadMax (the caller's buffer may be larger), and never across a
+// block of the file (fileBlock) unless fewer than firstReadEdge bytes are
+// left before it: a read that crosses one touches two pages of the page
+// cache, and when the second is not cached it costs a second read from the
+// device, for bytes the record usually does not need. A record that does
+// cross (its header says how long it is) is read again whole.
+const (
+	firstReadMin  = 512
+	firstReadMax  = 4096
+	firstReadEdge = 64
+	fileBlock     = 4096
+)
+
+// firstReadSize returns how many bytes to read first for a record at file
+// offset off with room bytes left in its page, into a buffer of capacity
+// bufCap.
+func firstReadSize(off int64, room uint64, bufCap int) uint64 {
+	want := min(room, uint64(min(max(bufCap, firstReadMin), firstReadMax)))
+	if edge := uint64(fileBlock - off%fileBlock); edge >= firstReadEdge && edge < want {
+		want = edge
+	}
+	return want
+}
+
 // NewRecord writes a record into space just allocated at addr and returns it.
 // The record is not yet visible to anyone: the caller publishes it by
 // swapping its address into the index.
@@ -539,6 +569,10 @@ func (l *Log) Close() error {
 	if cerr := l.dev.close(); err == nil {
 		err = cerr
 	}
+	// No sync or truncation runs after Close: their buffers can go.
+	l.delta.mem.free()
+	l.delta.buf = nil
+	l.truncMem.free()
 	return err
 }
 

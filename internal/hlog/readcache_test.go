@@ -173,3 +173,40 @@ func TestCopyMappedFaultIsAnError(t *testing.T) {
 	err = copyMapped(dst, m[8192:8192+4096])
 	require.ErrorIs(t, err, errMappedRead)
 }
+
+func TestFirstReadSize(t *testing.T) {
+	// Far from a block edge: the usual 512 bytes, or the buffer's size up
+	// to 4 KiB, never past the page.
+	require.Equal(t, uint64(512), firstReadSize(4096+8, 1<<20, 0))
+	require.Equal(t, uint64(2048), firstReadSize(4096+8, 1<<20, 2048))
+	require.Equal(t, uint64(4096-8), firstReadSize(4096+8, 1<<20, 1<<20))
+	require.Equal(t, uint64(100), firstReadSize(4096+8, 100, 0))
+	// Near an edge: up to it, unless too little is left to hold a header.
+	require.Equal(t, uint64(200), firstReadSize(2*4096-200, 1<<20, 0))
+	require.Equal(t, uint64(512), firstReadSize(2*4096-32, 1<<20, 0))
+}
+
+// TestReadRecordsAcrossFileBlocks reads back from disk records that cross
+// 4 KiB blocks of their files (pages of 16 KiB): the first read stops at
+// the block and the record is read again whole.
+func TestReadRecordsAcrossFileBlocks(t *testing.T) {
+	g := geometry{pageBits: 14, segmentBits: 16, frames: 8, mutable: 4}
+	tl := mustOpenTestLog(t, t.TempDir(), g)
+	defer tl.close()
+	addrs := tl.writeRecords(0, 3000)
+	crossing := 0
+	onDisk := 0
+	for i, a := range addrs {
+		if a >= tl.l.Head() {
+			continue
+		}
+		onDisk++
+		off := g.fileOffset(a)
+		if size := RecordSize(len(testKey(i)), len(testValue(i))); off/4096 != (off+int64(size)-1)/4096 {
+			crossing++
+		}
+	}
+	require.Greater(t, onDisk, 1000)
+	require.Greater(t, crossing, 50)
+	tl.requireReadable(addrs, 0)
+}

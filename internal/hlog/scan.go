@@ -84,7 +84,31 @@ func (s *Scanner) Next() (item ScanItem, ok bool, err error) {
 			return item, false, corruptf("record at %#x in %s: %s", s.cur, SegmentName(l.dev.segmentOf(s.cur)), why)
 		}
 	}
+	s.releaseChunk()
 	return item, false, nil
+}
+
+// releaseChunk gives the scanner's read-ahead buffer to the log for the
+// next scanner, at the end of the range: the scans of compaction, the
+// residency copy and checkpoints come one after another, and a buffer each
+// (up to a page) would be garbage that a heap made mostly of page frames
+// and index collects late (the collector's goal is twice the live heap).
+func (s *Scanner) releaseChunk() {
+	if s.chunk == nil {
+		return
+	}
+	c := s.chunk
+	s.chunk, s.chunkAddr, s.chunkLen = nil, 0, 0
+	s.l.spareChunk.Store(&c)
+}
+
+// chunkFor returns a read-ahead buffer of at least want bytes: the log's
+// spare one if it is large enough, else a new one.
+func (s *Scanner) chunkFor(want uint64) []byte {
+	if p := s.l.spareChunk.Swap(nil); p != nil && uint64(cap(*p)) >= want {
+		return (*p)[:cap(*p)]
+	}
+	return make([]byte, max(want, scanChunk))
 }
 
 // fromDisk parses the record at s.cur from the read-ahead buffer, refilling
@@ -107,7 +131,7 @@ func (s *Scanner) fromDisk(room uint64) (DiskRecord, parseStatus, string, error)
 		limit := min((seg+1)<<l.dev.segmentBits, s.end, l.Flushed())
 		want := max(min(uint64(scanChunk), limit-s.cur), min(room, limit-s.cur))
 		if uint64(cap(s.chunk)) < want {
-			s.chunk = make([]byte, want)
+			s.chunk = s.chunkFor(want)
 		}
 		n, err := l.dev.readAt(s.chunk[:want], s.cur, limit)
 		if err != nil {

@@ -211,12 +211,25 @@ type worker struct {
 func newWorker() *worker {
 	w := &worker{}
 	for i := range w.hists {
-		w.hists[i] = newHistogram()
+		w.hists[i] = getHistogram()
 	}
 	return w
 }
 
 func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, maxLatency, 3) }
+
+// histPool keeps the workers' histograms (a few hundred KiB each) for the
+// next run: a matrix makes a dozen per run, and in the harness's cgroup
+// mode their garbage would sit in the engine's memory limit until the
+// collector's goal, twice the engine's live heap, is reached.
+var histPool = sync.Pool{New: func() any { return newHistogram() }}
+
+func getHistogram() *hdrhistogram.Histogram { return histPool.Get().(*hdrhistogram.Histogram) }
+
+func putHistogram(h *hdrhistogram.Histogram) {
+	h.Reset()
+	histPool.Put(h)
+}
 
 func (w *worker) record(op Op, d time.Duration) {
 	v := int64(d)
@@ -347,7 +360,7 @@ func Run(ctx context.Context, db DB, cfg RunConfig) (Result, error) {
 	p := &phase{threads: threads, total: cfg.Ops, duration: cfg.Duration, progress: cfg.Progress, interval: cfg.ProgressInterval}
 	elapsed, workers := p.run(ctx, func(id int, w *worker) {
 		r := rand.New(rand.NewPCG(cfg.Seed, uint64(id)))
-		var ring []uint64
+		var ring []uint32
 		var cursor int
 		if cfg.Ring != nil {
 			ring = cfg.Ring.items
@@ -365,7 +378,7 @@ func Run(ctx context.Context, db DB, cfg RunConfig) (Result, error) {
 		for quota != 0 && !p.stop.Load() {
 			var item uint64
 			if ring != nil {
-				item = ring[cursor]
+				item = uint64(ring[cursor])
 				if cursor++; cursor == len(ring) {
 					cursor = 0
 				}
@@ -575,7 +588,7 @@ func summarize(name, dist string, threads int, elapsed time.Duration, workers []
 	res := Result{Phase: name, Distribution: dist, Threads: threads, Elapsed: elapsed, ByOp: map[string]Latency{}, Counts: map[string]int64{}}
 	all := newHistogram()
 	for op := range numOps {
-		h := newHistogram()
+		h := getHistogram()
 		var count int64
 		for _, w := range workers {
 			h.Merge(w.hists[op])
@@ -587,6 +600,14 @@ func summarize(name, dist string, threads int, elapsed time.Duration, workers []
 		if h.TotalCount() > 0 {
 			res.ByOp[op.String()] = latencyOf(h)
 			all.Merge(h)
+		}
+		putHistogram(h)
+	}
+	// The workers are done: their histograms go back to the pool.
+	for _, w := range workers {
+		for i, wh := range w.hists {
+			putHistogram(wh)
+			w.hists[i] = nil
 		}
 	}
 	for _, w := range workers {

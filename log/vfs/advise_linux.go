@@ -13,6 +13,11 @@ const (
 	fadvRandom     = 1
 	fadvSequential = 2
 	fadvWillNeed   = 3
+	fadvDontNeed   = 4
+
+	// sync_file_range flags: wait for writeback already under way, start
+	// it for the range's dirty pages, wait for it.
+	syncRangeWaitWrite = 1 | 2 | 4
 )
 
 func fadvice(a Advice) int {
@@ -23,6 +28,8 @@ func fadvice(a Advice) int {
 		return fadvSequential
 	case AdviseWillNeed:
 		return fadvWillNeed
+	case AdviseDontNeed:
+		return fadvDontNeed
 	}
 	return fadvNormal
 }
@@ -35,6 +42,13 @@ func (o osFile) Advise(offset, length int64, advice Advice) error {
 	}
 	var errno syscall.Errno
 	if err := conn.Control(func(fd uintptr) {
+		if advice == AdviseDontNeed {
+			// Dirty pages are not dropped: write the range back first.
+			_, _, errno = syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, fd, uintptr(offset), uintptr(length), syncRangeWaitWrite, 0, 0)
+			if errno != 0 {
+				return
+			}
+		}
 		_, _, errno = syscall.Syscall6(syscall.SYS_FADVISE64, fd, uintptr(offset), uintptr(length), uintptr(fadvice(advice)), 0, 0)
 	}); err != nil {
 		return errors.WithStack(err)

@@ -25,6 +25,13 @@ const (
 	AdviseSequential
 	// AdviseWillNeed asks the kernel to start reading a range now.
 	AdviseWillNeed
+	// AdviseDontNeed says a range just written will not be read soon:
+	// write it back now (waiting for it; this is not a sync: no metadata,
+	// no device cache flush) and drop it from the page cache, where it
+	// would otherwise push out pages that are read. For files read only
+	// at recovery (checkpoints), in a memory limit that the page cache
+	// shares with the process.
+	AdviseDontNeed
 )
 
 // Advisor is implemented by files that take access-pattern hints. Hints are
