@@ -393,7 +393,7 @@ func (s *Server) mayBlockCmd(c *client, cmd *command) bool {
 	if cmd.flags&flagMayBlock != 0 {
 		return true
 	}
-	if s.repl != nil && !c.repl.applier {
+	if !c.repl.applier && s.repl != nil {
 		// Replicated: a command may wait for a raft commit, a forward to
 		// the leader or a leadership round (replicated.go).
 		return true
@@ -447,7 +447,9 @@ func (s *Server) run(c *client, cmd *command, args [][]byte, batched bool) {
 	// when its batch was read), which charges it its own parsing too.
 	start := c.clock
 	before := len(c.w.b)
-	if s.repl == nil || !s.routed(c, cmd, args) {
+	// The applier's test comes first: the state machine applies entries
+	// (at restart, from raft's log) before SetReplicator has run.
+	if c.repl.applier || s.repl == nil || !s.routed(c, cmd, args) {
 		cmd.fn(c, args)
 	}
 	if touched != nil {
