@@ -259,34 +259,25 @@ func run() error {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nServer CPU time per request (user+sys of the server process over the run / requests), µs, median:\n\n| test | pipeline |")
-	sep = "|---|---:|"
-	for _, n := range names {
-		fmt.Fprintf(&b, " %s |", n)
-		sep += "---:|"
-	}
-	b.WriteString("\n" + sep + "\n")
-	for _, k := range rows {
-		fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
+	// perRequest writes one table of a per-request median for every server.
+	perRequest := func(title, format string, of map[row]map[string][]float64, scale float64) {
+		b.WriteString("\n" + title + "\n\n| test | pipeline |")
+		sep := "|---|---:|"
 		for _, n := range names {
-			fmt.Fprintf(&b, " %.2f |", median(cpus[k][n])*1e6)
+			fmt.Fprintf(&b, " %s |", n)
+			sep += "---:|"
 		}
-		b.WriteString("\n")
-	}
-	b.WriteString("\nServer context switches per request (voluntary+involuntary of every server thread over the run / requests), median:\n\n| test | pipeline |")
-	sep = "|---|---:|"
-	for _, n := range names {
-		fmt.Fprintf(&b, " %s |", n)
-		sep += "---:|"
-	}
-	b.WriteString("\n" + sep + "\n")
-	for _, k := range rows {
-		fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
-		for _, n := range names {
-			fmt.Fprintf(&b, " %.3f |", median(csws[k][n]))
+		b.WriteString("\n" + sep + "\n")
+		for _, k := range rows {
+			fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
+			for _, n := range names {
+				fmt.Fprintf(&b, format, median(of[k][n])*scale)
+			}
+			b.WriteString("\n")
 		}
-		b.WriteString("\n")
 	}
+	perRequest("Server CPU time per request (user+sys of the server process over the run / requests), µs, median:", " %.2f |", cpus, 1e6)
+	perRequest("Server context switches per request (voluntary+involuntary of every server thread over the run / requests), median:", " %.3f |", csws, 1)
 	if out, err := exec.Command("uptime").Output(); err == nil {
 		fmt.Fprintf(&b, "\nload at the end: %s", strings.TrimSpace(string(out)))
 		b.WriteString("\n")

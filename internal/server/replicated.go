@@ -207,56 +207,24 @@ func (a *Applier) Load(src *rskv.Store) error {
 	unlock := d.lockAll()
 	defer unlock()
 	b := d.st.NewBatch()
-	commit := func() error {
-		if b.Len() == 0 {
-			return nil
-		}
-		err := b.Commit()
-		b.Reset()
-		return err
-	}
-	var berr error
-	err := d.st.Scan(nil, func(k, _ []byte) bool {
-		b.Delete(k)
-		if b.Len() >= flushBatch {
-			berr = commit()
-		}
-		return berr == nil
-	})
-	if err == nil {
-		err = berr
-	}
-	if err == nil {
-		err = commit()
-	}
-	if err != nil {
+	if err := scanInto(d.st, b, func(k, _ []byte) error { b.Delete(k); return nil }); err != nil {
 		return errors.Wrap(err, "clear the store for a snapshot")
 	}
 	now := d.now()
-	err = src.Scan(nil, func(k, v []byte) bool {
+	err := scanInto(src, b, func(k, v []byte) error {
 		at, e := src.ExpiresAt(k)
 		switch {
 		case errors.Is(e, rskv.ErrNotFound):
-			return true // expired meanwhile
+			// expired meanwhile
 		case e != nil:
-			berr = e
-			return false
+			return e
 		case at.IsZero():
 			b.Put(k, v)
 		case at.After(now):
 			b.PutTTL(k, v, at.Sub(now))
 		}
-		if b.Len() >= flushBatch {
-			berr = commit()
-		}
-		return berr == nil
+		return nil
 	})
-	if err == nil {
-		err = berr
-	}
-	if err == nil {
-		err = commit()
-	}
 	if err != nil {
 		return errors.Wrap(err, "load a snapshot into the store")
 	}
@@ -267,6 +235,33 @@ func (a *Applier) Load(src *rskv.Store) error {
 		clear(d.stripes[i].exp)
 	}
 	_, err = d.recover()
+	return err
+}
+
+// scanInto scans src and lets add write each pair into b, committing b
+// every flushBatch entries and at the end; it stops at the first error.
+func scanInto(src *rskv.Store, b *rskv.Batch, add func(k, v []byte) error) error {
+	commit := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		err := b.Commit()
+		b.Reset()
+		return err
+	}
+	var berr error
+	err := src.Scan(nil, func(k, v []byte) bool {
+		if berr = add(k, v); berr == nil && b.Len() >= flushBatch {
+			berr = commit()
+		}
+		return berr == nil
+	})
+	if err == nil {
+		err = berr
+	}
+	if err == nil {
+		err = commit()
+	}
 	return err
 }
 
