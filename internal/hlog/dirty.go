@@ -44,12 +44,11 @@ type dirtyList struct {
 	// batch's range anyway and only marks itself dirty.
 	captureBelow atomic.Uint64
 	// window counts the swaps of the capture buffers (takeImages). A writer
-	// captures a record at most twice per window and marks it with the
-	// window (the lock word's captured bits, nextCapture); later updates in
-	// the same window take the dirty list instead, so a hot key costs three
-	// images per sync, not one per update. The bits alias every 4 windows;
-	// an alias only sends an update to the dirty list, which is always
-	// correct.
+	// captures a record at most once per window and marks it with the
+	// window (the lock word's captured bits); a later update in the same
+	// window takes the dirty list instead, so a hot key costs one image per
+	// sync, not one per update. The bits alias every 8 windows; an alias
+	// only sends an update to the dirty list, which is always correct.
 	window atomic.Uint32
 }
 

@@ -156,10 +156,10 @@ func (m MemRecord) LockedValue(dst []byte) []byte {
 // record that an earlier delta batch covered appends the record's image to
 // the log's capture buffer of its stripe (dirty.go): the record is hot in
 // this core's cache, the copy and checksum cost a fraction of the cache
-// miss the syncer would take on it later. It does so at most twice per
-// capture window (dirtyList.window, nextCapture): a record captured twice
-// in this window (a hot key) takes the dirty list, so the sync images it
-// once more however often it changed. Otherwise, or when that buffer is full, the first in-place update of a record in a sync window marks it
+// miss the syncer would take on it later. It does so once per capture
+// window (dirtyList.window): a record already captured in this window (a
+// hot key) takes the dirty list, so the sync images it once more however
+// often it changed. Otherwise, or when that buffer is full, the first in-place update of a record in a sync window marks it
 // dirty (a bit in the lock word, which is never persisted nor checksummed)
 // and pushes its address onto the log's striped dirty list, so that the
 // next sync copies its image to the delta log. A record already dirty
@@ -181,9 +181,9 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 		if d.capCap > 0 && m.addr < d.captureBelow.Load() {
 			// We hold the lock: nobody else changes the word (see below).
 			v := lock.Load()
-			if mark, ok := nextCapture(v, d.window.Load()); ok &&
+			if w := d.window.Load() << capturedShift & capturedMask; v&capturedMask != w &&
 				d.capture(m.addr, m.r, int(RecordSize(k, capacity))) {
-				lock.Store(v&^capturedMask | mark)
+				lock.Store(v&^capturedMask | w)
 				return true
 			}
 		}
@@ -195,27 +195,6 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 		}
 	}
 	return true
-}
-
-// nextCapture says whether an update of a record whose lock word is v may
-// capture its image in capture window w, and the captured bits to set if
-// it does. The bits hold the window of the last capture (mod 4) and
-// whether it was the window's second: twice, not once, because under
-// uniform churn a fair share of keys change twice in a window, and sending
-// the second change to the dirty list costs the syncer a cache miss per
-// key; a third change is rare there and common only for hot keys, whose
-// records the syncer finds in cache.
-func nextCapture(v, w uint32) (mark uint32, ok bool) {
-	const second = 1 << capturedShift
-	cur := (w & 3) << (capturedShift + 1)
-	switch got := v & capturedMask; {
-	case got&^second != cur:
-		return cur, true
-	case got&second == 0:
-		return cur | second, true
-	default:
-		return 0, false
-	}
 }
 
 // copyImage copies the record at r, size bytes, into dst (len(dst) == size)

@@ -69,9 +69,8 @@ const (
 	lockBit  = 1
 	sealBit  = 2
 	dirtyBit = 4 // updated in place since the last sync (see UpdateLocked)
-	// capturedMask holds the capture window (dirtyList.window, mod 4) in
-	// which a writer last captured the record's image, and whether that
-	// was its second capture in the window (see nextCapture).
+	// capturedMask holds the capture window (dirtyList.window, mod 8) in
+	// which a writer last captured the record's image (see UpdateLocked).
 	capturedMask  = 7 << capturedShift
 	capturedShift = 3
 	// versionInc steps the seqlock version, above the flag and window bits
