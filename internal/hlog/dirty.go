@@ -43,13 +43,6 @@ type dirtyList struct {
 	// update is captured; one above it will be copied with the next
 	// batch's range anyway and only marks itself dirty.
 	captureBelow atomic.Uint64
-	// window counts the swaps of the capture buffers (takeImages). A writer
-	// captures a record at most once per window and marks it with the
-	// window (the lock word's captured bits); a later update in the same
-	// window takes the dirty list instead, so a hot key costs one image per
-	// sync, not one per update. The bits alias every 8 windows; an alias
-	// only sends an update to the dirty list, which is always correct.
-	window atomic.Uint32
 }
 
 type dirtyStripe struct {
@@ -140,7 +133,6 @@ func (d *dirtyList) takeImages(fn func(entries []byte, lo, hi uint64)) {
 	if d.capCap == 0 {
 		return
 	}
-	d.window.Add(1)
 	for i := range d.stripes {
 		s := &d.stripes[i]
 		s.mu.Lock()

@@ -156,10 +156,8 @@ func (m MemRecord) LockedValue(dst []byte) []byte {
 // record that an earlier delta batch covered appends the record's image to
 // the log's capture buffer of its stripe (dirty.go): the record is hot in
 // this core's cache, the copy and checksum cost a fraction of the cache
-// miss the syncer would take on it later. It does so once per capture
-// window (dirtyList.window): a record already captured in this window (a
-// hot key) takes the dirty list, so the sync images it once more however
-// often it changed. Otherwise, or when that buffer is full, the first in-place update of a record in a sync window marks it
+// miss the syncer would take on it later. Otherwise, or when that buffer is
+// full, the first in-place update of a record in a sync window marks it
 // dirty (a bit in the lock word, which is never persisted nor checksummed)
 // and pushes its address onto the log's striped dirty list, so that the
 // next sync copies its image to the delta log. A record already dirty
@@ -177,16 +175,11 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 	storeLocked64(lw, makeLengths(k, len(value), capacity-len(value)))
 	if m.l != nil {
 		d := &m.l.dirty
-		lock := m.r.lockWord()
-		if d.capCap > 0 && m.addr < d.captureBelow.Load() {
-			// We hold the lock: nobody else changes the word (see below).
-			v := lock.Load()
-			if w := d.window.Load() << capturedShift & capturedMask; v&capturedMask != w &&
-				d.capture(m.addr, m.r, int(RecordSize(k, capacity))) {
-				lock.Store(v&^capturedMask | w)
-				return true
-			}
+		if d.capCap > 0 && m.addr < d.captureBelow.Load() &&
+			d.capture(m.addr, m.r, int(RecordSize(k, capacity))) {
+			return true
 		}
+		lock := m.r.lockWord()
 		if v := lock.Load(); v&dirtyBit == 0 {
 			// We hold the lock: nobody else changes the word (the syncer
 			// clears the bit only by CAS on an unlocked word).
