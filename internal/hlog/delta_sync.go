@@ -90,16 +90,15 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 			d.begin()
 		}
 	}
-	// Images the writers captured first (dirtyList): every copy below
-	// is taken after this swap, so it is newer than the buffered images
-	// of its record and goes after them.
-	l.dirty.takeImages(func(entries []byte, lo, hi uint64) {
+	// Images the writers captured first (dirtyList.takeAll): every copy
+	// below is taken after the swap, so it is newer than the buffered
+	// images of its record and goes after them.
+	l.dirty.takeAll(func(entries []byte, lo, hi uint64) {
 		if spillErr == nil {
 			l.drainImages(entries, lo, hi, flushed, from)
 			spill(l.syncTail)
 		}
-	})
-	l.dirty.take(func(addrs []uint64) {
+	}, func(addrs []uint64) {
 		for i, a := range addrs {
 			if j := i + prefetchAhead; j < len(addrs) && addrs[j] >= flushed {
 				// Load the header of a record a few places ahead: its
@@ -143,7 +142,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 		}
 		r := l.Mem(a).r
 		n := int(sizeFromLengths(r.lengthsWord().Load()))
-		r.copyImage(d.add(a, n), true)
+		r.copyImage(d.add(a, n), !l.keepListedWhileCapturing())
 		spill(l.syncTail)
 	}
 	if spillErr != nil {
@@ -178,6 +177,26 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	l.setSyncTail(tail)
 	return tail, nil
 }
+
+// testHookAfterSwap, if set (tests only), runs in every delta sync after
+// the writers' capture buffers and dirty lists were swapped and before any
+// copy: writers updating records then belong to the next batch.
+var testHookAfterSwap func()
+
+// testHookAfterChunkSwap, if set (tests only), runs in every truncation
+// chunk after the capture buffers were swapped and before the chunk's copy.
+var testHookAfterChunkSwap func()
+
+// keepListedWhileCapturing says whether a copy taken outside a sync's own
+// list (a truncation chunk's, a truncation's owed records) must leave the
+// record's dirty bit set. With writer-side capture it must: the copy is
+// taken after the last swap of the capture buffers, so an image of the
+// record captured since then (older than the copy) goes into a later batch
+// than the copy; keeping the record listed makes the next sync copy it
+// again, after that image (TestChunkCopyAfterCapture). Without capture
+// there are no buffered images, and clearing the bit saves the next sync
+// a copy.
+func (l *Log) keepListedWhileCapturing() bool { return l.dirty.capCap > 0 }
 
 // setSyncTail records the tail of the last delta batch, and publishes it to
 // the writers' capture (dirtyList.captureBelow).
@@ -263,7 +282,11 @@ func (l *Log) copyRangeDirty(from, to uint64, dst func(addr uint64, n int) []byt
 			if off+size > end {
 				return errors.AssertionFailedf("rskv/log: record at %#x (%d bytes) crosses %#x while copying images", off, size, end)
 			}
-			if r.copyImage(img[o:o+size], dirty != nil) && dirty != nil {
+			// With capture on, a dirty record keeps its bit (and its
+			// listing): it may have been captured into a buffer that a
+			// later batch writes, and the next sync's copy must land
+			// after that image (keepListedWhileCapturing).
+			if r.copyImage(img[o:o+size], dirty != nil && !l.keepListedWhileCapturing()) && dirty != nil {
 				dirty(off, img[o:o+size])
 			}
 			off += size
@@ -522,6 +545,9 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 		l.drainImages(entries, lo, hi, l.flushed.Load(), l.syncTail)
 		drained = drained || d.pending() > n
 	})
+	if testHookAfterChunkSwap != nil {
+		testHookAfterChunkSwap()
+	}
 	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
 		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })
 	if err != nil {

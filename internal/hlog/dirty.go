@@ -110,17 +110,49 @@ func (d *dirtyList) capture(addr uint64, r memRecord, size int) bool {
 	return true
 }
 
-// take swaps out every stripe and calls fn with its addresses; the slices
-// are reused by later pushes once fn returns. Callers serialise take.
-func (d *dirtyList) take(fn func(addrs []uint64)) {
+// takeAll swaps out every stripe's capture buffer and dirty list, each
+// stripe's two in one critical section, then calls images for every
+// stripe's captured entries (with the bounds of their addresses) and,
+// after all of them, addrs for every stripe's listed addresses. The slices
+// are reused once the next takeAll (or, for the buffers, takeImages) has
+// swapped them back. Callers serialise takeAll and takeImages.
+//
+// Why one critical section: an update lands in the capture buffer or on
+// the list under the stripe's mutex, so with both swapped together every
+// update of a record goes wholly into this sync or wholly into the next.
+// Swapped in two passes, a writer between them could capture an image A
+// into the new buffer (the next batch) and then list the record on the old
+// list, whose copy (newer than A) goes into this batch: the next batch
+// would then bring the record back to A (TestCaptureAfterSwapThenDirtyList).
+func (d *dirtyList) takeAll(images func(entries []byte, lo, hi uint64), addrs func([]uint64)) {
+	var (
+		imgs   [dirtyStripes][]byte
+		bounds [dirtyStripes][2]uint64
+		lists  [dirtyStripes][]uint64
+	)
 	for i := range d.stripes {
 		s := &d.stripes[i]
 		s.mu.Lock()
-		got := s.addrs
+		lists[i] = s.addrs
 		s.addrs = s.spare[:0]
+		if len(s.imgs) > 0 {
+			imgs[i], bounds[i] = s.imgs, [2]uint64{s.lo, s.hi}
+			s.imgs = s.spareImgs[:0]
+		}
 		s.mu.Unlock()
-		fn(got)
-		s.spare = got[:0]
+	}
+	if testHookAfterSwap != nil {
+		testHookAfterSwap()
+	}
+	for i := range d.stripes {
+		if imgs[i] != nil {
+			images(imgs[i], bounds[i][0], bounds[i][1])
+			d.stripes[i].spareImgs = imgs[i][:0]
+		}
+	}
+	for i := range d.stripes {
+		addrs(lists[i])
+		d.stripes[i].spare = lists[i][:0]
 	}
 }
 

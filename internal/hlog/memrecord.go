@@ -174,18 +174,25 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 	}
 	storeLocked64(lw, makeLengths(k, len(value), capacity-len(value)))
 	if m.l != nil {
+		lock := m.r.lockWord()
+		v := lock.Load()
+		if v&dirtyBit != 0 {
+			// Listed already: a copy is pending, taken after this update,
+			// so it covers it. Capturing now would be wrong, not just
+			// wasted: the image could land in a later batch than that
+			// copy (the buffers may have been swapped since the listing)
+			// and be applied after the newer value (TestCaptureWhileListed).
+			return true
+		}
 		d := &m.l.dirty
 		if d.capCap > 0 && m.addr < d.captureBelow.Load() &&
 			d.capture(m.addr, m.r, int(RecordSize(k, capacity))) {
 			return true
 		}
-		lock := m.r.lockWord()
-		if v := lock.Load(); v&dirtyBit == 0 {
-			// We hold the lock: nobody else changes the word (the syncer
-			// clears the bit only by CAS on an unlocked word).
-			lock.Store(v | dirtyBit)
-			m.l.dirty.push(m.addr)
-		}
+		// We hold the lock: nobody else changes the word (the syncer
+		// clears the bit only by CAS on an unlocked word).
+		lock.Store(v | dirtyBit)
+		d.push(m.addr)
 	}
 	return true
 }
