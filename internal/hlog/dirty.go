@@ -43,6 +43,17 @@ type dirtyList struct {
 	// update is captured; one above it will be copied with the next
 	// batch's range anyway and only marks itself dirty.
 	captureBelow atomic.Uint64
+	// window counts the swaps of the capture buffers (takeAll,
+	// takeImages). A writer captures a record at most once per window and
+	// marks it with the window (the lock word's captured bits); a later
+	// update in the same window takes the dirty list instead, so a hot key
+	// costs one image and one copy per sync, not one image per update. The
+	// bits alias every 8 windows; an alias only sends an update to the
+	// dirty list, which is always correct. A writer that read the window
+	// just before a swap captures into either side of it: both are correct
+	// (the next update captures again, or takes the dirty list of the next
+	// batch).
+	window atomic.Uint32
 }
 
 type dirtyStripe struct {
@@ -130,6 +141,7 @@ func (d *dirtyList) takeAll(images func(entries []byte, lo, hi uint64), addrs fu
 		bounds [dirtyStripes][2]uint64
 		lists  [dirtyStripes][]uint64
 	)
+	d.window.Add(1)
 	for i := range d.stripes {
 		s := &d.stripes[i]
 		s.mu.Lock()
@@ -165,6 +177,7 @@ func (d *dirtyList) takeImages(fn func(entries []byte, lo, hi uint64)) {
 	if d.capCap == 0 {
 		return
 	}
+	d.window.Add(1)
 	for i := range d.stripes {
 		s := &d.stripes[i]
 		s.mu.Lock()

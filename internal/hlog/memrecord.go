@@ -156,7 +156,9 @@ func (m MemRecord) LockedValue(dst []byte) []byte {
 // record that an earlier delta batch covered appends the record's image to
 // the log's capture buffer of its stripe (dirty.go): the record is hot in
 // this core's cache, the copy and checksum cost a fraction of the cache
-// miss the syncer would take on it later. Otherwise, or when that buffer is
+// miss the syncer would take on it later. It does so once per capture
+// window (dirtyList.window): a record already captured in this window (a
+// hot key) takes the dirty list. Otherwise, or when that buffer is
 // full, the first in-place update of a record in a sync window marks it
 // dirty (a bit in the lock word, which is never persisted nor checksummed)
 // and pushes its address onto the log's striped dirty list, so that the
@@ -185,9 +187,15 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 			return true
 		}
 		d := &m.l.dirty
-		if d.capCap > 0 && m.addr < d.captureBelow.Load() &&
-			d.capture(m.addr, m.r, int(RecordSize(k, capacity))) {
-			return true
+		if d.capCap > 0 && m.addr < d.captureBelow.Load() {
+			// Once per window (dirtyList.window): a record captured in
+			// this window already (a hot key) takes the dirty list, so
+			// the sync copies it once more however often it changes.
+			if w := d.window.Load() << capturedShift & capturedMask; v&capturedMask != w &&
+				d.capture(m.addr, m.r, int(RecordSize(k, capacity))) {
+				lock.Store(v&^capturedMask | w)
+				return true
+			}
 		}
 		// We hold the lock: nobody else changes the word (the syncer
 		// clears the bit only by CAS on an unlocked word).
@@ -214,6 +222,14 @@ func (r memRecord) copyImage(dst []byte, clearDirty bool) (dirty bool) {
 // or a record listed twice).
 func (r memRecord) copyImageIf(dst []byte, clearDirty, onlyDirty bool) (dirty bool) {
 	lock := r.lockWord()
+	// The bit is cleared at most once. Once it is, a writer that updates
+	// the record before the copy is consistent sees it clean and captures
+	// its image into the next batch or lists the record there (setting the
+	// bit again); a retry must neither clear that bit (the next batch's
+	// copy, which must follow the captured image, would be skipped) nor
+	// skip the copy because the bit is now clear (this batch owes the value
+	// the bit stood for).
+	cleared := false
 	for spins := 0; ; spins++ {
 		v := lock.Load()
 		if v&lockBit != 0 {
@@ -222,15 +238,16 @@ func (r memRecord) copyImageIf(dst []byte, clearDirty, onlyDirty bool) (dirty bo
 			}
 			continue
 		}
-		dirty = v&dirtyBit != 0
+		dirty = cleared || v&dirtyBit != 0
 		if onlyDirty && !dirty {
 			return false
 		}
-		if clearDirty && dirty {
+		if clearDirty && !cleared && v&dirtyBit != 0 {
 			if !lock.CompareAndSwap(v, v&^dirtyBit) {
 				continue
 			}
 			v &^= dirtyBit
+			cleared = true
 		}
 		for i := 0; i+8 <= len(dst); i += 8 {
 			binary.LittleEndian.PutUint64(dst[i:], (*atomic.Uint64)(unsafe.Add(r.p, i)).Load())

@@ -69,8 +69,14 @@ const (
 	lockBit  = 1
 	sealBit  = 2
 	dirtyBit = 4 // updated in place since the last sync (see UpdateLocked)
-	// versionInc steps the seqlock version, above the three flag bits.
-	versionInc = 8
+	// capturedMask holds the capture window (dirtyList.window, mod 8) in
+	// which a writer last captured the record's image (see UpdateLocked).
+	capturedMask  = 7 << capturedShift
+	capturedShift = 3
+	// versionInc steps the seqlock version, above the flag and window bits
+	// (26 bits: a reader's copy would have to span 2^26 updates of one
+	// record to mistake a changed value for an unchanged one).
+	versionInc = 64
 )
 
 // MaxSlack is the most unused value capacity a record can carry.
