@@ -304,6 +304,12 @@ func TestExpiryIsDecidedAlikeOnEveryNode(t *testing.T) {
 		require.NoError(t, cl.Incr(ctx, "e"+strconv.Itoa(i)).Err())
 	}
 	time.Sleep(400 * time.Millisecond)
+	// A write carries the leader's clock, now past every expiry above, to
+	// every node. Without it a node whose replicated clock had not yet
+	// passed an expiry (no tick since) still showed the key while another
+	// did not: what differed was the clock the nodes had applied, not the
+	// decision (seen once in CI under load).
+	require.NoError(t, cl.Set(ctx, "clock", "1", 0).Err())
 	d := c.requireSame()
 	for i := range 20 {
 		_, ok := d["p"+strconv.Itoa(i)]
@@ -311,7 +317,7 @@ func TestExpiryIsDecidedAlikeOnEveryNode(t *testing.T) {
 	}
 	n, err := cl.DBSize(ctx).Result()
 	require.NoError(t, err)
-	assert.LessOrEqual(t, n, int64(20))
+	assert.LessOrEqual(t, n, int64(21))
 }
 
 func TestRemoveMember(t *testing.T) {
