@@ -1,123 +1,143 @@
 package hlog
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/rskv-go/rskv/log/vfs"
 	"github.com/stretchr/testify/require"
 )
 
-// The images of one record reach the delta log through two ways, the
-// writer's capture buffer and the syncer's copy of a listed (dirty)
-// record, and redo applies them in batch order, entry by entry. These
-// tests drive the interleavings in which a later value of a record could
-// end up in an earlier batch than an older captured image of it: after
-// redo the record must hold the newest value the last sync covered.
+// TestCaptureOrdering drives writer-side capture with a capture buffer that
+// holds exactly one image, so that a record's second update in a window
+// falls back to the dirty list, and runs updates at the points of a sync
+// (and of a truncation chunk) where the capture buffers have been swapped
+// but the dirty list not yet taken (or the chunk not yet copied). Redo
+// applies batches in order, the last image of an address winning, so
+// after a power cut following a last sync, the record must hold the value
+// it had when that sync started: its newest. Each case failed before the
+// ordering fix it names:
+//
+//   - capture-while-dirty: the record is listed (dirty bit set); after the
+//     swap an update is captured into the new buffer (next batch) and the
+//     next one, buffer full again, finds the bit set and pushes nothing;
+//     the sync's dirty copy (the newest value) goes into this batch, the
+//     older captured image into the next one. Fix: a writer captures only
+//     a record whose dirty bit is clear.
+//   - push-between-swaps: the capture buffers and the dirty lists were
+//     swapped in two passes; between them an update is captured into the
+//     new buffer (next batch) and the next one is pushed onto the old list
+//     (this batch). Fix: one critical section swaps both.
+//   - chunk: a truncation chunk swaps the capture buffers into its batch,
+//     then an update is captured into the new buffer (next sync's batch)
+//     and the next one takes the dirty path; the chunk copies the record
+//     dirty into its batch and cleared the bit, so the next sync skipped
+//     it and wrote only the older captured image after it. Fix: with
+//     capture on, the chunk leaves the bit set, so the next sync copies
+//     the record again after its captured images.
+//   - forced: the same with the copy of an owed record in the sync that
+//     ends a truncation rewriting them, taken after the swap.
+func TestCaptureOrdering(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// listed: before the sync, the record is captured once (the
+		// buffer is then full) and updated again (dirty bit set, listed).
+		listed bool
+		// chunk: the updates run in a truncation chunk, not in a sync.
+		chunk bool
+		// forced: the updates run in the sync that ends a truncation
+		// writing its owed images again, the record among them.
+		forced bool
+		// roomy: buffers of the usual size; the second update of the
+		// record in a window takes the dirty list because of the limit of
+		// one capture per window, not because the buffer is full.
+		roomy bool
+	}{
+		{"capture-while-dirty", true, false, false, false},
+		{"push-between-swaps", false, false, false, false},
+		{"chunk", false, true, false, false},
+		{"chunk-listed", true, true, false, false},
+		{"forced", false, false, true, false},
+		{"limit-push-between-swaps", false, false, false, true},
+		{"limit-chunk", false, true, false, true},
+		{"limit-forced", false, false, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) { testCaptureOrdering(t, c.listed, c.chunk, c.forced, c.roomy) })
+	}
+}
 
-// captureOrderLog opens a log with capture on, appends one record, syncs
-// it (so that its in-place updates are captured) and shrinks the capture
-// buffers to exactly one image of it: the second update in a window falls
-// back to the dirty list.
-func captureOrderLog(t *testing.T, dir string) (*testLog, uint64) {
-	tl := mustOpenTestLog(t, dir, geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true})
-	key := []byte("the-key")
-	addr := tl.append(key, []byte("v0"), 0)
+func testCaptureOrdering(t *testing.T, listed, chunk, forced, roomy bool) {
+	g := geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}
+	mem := vfs.NewMem()
+	require.NoError(t, mem.MkdirAll("db", 0o755))
+	require.NoError(t, mem.SyncDir("."))
+	tl, err := openTestLogFS(t, mem, "db", g)
+	require.NoError(t, err)
+	ver := 0
+	val := func() []byte { ver++; return fmt.Appendf(nil, "v-%06d", ver) }
+	addr := tl.append(testKey(0), val(), 0)
+	// One image per buffer: the second update of the record in a window
+	// falls back to the dirty list.
+	if !roomy {
+		tl.l.dirty.capCap = entryHeaderSize + int(tl.l.Mem(addr).Size())
+	}
+	require.NoError(t, tl.l.WaitDurable(0))
+	require.Greater(t, tl.l.dirty.captureBelow.Load(), addr, "the record is captured from now on")
+	update := func() { tl.updateInPlace([]uint64{addr}, val()) }
+	dirty := func() bool { return tl.l.Mem(addr).r.lockWord().Load()&dirtyBit != 0 }
+	if listed {
+		update() // captured: the buffer is full
+		require.False(t, dirty())
+		update() // the dirty list
+		require.True(t, dirty(), "the record fell back to the dirty list")
+	}
+	// Two updates between the swap and the rest: the first finds room in
+	// the new buffer (unless the record is listed), the second does not.
+	ran := false
+	hook := func() {
+		if !ran {
+			ran = true
+			update()
+			update()
+			require.True(t, dirty(), "the second update took the dirty list")
+		}
+	}
+	switch {
+	case forced:
+		defer func(n int64) { truncateKeepSlack = n }(truncateKeepSlack)
+		truncateKeepSlack = -1 << 62 // always rewrite
+		afterTruncateChunk = func() {
+			// A sync between chunks images the record, whose chunk is
+			// written: it is owed, and the rewrite's sync copies it again.
+			update()
+			require.NoError(t, tl.l.SyncTo(0))
+			afterCaptureSwap = hook
+		}
+		defer func() { afterTruncateChunk, afterCaptureSwap = nil, nil }()
+		require.NoError(t, tl.l.truncate())
+		require.Equal(t, uint64(1), tl.l.truncations.Load())
+	case chunk:
+		afterChunkImages = hook
+		defer func() { afterChunkImages = nil }()
+		require.NoError(t, tl.l.truncate())
+		require.Equal(t, uint64(1), tl.l.truncations.Load())
+	default:
+		afterCaptureSwap = hook
+		defer func() { afterCaptureSwap = nil }()
+		require.NoError(t, tl.l.SyncTo(0))
+	}
+	require.True(t, ran, "the hook ran")
+	afterChunkImages, afterCaptureSwap, afterTruncateChunk = nil, nil, nil
+	// This sync starts after every update: the record's newest value must
+	// survive it.
 	require.NoError(t, tl.l.SyncTo(0))
-	tl.l.dirty.capCap = entryHeaderSize + int(RecordSize(len(key), 2))
-	return tl, addr
-}
-
-// recoveredValue reopens the log in dir and returns the value recovery
-// replayed last for the record at addr.
-func recoveredValue(t *testing.T, dir string, addr uint64) string {
-	tl := mustOpenTestLog(t, dir, geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true})
-	defer tl.close()
-	v, found := "", false
-	for _, r := range tl.recs {
-		if r.Address == addr {
-			v, found = string(r.Value), true
-		}
-	}
-	require.True(t, found, "record %#x not recovered", addr)
-	return v
-}
-
-// TestCaptureAfterSwapThenDirtyList: right after a sync swapped the
-// capture buffers, a writer captures A into the new buffer (the next
-// batch) and, the buffer being full, lists the record for its update to B.
-// The listing must belong to the next batch too; had it gone to this
-// sync's list (swapped after the buffers), this batch would copy B and the
-// next one would write A after it.
-func TestCaptureAfterSwapThenDirtyList(t *testing.T) {
-	dir := t.TempDir()
-	tl, addr := captureOrderLog(t, dir)
-	fired := false
-	testHookAfterSwap = func() {
-		if !fired {
-			fired = true
-			tl.updateInPlace([]uint64{addr}, []byte("vA")) // captured: the new buffer has room
-			tl.updateInPlace([]uint64{addr}, []byte("vB")) // buffer full: dirty list
-		}
-	}
-	defer func() { testHookAfterSwap = nil }()
-	require.NoError(t, tl.l.SyncTo(0)) // the sync whose swap the writer follows
-	testHookAfterSwap = nil
-	require.True(t, fired)
-	require.NoError(t, tl.l.SyncTo(0)) // covers vA and vB
+	want := fmt.Appendf(nil, "v-%06d", ver)
+	clone := mem.CrashClone()
 	tl.crash()
-	require.Equal(t, "vB", recoveredValue(t, dir, addr))
-}
 
-// TestCaptureWhileListed: a record listed in this sync's dirty list (its
-// update to B0 fell back: buffer full) is updated again after the swap,
-// to A then B. Its dirty copy, taken after those updates, is B and goes
-// into this batch; an image of A captured into the new buffer would go
-// into the next batch and be applied after it. A record whose dirty bit is
-// set is not captured: the pending copy covers its update.
-func TestCaptureWhileListed(t *testing.T) {
-	dir := t.TempDir()
-	tl, addr := captureOrderLog(t, dir)
-	tl.updateInPlace([]uint64{addr}, []byte("a0")) // captured, fills the buffer
-	tl.updateInPlace([]uint64{addr}, []byte("b0")) // listed, dirty bit set
-	fired := false
-	testHookAfterSwap = func() {
-		if !fired {
-			fired = true
-			tl.updateInPlace([]uint64{addr}, []byte("vA"))
-			tl.updateInPlace([]uint64{addr}, []byte("vB"))
-		}
-	}
-	defer func() { testHookAfterSwap = nil }()
-	require.NoError(t, tl.l.SyncTo(0))
-	testHookAfterSwap = nil
-	require.True(t, fired)
-	require.NoError(t, tl.l.SyncTo(0))
-	tl.crash()
-	require.Equal(t, "vB", recoveredValue(t, dir, addr))
-}
-
-// TestChunkCopyAfterCapture: a truncation chunk swaps the capture buffers
-// into its own batch, then copies its records. A writer between the two
-// captures A into the new buffer (the next sync's batch) and lists the
-// record for its update to B; the chunk's batch gets B. The record must
-// stay listed, so that the next sync writes a copy after A.
-func TestChunkCopyAfterCapture(t *testing.T) {
-	dir := t.TempDir()
-	tl, addr := captureOrderLog(t, dir)
-	tl.updateInPlace([]uint64{addr}, []byte("v1")) // something for the truncation to fold
-	require.NoError(t, tl.l.SyncTo(0))
-	fired := false
-	testHookAfterChunkSwap = func() {
-		if !fired {
-			fired = true
-			tl.updateInPlace([]uint64{addr}, []byte("vA")) // captured into the new buffer
-			tl.updateInPlace([]uint64{addr}, []byte("vB")) // buffer full: listed
-		}
-	}
-	defer func() { testHookAfterChunkSwap = nil }()
-	require.NoError(t, tl.l.truncate())
-	testHookAfterChunkSwap = nil
-	require.True(t, fired, "the truncation copied no chunk")
-	require.NoError(t, tl.l.SyncTo(0)) // covers vA and vB
-	tl.crash()
-	require.Equal(t, "vB", recoveredValue(t, dir, addr))
+	rl, err := openTestLogFS(t, clone, "db", g)
+	require.NoError(t, err)
+	defer rl.close()
+	require.Len(t, rl.recs, 1)
+	require.Equal(t, string(want), string(rl.recs[0].Value), "the value the last sync covered")
 }

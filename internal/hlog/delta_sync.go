@@ -178,14 +178,14 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	return tail, nil
 }
 
-// testHookAfterSwap, if set (tests only), runs in every delta sync after
+// afterCaptureSwap, if set (tests only), runs in every delta sync after
 // the writers' capture buffers and dirty lists were swapped and before any
 // copy: writers updating records then belong to the next batch.
-var testHookAfterSwap func()
+var afterCaptureSwap func()
 
-// testHookAfterChunkSwap, if set (tests only), runs in every truncation
+// afterChunkImages, if set (tests only), runs in every truncation
 // chunk after the capture buffers were swapped and before the chunk's copy.
-var testHookAfterChunkSwap func()
+var afterChunkImages func()
 
 // keepListedWhileCapturing says whether a copy taken outside a sync's own
 // list (a truncation chunk's, a truncation's owed records) must leave the
@@ -193,7 +193,7 @@ var testHookAfterChunkSwap func()
 // taken after the last swap of the capture buffers, so an image of the
 // record captured since then (older than the copy) goes into a later batch
 // than the copy; keeping the record listed makes the next sync copy it
-// again, after that image (TestChunkCopyAfterCapture). Without capture
+// again, after that image (TestCaptureOrdering: chunk, forced). Without capture
 // there are no buffered images, and clearing the bit saves the next sync
 // a copy.
 func (l *Log) keepListedWhileCapturing() bool { return l.dirty.capCap > 0 }
@@ -545,8 +545,8 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 		l.drainImages(entries, lo, hi, l.flushed.Load(), l.syncTail)
 		drained = drained || d.pending() > n
 	})
-	if testHookAfterChunkSwap != nil {
-		testHookAfterChunkSwap()
+	if afterChunkImages != nil {
+		afterChunkImages()
 	}
 	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
 		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })

@@ -134,7 +134,7 @@ func (d *dirtyList) capture(addr uint64, r memRecord, size int) bool {
 // Swapped in two passes, a writer between them could capture an image A
 // into the new buffer (the next batch) and then list the record on the old
 // list, whose copy (newer than A) goes into this batch: the next batch
-// would then bring the record back to A (TestCaptureAfterSwapThenDirtyList).
+// would then bring the record back to A (TestCaptureOrdering/push-between-swaps).
 func (d *dirtyList) takeAll(images func(entries []byte, lo, hi uint64), addrs func([]uint64)) {
 	var (
 		imgs   [dirtyStripes][]byte
@@ -153,8 +153,8 @@ func (d *dirtyList) takeAll(images func(entries []byte, lo, hi uint64), addrs fu
 		}
 		s.mu.Unlock()
 	}
-	if testHookAfterSwap != nil {
-		testHookAfterSwap()
+	if afterCaptureSwap != nil {
+		afterCaptureSwap()
 	}
 	for i := range d.stripes {
 		if imgs[i] != nil {

@@ -183,7 +183,7 @@ func (m MemRecord) UpdateLocked(value []byte) bool {
 			// so it covers it. Capturing now would be wrong, not just
 			// wasted: the image could land in a later batch than that
 			// copy (the buffers may have been swapped since the listing)
-			// and be applied after the newer value (TestCaptureWhileListed).
+			// and be applied after the newer value (TestCaptureOrdering/capture-while-dirty).
 			return true
 		}
 		d := &m.l.dirty
