@@ -38,7 +38,9 @@ import (
 // chain (address 0: an upsert in progress, whose CAS will fail and retry).
 //
 // The tables hold integers only, so a growth allocates one pointer-free
-// array; the old one is garbage once no goroutine holds a slot in it.
+// array (a mapping off the Go heap on linux, huge_linux.go). The old one is
+// retired: the caller releases it once no goroutine can hold a slot in it
+// (retire.go says who can, and how the caller's epoch drains them).
 
 // movedLink, set in a link word, marks a frozen bucket.
 const movedLink = uint64(1) << 63
@@ -165,6 +167,7 @@ func (x *Index) grow(old *table, trace Tracer) {
 	}
 	x.t.Store(g.new)
 	x.g.Store(nil)
+	x.retire(old) // unmapped by ReleaseRetired once drained (retire.go)
 	if g.new.overflow.used() >= g.new.growAt && 2*n < MaxBuckets {
 		x.wantGrow.Store(true)
 	}

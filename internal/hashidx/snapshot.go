@@ -34,6 +34,11 @@ const groupBuckets = 64
 // old one: its entries freeze as they move, holding the values they had
 // then, which are at least as new as at the start (what recovery needs).
 func (x *Index) WriteSnapshot(w io.Writer) (buckets, overflow int, written int64, err error) {
+	x.walkMu.RLock() // the table must stay mapped while it is written
+	defer x.walkMu.RUnlock()
+	if x.closed {
+		return 0, 0, 0, errors.New("hashidx: snapshot of a closed index")
+	}
 	t := x.t.Load()
 	if cur := x.finishGrowth(); cur != nil {
 		t = cur

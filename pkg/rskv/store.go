@@ -227,8 +227,12 @@ func (s *Store) open() error {
 	}
 	s.recovery.Created = created
 	if err := s.recover(); err != nil {
+		s.index.Close() // its tables may be mappings off the Go heap
 		return err
 	}
+	// Recovery ran alone: no goroutine holds the tables its growths
+	// replaced (hashidx retire.go).
+	s.index.ReleaseRetired(s.index.Retired())
 	return s.buildBackground()
 }
 
@@ -272,6 +276,9 @@ func (s *Store) Close() error {
 	if cerr := s.log.Close(); err == nil {
 		err = cerr
 	}
+	// Every operation was drained above and the closing checkpoint has
+	// written the index: unmap its tables (hashidx retire.go).
+	s.index.Close()
 	if lerr := s.lock.Close(); err == nil {
 		err = lerr
 	}
