@@ -173,6 +173,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		if s.log != nil {
 			_ = s.log.Close()
 		}
+		s.index.Close() // nothing runs yet; its tables may be mappings off the Go heap
 		_ = lock.Close()
 		return nil, err
 	}
@@ -182,6 +183,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 			s.life.cancel()
 			_ = s.bg.tree.Stop()
 			_ = s.log.Close()
+			s.index.Close() // the services are stopped and no operation began
 			_ = lock.Close()
 			return nil, errors.Wrap(err, "rskv: start background services")
 		}
@@ -227,7 +229,6 @@ func (s *Store) open() error {
 	}
 	s.recovery.Created = created
 	if err := s.recover(); err != nil {
-		s.index.Close() // its tables may be mappings off the Go heap
 		return err
 	}
 	// Recovery ran alone: no goroutine holds the tables its growths
