@@ -82,12 +82,15 @@ type Index struct {
 	// walkMu is held shared by the walks that may run unprotected by the
 	// caller's epoch (Stats, Range, WriteSnapshot) for as long as they
 	// hold a table, and exclusively by ReleaseRetired and Close while they
-	// unmap tables: see ReleaseRetired. retired and closed are guarded by
-	// it too.
-	walkMu  sync.RWMutex
-	retired []retiredTable // old tables not yet released, oldest first
-	nRetire int            // tables retired so far (see Retired)
-	closed  bool
+	// unmap tables (retire.go). closed is guarded by it.
+	walkMu sync.RWMutex
+	closed bool
+	// retireMu guards retired and nRetire. It is not walkMu so that a
+	// growth ending during a long walk (a snapshot being written) does not
+	// wait for the walk.
+	retireMu sync.Mutex
+	retired  []retiredTable // old tables not yet released, oldest first
+	nRetire  int            // tables retired so far (see Retired)
 }
 
 // retiredTable is an old table waiting to be unmapped, with its number in

@@ -39,8 +39,8 @@ package hashidx
 // every goroutine that could have seen an old table was drained passes n to
 // ReleaseRetired.
 func (x *Index) Retired() int {
-	x.walkMu.RLock()
-	defer x.walkMu.RUnlock()
+	x.retireMu.Lock()
+	defer x.retireMu.Unlock()
 	return x.nRetire
 }
 
@@ -54,6 +54,8 @@ func (x *Index) Retired() int {
 func (x *Index) ReleaseRetired(n int) int64 {
 	x.walkMu.Lock()
 	defer x.walkMu.Unlock()
+	x.retireMu.Lock()
+	defer x.retireMu.Unlock()
 	var freed int64
 	keep := x.retired[:0]
 	for _, r := range x.retired {
@@ -70,8 +72,8 @@ func (x *Index) ReleaseRetired(n int) int64 {
 
 // retire records old, just replaced by a growth, for ReleaseRetired.
 func (x *Index) retire(old *table) {
-	x.walkMu.Lock()
-	defer x.walkMu.Unlock()
+	x.retireMu.Lock()
+	defer x.retireMu.Unlock()
 	x.nRetire++
 	x.retired = append(x.retired, retiredTable{t: old, seq: x.nRetire})
 }
@@ -85,6 +87,8 @@ func (x *Index) MappedBytes() int64 {
 	if x.closed {
 		return 0
 	}
+	x.retireMu.Lock()
+	defer x.retireMu.Unlock()
 	n := x.t.Load().mappedBytes()
 	for _, r := range x.retired {
 		n += r.t.mappedBytes()
@@ -107,6 +111,8 @@ func (x *Index) Close() {
 		return
 	}
 	x.closed = true
+	x.retireMu.Lock()
+	defer x.retireMu.Unlock()
 	for _, r := range x.retired {
 		r.t.release()
 	}
