@@ -277,9 +277,11 @@ func Read(fs vfs.FS, dir string, id uint64, want Shape) (Meta, *hashidx.Index, e
 		return m, nil, errors.Wrapf(ErrBad, "%s: %v", path, err)
 	}
 	if n, _ := io.Copy(io.Discard, r); n != 0 {
+		x.Close() // its table may be a mapping off the Go heap
 		return m, nil, errors.Wrapf(ErrBad, "%s: %d stray bytes after the index", path, n)
 	}
 	if crc.Sum32() != binary.LittleEndian.Uint32(trailer[:]) {
+		x.Close()
 		return m, nil, errors.Wrapf(ErrBad, "%s: index checksum mismatch", path)
 	}
 	return m, x, nil

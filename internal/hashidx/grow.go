@@ -2,6 +2,7 @@ package hashidx
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
@@ -38,7 +39,9 @@ import (
 // chain (address 0: an upsert in progress, whose CAS will fail and retry).
 //
 // The tables hold integers only, so a growth allocates one pointer-free
-// array; the old one is garbage once no goroutine holds a slot in it.
+// array (a mapping off the Go heap on linux, huge_linux.go). The old one is
+// retired: the caller releases it once no goroutine can hold a slot in it
+// (retire.go says who can, and how the caller's epoch drains them).
 
 // movedLink, set in a link word, marks a frozen bucket.
 const movedLink = uint64(1) << 63
@@ -165,6 +168,7 @@ func (x *Index) grow(old *table, trace Tracer) {
 	}
 	x.t.Store(g.new)
 	x.g.Store(nil)
+	x.retire(old) // unmapped by ReleaseRetired once drained (retire.go)
 	if g.new.overflow.used() >= g.new.growAt && 2*n < MaxBuckets {
 		x.wantGrow.Store(true)
 	}
@@ -175,9 +179,15 @@ func (g *growth) split(c uint64) {
 	old, nw := g.old, g.new
 	first := c * splitChunk
 	end := min(first+splitChunk, uint64(len(old.buckets)))
-	// Freeze the chunk's chains and collect their live entries.
-	var chains []SplitChain
-	var entries []Entry
+	// Freeze the chunk's chains and collect their live entries, in
+	// buffers reused across chunks: a growth splits every bucket, and
+	// fresh slices per chunk were most of a load's garbage (270 MB over
+	// the ten growths of a 4M-key load), which the runtime was slow to
+	// give back.
+	buf := splitBufs.Get().(*splitBuf)
+	defer splitBufs.Put(buf)
+	chains, entries := buf.chains[:0], buf.entries[:0]
+	defer func() { buf.chains, buf.entries = chains[:0], entries[:0] }()
 	for i := first; i < end; i++ {
 		for b := &old.buckets[i]; b != nil; {
 			link := &b[overflowSlot]
@@ -223,6 +233,16 @@ func (g *growth) split(c uint64) {
 		}
 	}
 }
+
+// splitBuf is a split's scratch (see split).
+type splitBuf struct {
+	chains  []SplitChain
+	entries []Entry
+}
+
+var splitBufs = sync.Pool{New: func() any {
+	return &splitBuf{chains: make([]SplitChain, 0, splitChunk*4), entries: make([]Entry, 0, splitChunk*4)}
+}}
 
 // filler appends entries to a new bucket chain nobody else uses yet.
 type filler struct {

@@ -2,8 +2,9 @@
 
 package hashidx
 
-// adviseHuge is a no-op where transparent huge pages are not advised.
-func adviseHuge([]bucket) {}
+// allocBuckets returns n zeroed buckets on the Go heap (never mapped, so
+// freeBuckets is never called): only linux tables live off the heap.
+func allocBuckets(n int) ([]bucket, bool) { return make([]bucket, n), false }
 
-// allocBuckets returns n zeroed buckets.
-func allocBuckets(n int) []bucket { return make([]bucket, n) }
+// freeBuckets is never called off linux (allocBuckets maps nothing).
+func freeBuckets([]bucket) {}

@@ -44,10 +44,23 @@ type table struct {
 	// holds 2.1 per bucket, and almost none overflow. (A table sized at one
 	// bucket per four keys, as FASTER advises, is just below it.)
 	growAt uint64
+	// mapped says buckets is a mapping off the Go heap (huge_linux.go),
+	// which the Index unmaps when it retires the table (ReleaseRetired,
+	// Close); otherwise the GC frees it.
+	mapped bool
 }
 
 func newTable(buckets int) *table {
-	return &table{buckets: allocBuckets(buckets), mask: uint64(buckets - 1), growAt: uint64(max(buckets/16, 1))}
+	b, mapped := allocBuckets(buckets)
+	return &table{buckets: b, mask: uint64(buckets - 1), growAt: uint64(max(buckets/16, 1)), mapped: mapped}
+}
+
+// mappedBytes is the size of t's mapping off the Go heap (0 if none).
+func (t *table) mappedBytes() int64 {
+	if !t.mapped {
+		return 0
+	}
+	return int64(len(t.buckets)) * 64
 }
 
 // Index is the hash table. All methods are safe for concurrent use.
@@ -66,6 +79,25 @@ type Index struct {
 	_        [64]byte   // growMu changes only during a growth, but keep it apart
 	growMu   sync.Mutex // one Grow at a time
 	growHook atomic.Pointer[func()]
+	// walkMu is held shared by the walks that may run unprotected by the
+	// caller's epoch (Stats, Range, WriteSnapshot) for as long as they
+	// hold a table, and exclusively by ReleaseRetired and Close while they
+	// unmap tables (retire.go). closed is guarded by it.
+	walkMu sync.RWMutex
+	closed bool
+	// retireMu guards retired and nRetire. It is not walkMu so that a
+	// growth ending during a long walk (a snapshot being written) does not
+	// wait for the walk.
+	retireMu sync.Mutex
+	retired  []retiredTable // old tables not yet released, oldest first
+	nRetire  int            // tables retired so far (see Retired)
+}
+
+// retiredTable is an old table waiting to be unmapped, with its number in
+// the order of retirement (from 1).
+type retiredTable struct {
+	t   *table
+	seq int
 }
 
 // New returns an empty index with the given number of buckets, a power of
@@ -268,6 +300,11 @@ func Load(s Slot) Entry { return Entry(s.Load()) }
 // growth in progress is finished first; one that starts during Range moves
 // entries Range may then miss (their chains are whole in the new table).
 func (x *Index) Range(fn func(s Slot, e Entry) bool) {
+	x.walkMu.RLock()
+	defer x.walkMu.RUnlock()
+	if x.closed {
+		return
+	}
 	t := x.t.Load()
 	if cur := x.finishGrowth(); cur != nil {
 		t = cur
@@ -310,6 +347,11 @@ type Stats struct {
 // Stats counts the index's occupancy. It walks the whole table (finishing a
 // growth in progress first).
 func (x *Index) Stats() Stats {
+	x.walkMu.RLock()
+	defer x.walkMu.RUnlock()
+	if x.closed {
+		return Stats{}
+	}
 	t := x.t.Load()
 	if cur := x.finishGrowth(); cur != nil {
 		t = cur

@@ -34,6 +34,11 @@ const groupBuckets = 64
 // old one: its entries freeze as they move, holding the values they had
 // then, which are at least as new as at the start (what recovery needs).
 func (x *Index) WriteSnapshot(w io.Writer) (buckets, overflow int, written int64, err error) {
+	x.walkMu.RLock() // the table must stay mapped while it is written
+	defer x.walkMu.RUnlock()
+	if x.closed {
+		return 0, 0, 0, errors.New("hashidx: snapshot of a closed index")
+	}
 	t := x.t.Load()
 	if cur := x.finishGrowth(); cur != nil {
 		t = cur
@@ -109,12 +114,22 @@ func SnapshotSize(buckets, overflow int) (least, most int64) {
 }
 
 // LoadSnapshot reads an index of the given shape written by WriteSnapshot.
-// Links to overflow buckets beyond the snapshot are dropped.
+// Links to overflow buckets beyond the snapshot are dropped. On error the
+// index it was filling is closed (its table may be a mapping).
 func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {
 	x, err := New(buckets)
 	if err != nil {
 		return nil, err
 	}
+	if err := x.loadSnapshot(r, overflow); err != nil {
+		x.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+func (x *Index) loadSnapshot(r io.Reader, overflow int) error {
+	buckets := x.Buckets()
 	t := x.t.Load()
 	for i := 0; i < overflow; i++ {
 		t.overflow.alloc()
@@ -139,25 +154,25 @@ func LoadSnapshot(r io.Reader, buckets, overflow int) (*Index, error) {
 	var maskBuf [8]byte
 	for g := 0; g < buckets; g += groupBuckets {
 		if _, err := io.ReadFull(r, maskBuf[:]); err != nil {
-			return nil, errors.Wrap(err, "hashidx: read snapshot")
+			return errors.Wrap(err, "hashidx: read snapshot")
 		}
 		mask := binary.LittleEndian.Uint64(maskBuf[:])
 		if g+groupBuckets > buckets && mask>>(buckets-g) != 0 {
-			return nil, errors.Newf("hashidx: snapshot group %d marks buckets beyond the index", g/groupBuckets)
+			return errors.Newf("hashidx: snapshot group %d marks buckets beyond the index", g/groupBuckets)
 		}
 		for ; mask != 0; mask &= mask - 1 {
 			if err := read(&t.buckets[g+bits.TrailingZeros64(mask)]); err != nil {
-				return nil, errors.Wrap(err, "hashidx: read snapshot")
+				return errors.Wrap(err, "hashidx: read snapshot")
 			}
 		}
 	}
 	for i := 0; i < overflow; i++ {
 		if err := read(t.overflow.at(uint64(i))); err != nil {
-			return nil, errors.Wrap(err, "hashidx: read snapshot")
+			return errors.Wrap(err, "hashidx: read snapshot")
 		}
 	}
 	if uint64(overflow) >= t.growAt && buckets < MaxBuckets {
 		x.wantGrow.Store(true)
 	}
-	return x, nil
+	return nil
 }

@@ -22,6 +22,16 @@ import (
 // no in-place writer checks a stale slot for a commit's lock.
 //
 // The grower is owned by the store's lifecycle gate: Close waits for it.
+//
+// The old tables are unmapped (on linux they live off the Go heap, and a
+// read of one unmapped faults) by the same drain: every operation that
+// can hold a pointer into an old table is protected by the epoch, or a
+// commit (serialised by commitMu and drained with the rest), or one of
+// the index's own walks (which it guards itself): hashidx's retire.go lists
+// them. So after BumpAndWait every table retired before it is unreachable,
+// and the grower releases the tables counted then (Retired), after letting
+// commits go on: a release may wait for a checkpoint writing the index.
+// Close releases the rest, after its own drain.
 
 // maybeGrowIndex starts a grower if the index wants to grow and none runs.
 func (s *Store) maybeGrowIndex() {
@@ -41,15 +51,25 @@ func (s *Store) maybeGrowIndex() {
 
 // growIndex doubles the index while it wants to grow.
 func (s *Store) growIndex() {
+	if drained := s.growIndexDrained(); drained > 0 {
+		s.index.ReleaseRetired(drained)
+	}
+}
+
+// growIndexDrained is growIndex under commitMu: it returns the number of
+// tables retired (by it or before) whose readers it has drained.
+func (s *Store) growIndexDrained() (drained int) {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	for s.index.WantsGrowth() && !s.closed.Load() {
 		if !s.index.Grow(s.traceOnline) {
-			return
+			break
 		}
 		s.indexGrowths.Add(1)
 		s.em.BumpAndWait()
+		drained = s.index.Retired()
 	}
+	return drained
 }
 
 // growIndexLocked grows the index to at least buckets main buckets, now;
@@ -61,6 +81,9 @@ func (s *Store) growIndexLocked(buckets int) {
 	if after := s.index.Buckets(); after > before {
 		s.indexGrowths.Add(uint64(bits.TrailingZeros(uint(after)) - bits.TrailingZeros(uint(before))))
 		s.em.BumpAndWait()
+		// The old tables are not released here: under commitMu a release
+		// could wait for a checkpoint's snapshot, which may want commitMu.
+		// The next grower (whose drain covers them) or Close releases them.
 	}
 }
 

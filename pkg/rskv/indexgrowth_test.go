@@ -263,3 +263,60 @@ func TestCrashDuringIndexGrowth(t *testing.T) {
 }
 
 func runtimeYield() { time.Sleep(100 * time.Microsecond) }
+
+// TestIndexGrowthReleasesOldTables grows a store's index (from 2 MiB, the
+// smallest table mapped off the Go heap, to 8 MiB) under concurrent writes
+// and reads, and checks that the grower unmaps every old table once its
+// readers are drained, so that the store ends holding only its current
+// table, and that Close unmaps that one.
+func TestIndexGrowthReleasesOldTables(t *testing.T) {
+	o := &rskv.Options{FS: vfs.NewMem(), MemorySize: 64 << 20, IndexBuckets: 1 << 15, DisableBackground: true}
+	s, err := rskv.Open("db", o)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, int64(1<<15*64), s.IndexMappedBytes())
+	const writers = 2
+	keysEach := 300_000 / writers // about 9 keys per bucket of the first table: two growths
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < keysEach; i++ {
+				if err := s.Put(growKey(w, i), growKey(w, i)); err != nil {
+					errc <- err
+					return
+				}
+				if i%7 == 0 {
+					j := i / 2
+					if v, err := s.Get(growKey(w, j)); err != nil || string(v) != string(growKey(w, j)) {
+						errc <- errors.Newf("key %d of writer %d: %q, %v", j, w, v, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		require.NoError(t, err)
+	}
+	// The grower runs on its own goroutine: wait for it to finish (the
+	// bound is for a hang, not a speed requirement).
+	require.Eventually(t, func() bool {
+		return s.IndexMappedBytes() == int64(s.Stats().IndexBuckets)*64
+	}, time.Minute, time.Millisecond, "mapped %d bytes for %d buckets", s.IndexMappedBytes(), s.Stats().IndexBuckets)
+	require.GreaterOrEqual(t, s.Stats().IndexBuckets, 1<<17, "the index did not grow twice")
+	require.GreaterOrEqual(t, s.Stats().IndexGrowths, uint64(2))
+	for w := 0; w < writers; w++ {
+		for i := 0; i < keysEach; i += 97 {
+			v, err := s.Get(growKey(w, i))
+			require.NoError(t, err)
+			require.Equal(t, growKey(w, i), v)
+		}
+	}
+	require.NoError(t, s.Close())
+	require.Zero(t, s.IndexMappedBytes(), "Close left the index mapped")
+}

@@ -69,6 +69,7 @@ func (s *Store) closeReadOnly() error {
 	s.bg.mu.Unlock()
 	s.life.shutAndWait()
 	s.em.BumpAndWait()
+	s.index.Close() // drained above (hashidx retire.go)
 	err := s.log.Close()
 	if lerr := s.lock.Close(); err == nil {
 		err = lerr

@@ -173,6 +173,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		if s.log != nil {
 			_ = s.log.Close()
 		}
+		s.index.Close() // nothing runs yet; its tables may be mappings off the Go heap
 		_ = lock.Close()
 		return nil, err
 	}
@@ -182,6 +183,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 			s.life.cancel()
 			_ = s.bg.tree.Stop()
 			_ = s.log.Close()
+			s.index.Close() // the services are stopped and no operation began
 			_ = lock.Close()
 			return nil, errors.Wrap(err, "rskv: start background services")
 		}
@@ -229,6 +231,9 @@ func (s *Store) open() error {
 	if err := s.recover(); err != nil {
 		return err
 	}
+	// Recovery ran alone: no goroutine holds the tables its growths
+	// replaced (hashidx retire.go).
+	s.index.ReleaseRetired(s.index.Retired())
 	return s.buildBackground()
 }
 
@@ -272,6 +277,9 @@ func (s *Store) Close() error {
 	if cerr := s.log.Close(); err == nil {
 		err = cerr
 	}
+	// Every operation was drained above and the closing checkpoint has
+	// written the index: unmap its tables (hashidx retire.go).
+	s.index.Close()
 	if lerr := s.lock.Close(); err == nil {
 		err = lerr
 	}
