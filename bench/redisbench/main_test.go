@@ -2,8 +2,9 @@ package main
 
 import "testing"
 
-// TestMedianRatio checks that ratios pair rep i with rep i: a ratio of
-// medians would give 200/100 = 2.00 here, the per-rep pairs give 1.00.
+// TestMedianRatio checks that ratios pair rep i with rep i: for the second
+// case a ratio of medians would give 200/150 = 1.33, the per-rep ratios
+// (2, 0.5, 2) have the median 2.
 func TestMedianRatio(t *testing.T) {
 	num := []float64{100, 200, 300}
 	den := []float64{100, 200, 300}
