@@ -2,7 +2,7 @@
 // per -io mode: the epoll event loops and a goroutine per connection) and
 // redis-server started side by side in the same run, and prints the
 // requests per second of each (the median of -reps runs of each test) as a
-// markdown table, with rskv's ratios to redis-server and the servers' CPU
+// markdown table, with rskv's ratios to redis-server (the median of the per-rep ratios) and the servers' CPU
 // time per request.
 //
 //	cd bench && go run ./redisbench            # -P 16 and -P 1, -c 50, SET GET INCR
@@ -250,12 +250,15 @@ func run() error {
 		for _, n := range names {
 			fmt.Fprintf(&b, " %.0f |", median(results[k][n]))
 		}
-		d := median(results[k]["redis"])
+		// Ratios are taken per rep (the two servers ran the same test one
+		// after the other) and then the median: the load moves between
+		// reps, and a ratio of medians could pair a fast rep of one server
+		// with a slow rep of the other.
 		for _, n := range names[:len(names)-1] {
-			fmt.Fprintf(&b, " %.2f |", median(results[k][n])/d)
+			fmt.Fprintf(&b, " %.2f |", medianRatio(results[k][n], results[k]["redis"]))
 		}
 		if *aof {
-			fmt.Fprintf(&b, " %.2f |", median(results[k][names[0]])/median(results[k]["redis-aof"]))
+			fmt.Fprintf(&b, " %.2f |", medianRatio(results[k][names[0]], results[k]["redis-aof"]))
 		}
 		b.WriteString("\n")
 	}
@@ -352,6 +355,18 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// medianRatio is the median of num[i]/den[i] over the reps both have (rep i
+// of every server ran in the same round, one after the other).
+func medianRatio(num, den []float64) float64 {
+	var r []float64
+	for i := 0; i < len(num) && i < len(den); i++ {
+		if den[i] > 0 {
+			r = append(r, num[i]/den[i])
+		}
+	}
+	return median(r)
 }
 
 func freeAddr() string {
