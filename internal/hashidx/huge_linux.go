@@ -3,6 +3,7 @@ package hashidx
 import (
 	"unsafe"
 
+	"github.com/rskv-go/rskv/internal/racecheck"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,7 +55,11 @@ func adviseHuge(b []bucket) {
 // reader can fault.
 func allocBuckets(n int) ([]bucket, bool) {
 	size := uintptr(n) * uintptr(bucketSize)
-	if size < hugePage || size%hugePage != 0 {
+	// Under -race tables stay on the heap: the race detector does not
+	// track atomics on memory it did not allocate, so the happens-before
+	// edges the index's CASes carry (a record written, then published in
+	// an entry) vanish and it reports races on the log that are not there.
+	if size < hugePage || size%hugePage != 0 || racecheck.Enabled {
 		return make([]bucket, n), false
 	}
 	p, err := unix.MmapPtr(-1, 0, nil, size+hugePage, unix.PROT_READ|unix.PROT_WRITE,

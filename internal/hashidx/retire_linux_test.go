@@ -8,6 +8,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/rskv-go/rskv/internal/racecheck"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,6 +48,9 @@ func mapped(t *testing.T, addr uintptr) bool {
 // (and resident) until ReleaseRetired, which gives its memory back to the
 // OS at once, and that Close unmaps the current table.
 func TestReleaseRetiredUnmaps(t *testing.T) {
+	if racecheck.Enabled {
+		t.Skip("under -race tables are not mapped (allocBuckets); this test runs without -race")
+	}
 	const n = 1 << 17 // 8 MiB of buckets
 	x, err := New(n)
 	require.NoError(t, err)

@@ -89,6 +89,8 @@ func TestGrowConcurrentReleasesTables(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1<<18, x.Buckets())
-	require.Equal(t, int64((1<<15+1<<16+1<<17)*64), released.Load(), "every old table unmapped")
-	require.Equal(t, int64(1<<18*64), x.MappedBytes())
+	if !racecheck.Enabled { // under -race tables are on the heap (allocBuckets)
+		require.Equal(t, int64((1<<15+1<<16+1<<17)*64), released.Load(), "every old table unmapped")
+		require.Equal(t, int64(1<<18*64), x.MappedBytes())
+	}
 }
