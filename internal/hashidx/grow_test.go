@@ -20,6 +20,23 @@ type fakeLog struct {
 	n    atomic.Uint64
 }
 
+// writerKeys returns, for each of writers goroutines, keysEach random
+// keys (seeded by the goroutine and seed) and a zeroed slot per key for the
+// newest version it wrote.
+func writerKeys(writers, keysEach int, seed uint64) ([][]uint64, [][]atomic.Uint64) {
+	keys := make([][]uint64, writers)
+	last := make([][]atomic.Uint64, writers)
+	for w := range keys {
+		rng := rand.New(rand.NewPCG(uint64(w), seed))
+		keys[w] = make([]uint64, keysEach)
+		last[w] = make([]atomic.Uint64, keysEach)
+		for i := range keys[w] {
+			keys[w][i] = rng.Uint64()
+		}
+	}
+	return keys, last
+}
+
 func newFakeLog(capacity int) *fakeLog {
 	return &fakeLog{recs: make([]struct{ h, prev atomic.Uint64 }, capacity+1)}
 }
@@ -190,16 +207,7 @@ func TestGrowConcurrent(t *testing.T) {
 	x, err := hashidx.New(16)
 	require.NoError(t, err)
 	l := newFakeLog(writers * (keysEach + rounds*2) * 2)
-	keys := make([][]uint64, writers)
-	last := make([][]atomic.Uint64, writers)
-	for w := range keys {
-		rng := rand.New(rand.NewPCG(uint64(w), 7))
-		keys[w] = make([]uint64, keysEach)
-		last[w] = make([]atomic.Uint64, keysEach)
-		for i := range keys[w] {
-			keys[w][i] = rng.Uint64()
-		}
-	}
+	keys, last := writerKeys(writers, keysEach, 7)
 	var wg sync.WaitGroup
 	var done atomic.Bool
 	errs := make(chan string, 16)

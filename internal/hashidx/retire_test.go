@@ -26,16 +26,7 @@ func TestGrowConcurrentReleasesTables(t *testing.T) {
 	defer x.Close()
 	em := epoch.New()
 	l := newFakeLog(writers * (keysEach + rounds) * 2)
-	keys := make([][]uint64, writers)
-	last := make([][]atomic.Uint64, writers)
-	for w := range keys {
-		rng := rand.New(rand.NewPCG(uint64(w), 9))
-		keys[w] = make([]uint64, keysEach)
-		last[w] = make([]atomic.Uint64, keysEach)
-		for i := range keys[w] {
-			keys[w][i] = rng.Uint64()
-		}
-	}
+	keys, last := writerKeys(writers, keysEach, 9)
 	var wg sync.WaitGroup
 	var stop atomic.Bool
 	var bad atomic.Int64
