@@ -67,6 +67,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	// sync; one that reads the new value finished before the tail below is
 	// sampled and the dirty lists are taken.
 	l.captureSeq.Add(1)
+	l.captureAt = time.Now()
 	tail := l.Tail()
 	// After this barrier every record allocated below tail is written.
 	l.em.BumpAndWait()

@@ -163,6 +163,10 @@ type Log struct {
 	captureSeq atomic.Uint64
 	// commit is the group commit of WaitDurable.
 	commit groupCommit
+	// captureAt is when the running sync's capture began (maintMu); pace
+	// paces SyncPeriodic writers to the syncs (pace.go).
+	captureAt time.Time
+	pace      pacer
 }
 
 // groupCommit is the state of WaitDurable's group commit, under mu: done
@@ -560,6 +564,7 @@ func (l *Log) EnableMmap() { l.dev.enableMmap() }
 // the delta log into the segments and nothing changed since, the delta
 // files go too, so a clean reopen has nothing to redo.
 func (l *Log) Close() error {
+	l.SetSyncDeadline(0) // stops the pacer's timer, releases paced writers
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	err := l.delta.closeFile()

@@ -83,6 +83,9 @@ func (t logTarget) SyncLog(ctx context.Context) error {
 	if t.s.closed.Load() {
 		return nil
 	}
+	// While the syncer runs, writers are paced to its syncs (log pace.go);
+	// stopBackground turns that off.
+	t.s.log.SetSyncDeadline(t.s.opts.SyncInterval)
 	return t.s.log.WaitDurable(t.s.log.Tail())
 }
 
@@ -197,6 +200,8 @@ func (s *Store) StopBackground() error {
 
 func (s *Store) stopBackground() error {
 	err := s.bg.tree.Stop()
+	// No syncer runs now: nothing should wait for its syncs.
+	s.log.SetSyncDeadline(0)
 	if errors.Is(err, supervisor.ErrStopTimeout) {
 		// A step outlived its stop timeout: it will finish; wait for it so
 		// that nothing runs once we return.

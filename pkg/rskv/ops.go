@@ -501,9 +501,15 @@ func (s *Store) upsertOnce(attempt int, key []byte, h uint64, update func(old []
 }
 
 // waitDurable makes a write durable before it is acknowledged, in
-// SyncAlways mode.
+// SyncAlways mode; in SyncPeriodic mode it holds the writer up while the
+// syncs are late (pacing, docs/durability.md).
 func (s *Store) waitDurable(end uint64) error {
 	if s.opts.SyncMode != SyncAlways {
+		if s.log.Behind() && s.opts.SyncMode == SyncPeriodic {
+			if err := s.log.WaitCaughtUp(); err != nil {
+				return s.ioFailure(err)
+			}
+		}
 		return nil
 	}
 	if err := s.log.WaitDurable(end); err != nil {

@@ -1,5 +1,7 @@
 package rskv
 
+import "time"
+
 // Stats describes a store: its key count, the boundaries of its hybrid log,
 // where its bytes are, and operation counters since Open.
 type Stats struct {
@@ -58,6 +60,15 @@ type Stats struct {
 	// InlineMaintenance counts writes that found memory full and flushed and
 	// evicted themselves instead of finding room made by the log shifter.
 	InlineMaintenance uint64
+	// SyncLagMax is the longest time a write waited to become durable under
+	// SyncPeriodic since Open: from one sync's capture point to the end of
+	// the next sync. SyncInterval plus one sync's duration when the device
+	// keeps up.
+	SyncLagMax time.Duration
+	// PacedWrites counts SyncPeriodic writes held up because syncs were late
+	// (more than 1.5 SyncIntervals without one completing): the store slows
+	// writers to what the device can make durable (docs/durability.md).
+	PacedWrites uint64
 
 	// Recovery says what Open did.
 	Recovery RecoveryInfo
@@ -99,6 +110,7 @@ func (s *Store) Stats() Stats {
 	st.Checkpoints, st.Compactions = s.checkpoints.Load(), s.compactions.Load()
 	st.InlineMaintenance = s.inlineMaintenance.Load()
 	st.IndexGrowths = s.indexGrowths.Load()
+	st.SyncLagMax, st.PacedWrites = l.SyncLagMax(), l.PacedWrites()
 	if err := l.Err(); err != nil {
 		st.IOError = err.Error()
 	}
