@@ -30,6 +30,10 @@ type Result struct {
 	// Live, PeakDisk and SettledDisk are bytes: the keys and values, the
 	// directory at its largest sample, and the directory after Idle.
 	Live, PeakDisk, SettledDisk float64
+	// SyncLag is the store's Stats.SyncLagMax at the end of the churn (0
+	// without periodic syncs); PacedWrites its Stats.PacedWrites.
+	SyncLag     time.Duration
+	PacedWrites uint64
 	// PeakAt says when the peak was and where its bytes were (Breakdown);
 	// SettledAt is the breakdown after Idle.
 	PeakAt, SettledAt string
@@ -135,6 +139,7 @@ func Run(ctx context.Context, c Config, o *rskv.Options) (res Result, err error)
 	}
 	res.PutsPerSec = float64(total) / elapsed.Seconds()
 	res.InPlace = float64(st.InPlaceUpdates-st0.InPlaceUpdates) / float64(st.Puts-st0.Puts)
+	res.SyncLag, res.PacedWrites = st.SyncLagMax, st.PacedWrites-st0.PacedWrites
 	return res, ctx.Err()
 }
 

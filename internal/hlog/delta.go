@@ -189,9 +189,23 @@ func (d *deltaLog) empty() bool { return len(d.buf) == frameHeaderSize && d.part
 // into the segments too: it does not count as images left in the
 // generation once the truncation is done.
 func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
+	sync, err := d.write(flushed, tail, chunk)
+	if err != nil {
+		return err
+	}
+	return sync()
+}
+
+// write is commit without the fsync: it writes the batch and returns the
+// fsync that makes it durable, which may run without maintMu (a truncation
+// chunk's does; see truncateChunkLocked). The batch counts as written at
+// once, so the next one goes after it; until the fsync returned it is not
+// durable. A failed fsync fails the log, so the accounting never matters
+// after one.
+func (d *deltaLog) write(flushed, tail uint64, chunk bool) (func() error, error) {
 	if d.file == nil {
 		if err := d.create(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	d.seq++
@@ -207,7 +221,7 @@ func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
 	if len(d.parts) == 0 {
 		binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
 		if _, err := d.file.WriteAt(b, d.size); err != nil {
-			return errors.Wrapf(err, "write %d bytes at offset %d of %s", len(b), d.size, name)
+			return nil, errors.Wrapf(err, "write %d bytes at offset %d of %s", len(b), d.size, name)
 		}
 	} else {
 		// The same bytes as one frame: header, parts, own entries.
@@ -226,21 +240,18 @@ func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
 			return nil
 		}
 		if err := write(b[:frameHeaderSize]); err != nil {
-			return err
+			return nil, err
 		}
 		for _, p := range d.parts {
 			if err := write(p); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if len(b) > frameHeaderSize {
 			if err := write(b[frameHeaderSize:]); err != nil {
-				return err
+				return nil, err
 			}
 		}
-	}
-	if err := d.file.Sync(); err != nil {
-		return errors.Wrapf(err, "sync %s", name)
 	}
 	d.size += int64(n)
 	d.sizes[d.gen] = d.size
@@ -255,7 +266,13 @@ func (d *deltaLog) commit(flushed, tail uint64, chunk bool) error {
 	} else {
 		d.settle()
 	}
-	return nil
+	f := d.file
+	return func() error {
+		if err := f.Sync(); err != nil {
+			return errors.Wrapf(err, "sync %s", name)
+		}
+		return nil
+	}, nil
 }
 
 // settle gives the batch buffer's memory past scratchKeep back to the OS

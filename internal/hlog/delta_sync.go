@@ -41,7 +41,7 @@ var truncateKeepSlack int64 = truncateMinBytes
 
 // truncateChunk is the size of the pieces a truncation copies and writes,
 // each after a delta sync (at least a page). (A variable for tests.)
-var truncateChunk = 16 << 20
+var truncateChunk = 4 << 20
 
 // afterTruncateChunk, if set (by tests), is called after each chunk a
 // truncation writes, without maintMu.
@@ -383,10 +383,17 @@ func (l *Log) truncate() error {
 		tw := time.Now()
 		l.maintMu.Lock()
 		waited += time.Since(tw)
-		b, err := l.truncateChunkLocked(a, end, chunk)
+		b, write, err := l.truncateChunkLocked(a, end, chunk)
 		l.maintMu.Unlock()
 		if err != nil {
 			return err
+		}
+		if write != nil {
+			// The chunk's I/O runs without maintMu: syncs and group
+			// commits go on meanwhile.
+			if err := write(); err != nil {
+				return err
+			}
 		}
 		if afterTruncateChunk != nil {
 			afterTruncateChunk()
@@ -403,10 +410,22 @@ func (l *Log) truncate() error {
 	tSync := time.Now()
 	if start < end {
 		first, last := l.dev.segmentOf(start), l.dev.segmentOf(end-1)
-		for s := first; s <= last; s++ {
-			if err := l.dev.sync(s); err != nil {
-				return l.fail(err)
-			}
+		// The images' fsync, the long part, runs without maintMu (under
+		// chunkMu, which keeps ShiftBegin from removing these segments
+		// meanwhile); the marks below, after it, sync little.
+		l.maintMu.Unlock()
+		l.chunkMu.Lock()
+		var err error
+		for s := first; s <= last && err == nil; s++ {
+			err = l.dev.sync(s)
+		}
+		l.chunkMu.Unlock()
+		l.maintMu.Lock()
+		if err != nil {
+			return l.fail(err)
+		}
+		if err := l.Err(); err != nil {
+			return err
 		}
 		// Seal the segments the images ran through and mark the last one
 		// durable to end: segments exist (created durably) before any mark
@@ -511,24 +530,30 @@ func (l *Log) logTruncation(start, end uint64, before int64, t0 time.Time, tChun
 	l.truncations.Add(1)
 }
 
-// truncateChunkLocked copies and writes the images of one chunk from a
-// (at most chunk bytes, within a segment) and returns where it ended.
-func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
+// truncateChunkLocked copies the images of one chunk from a (at most chunk
+// bytes, within a segment) and writes its delta batch, and returns where it
+// ended and the chunk's I/O, to be run without maintMu: the batch's fsync,
+// then the chunk's write into the segment file. Until that returns, it
+// holds chunkMu, so a flush (which would write final images into the same
+// range) waits for the chunk's older copy to be written first. The hand has
+// moved already: a sync meanwhile that images a record of the chunk makes
+// it owed (its image is newer than the chunk's).
+func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, func() error, error) {
 	if err := l.Err(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// A flush may have moved past a since the last chunk: the segment
 	// files have final images there.
 	a = max(a, l.flushed.Load())
 	if a >= end {
-		return end, nil
+		return end, nil, nil
 	}
 	b := min(end, (a/chunk+1)*chunk, (l.dev.segmentOf(a)+1)<<l.dev.segmentBits)
 	// As flushLocked does: no segment gets data while an earlier one may
 	// still be torn.
 	for s := l.syncedSegment; s < l.dev.segmentOf(a); s++ {
 		if err := l.dev.sync(s); err != nil {
-			return 0, l.fail(err)
+			return 0, nil, l.fail(err)
 		}
 	}
 	buf := l.truncMem.bytes(int(chunk))[:b-a]
@@ -552,18 +577,38 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, error) {
 	err := l.copyRangeDirty(a, b, func(addr uint64, n int) []byte { return buf[addr-a : addr-a+uint64(n)] },
 		func(addr uint64, img []byte) { copy(d.add(addr, len(img)), img) })
 	if err != nil {
-		return 0, l.fail(err)
+		return 0, nil, l.fail(err)
 	}
+	var syncBatch func() error
 	if !d.empty() {
-		if err := d.commit(l.flushSynced, l.syncTail, !drained); err != nil {
-			return 0, l.fail(err)
+		if syncBatch, err = d.write(l.flushSynced, l.syncTail, !drained); err != nil {
+			return 0, nil, l.fail(err)
 		}
 		l.batchFlushed = l.flushSynced
 	}
-	if err := l.dev.writeAt(buf, a); err != nil {
-		return 0, l.fail(err)
-	}
 	l.imaged = max(l.imaged, b)
 	l.truncHand = b
-	return b, nil
+	l.chunkMu.Lock()
+	return b, func() error {
+		defer l.chunkMu.Unlock()
+		// The batch first: the chunk's write may tear records whose only
+		// durable images are in it.
+		if syncBatch != nil {
+			if err := syncBatch(); err != nil {
+				return l.fail(err)
+			}
+		}
+		if beforeChunkWrite != nil {
+			beforeChunkWrite()
+		}
+		if err := l.dev.writeAt(buf, a); err != nil {
+			return l.fail(err)
+		}
+		return nil
+	}, nil
 }
+
+// beforeChunkWrite, if set (by tests), runs in every truncation chunk's
+// I/O, without maintMu, after its batch's fsync and before its write into
+// the segment file: syncs and flushes can run there.
+var beforeChunkWrite func()

@@ -30,18 +30,28 @@ func TestTruncationWithSyncsBetweenChunks(t *testing.T) {
 		g          geometry
 		batchBytes int  // deltaBatchBytes, if not 0
 		rewrite    bool // the truncation writes the owed images again instead of keeping its generation
+		pending    bool // syncs also run during each chunk's I/O, between its batch's fsync and its write
 	}{
-		{"dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, false},
-		{"capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, false},
-		{"capture-full", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true, captureBytes: 200}, 0, false},
+		{"dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, false, false},
+		{"capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, false, false},
+		{"capture-full", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true, captureBytes: 200}, 0, false, false},
 		// The syncs, the last one's owed images included, spill into
 		// several batches: the new base must come after all of them.
-		{"dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, false},
-		{"capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, false},
-		{"rewrite-dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, true},
-		{"rewrite-capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, true},
-		{"rewrite-dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, true},
-		{"rewrite-capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, true},
+		{"dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, false, false},
+		{"capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, false, false},
+		{"rewrite-dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, true, false},
+		{"rewrite-capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, true, false},
+		{"rewrite-dirty-list-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 2048, true, false},
+		{"rewrite-capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, true, false},
+		// A chunk's I/O runs without maintMu: a sync between its batch's
+		// fsync and its write images records of that chunk, newer than the
+		// copy about to be written, so they must be owed (the hand moved
+		// before the lock was let go); the rewrite cases fail otherwise.
+		{"pending-dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, false, true},
+		{"pending-capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, false, true},
+		{"rewrite-pending-dirty-list", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28}, 0, true, true},
+		{"rewrite-pending-capture", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 0, true, true},
+		{"rewrite-pending-capture-spill", geometry{pageBits: 12, segmentBits: 16, frames: 32, mutable: 28, capture: true}, 2048, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.rewrite {
@@ -52,12 +62,12 @@ func TestTruncationWithSyncsBetweenChunks(t *testing.T) {
 				defer func(n int) { deltaBatchBytes = n }(deltaBatchBytes)
 				deltaBatchBytes = c.batchBytes
 			}
-			testTruncationWithSyncsBetweenChunks(t, c.g)
+			testTruncationWithSyncsBetweenChunks(t, c.g, c.pending)
 		})
 	}
 }
 
-func testTruncationWithSyncsBetweenChunks(t *testing.T, g geometry) {
+func testTruncationWithSyncsBetweenChunks(t *testing.T, g geometry, pending bool) {
 	defer func(n int) { truncateChunk = n }(truncateChunk)
 	truncateChunk = 4096 // a page: the region below is several chunks
 	mem := vfs.NewMem()
@@ -115,24 +125,35 @@ func testTruncationWithSyncsBetweenChunks(t *testing.T, g geometry) {
 	synced()
 	require.Greater(t, tl.l.Tail()-tl.l.Flushed(), uint64(3*truncateChunk), "the region spans several chunks")
 
-	chunks := 0
-	afterTruncateChunk = func() {
-		chunks++
+	chunks, ver := 0, 100
+	changeAndSync := func() {
 		// Every record changes (those of the chunks written, too), new
 		// records are appended above the truncation's range, and a sync
-		// makes it all durable before the next chunk.
+		// makes it all durable.
+		ver++
 		for i := range keys {
-			put(i, val(100+chunks))
+			put(i, val(ver))
 		}
-		put(keys+chunks-1, val(100+chunks))
+		put(len(addrs), val(ver))
 		require.NoError(t, tl.l.SyncTo(0))
 		synced()
 	}
-	defer func() { afterTruncateChunk = nil }()
+	afterTruncateChunk = func() {
+		chunks++
+		if !pending {
+			changeAndSync()
+		}
+	}
+	if pending {
+		// Only there: a change after the write would be imaged with the
+		// hand past the chunk whatever the code did.
+		beforeChunkWrite = changeAndSync
+	}
+	defer func() { afterTruncateChunk, beforeChunkWrite = nil, nil }()
 	armed = true
 	require.NoError(t, tl.l.truncate())
 	armed = false
-	afterTruncateChunk = nil
+	afterTruncateChunk, beforeChunkWrite = nil, nil
 	require.Greater(t, chunks, 2, "the truncation wrote several chunks")
 	st := tl.l.DeltaStats()
 	require.Equal(t, 1, st.Generations, "only the truncation's last generation is left")

@@ -123,6 +123,11 @@ type Log struct {
 
 	allocMu sync.Mutex // serialises page turns
 	maintMu sync.Mutex // serialises maintenance: shifts, flushes, syncs
+	// chunkMu is held by a truncation chunk's I/O, which runs without
+	// maintMu, and by the truncation's final fsync: a flush (writing final
+	// images where the chunk writes older ones) and ShiftBegin (removing
+	// segments) take it, after maintMu, to wait for them.
+	chunkMu sync.Mutex
 	// syncedSegment is the highest segment already synced whole (maintMu).
 	syncedSegment uint64
 

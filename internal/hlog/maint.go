@@ -115,6 +115,12 @@ func (l *Log) flushLocked(to uint64) error {
 			return err
 		}
 	}
+	if l.flushed.Load() < to {
+		// A truncation chunk may be writing older images into this range
+		// (its I/O runs without maintMu): let it finish first.
+		l.chunkMu.Lock()
+		defer l.chunkMu.Unlock()
+	}
 	for from := l.flushed.Load(); from < to; {
 		page := from >> l.pageBits
 		end := min(to, (page+1)<<l.pageBits)
@@ -405,6 +411,10 @@ func (l *Log) ShiftBegin(addr uint64) (int64, error) {
 	if addr > l.flushed.Load() {
 		return 0, errors.AssertionFailedf("rskv/log: begin %#x beyond flushed %#x", addr, l.flushed.Load())
 	}
+	// A truncation's chunk write or final fsync may be using a segment
+	// file without maintMu: wait for it.
+	l.chunkMu.Lock()
+	defer l.chunkMu.Unlock()
 	// Publish the new begin and wait: after that no reader will look below
 	// it, so the files can go at once.
 	l.begin.Store(addr)

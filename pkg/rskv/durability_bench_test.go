@@ -277,6 +277,10 @@ func BenchmarkChurn(b *testing.B) {
 			b.ReportMetric(r.InPlace*100, n+"-%in-place")
 			b.ReportMetric(r.PeakDisk/r.Live, n+"-peak/live")
 			b.ReportMetric(r.SettledDisk/r.Live, n+"-settled/live")
+			if modes[m].mode == rskv.SyncPeriodic {
+				b.ReportMetric(float64(r.SyncLag.Milliseconds()), n+"-synclag-ms")
+				b.ReportMetric(float64(r.PacedWrites), n+"-paced")
+			}
 		}
 		b.ReportMetric(res[0].PutsPerSec/res[1].PutsPerSec, "def/none-puts")
 	}
