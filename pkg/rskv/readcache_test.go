@@ -28,7 +28,11 @@ import (
 // 100-byte records live on disk.
 func cacheOptions(fs vfs.FS) rskv.Options {
 	return rskv.Options{FS: fs, PageSize: 64 << 10, SegmentSize: 256 << 10, MemorySize: 16 * 64 << 10,
-		DisableReadPromotion: true, DisableBackground: true}
+		DisableReadPromotion: true, DisableBackground: true,
+		// An index large enough for the tests' keys: with the default one
+		// (sized from the small MemorySize) many keys share an entry, and
+		// a Put's chain walk reads, and caches, other keys' records.
+		IndexBuckets: 1 << 14}
 }
 
 func rcKey(i int) []byte { return fmt.Appendf(nil, "key-%06d", i) }
@@ -86,8 +90,17 @@ func TestReadCacheServesColdRecordsAndFollowsTheChain(t *testing.T) {
 		}
 	}
 	require.Greater(t, s.Stats().DiskReads, before, "the reads were below the head")
-	_, err = s.Get(rcKey(1))
-	require.Error(t, err, "a record never read is not cached")
+	// A cold key's record is not cached, unless a chain walk read it (a
+	// Put of a key whose hash shares its index entry and tag reads the
+	// records on the chain; the hash is seeded per store, so which keys
+	// collide varies): nearly every cold key fails.
+	failed := 0
+	for i := 1; i <= 100; i++ {
+		if _, err := s.Get(rcKey(i)); err != nil {
+			failed++
+		}
+	}
+	require.GreaterOrEqual(t, failed, 98, "records never read are not cached")
 	fs.armed.Store(false)
 
 	// Overwrite and delete some hot keys: the new versions are reached
