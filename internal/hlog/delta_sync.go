@@ -85,7 +85,7 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 		if spillErr != nil || d.pending() < deltaBatchBytes {
 			return
 		}
-		if spillErr = d.commit(l.flushSynced, t, false); spillErr == nil {
+		if spillErr = l.commitDelta(l.flushSynced, t); spillErr == nil {
 			l.batchFlushed = l.flushSynced
 			spilled = true
 			d.begin()
@@ -171,12 +171,26 @@ func (l *Log) deltaSyncForcedLocked(forced []uint64) (uint64, error) {
 	if !d.empty() || spilled {
 		l.idleSyncs = 0
 	}
-	if err := d.commit(l.flushSynced, tail, false); err != nil {
+	if err := l.commitDelta(l.flushSynced, tail); err != nil {
 		return 0, l.fail(err)
 	}
 	l.batchFlushed = l.flushSynced
 	l.setSyncTail(tail)
 	return tail, nil
+}
+
+// commitDelta commits a sync's open delta batch: written and synced, or,
+// while l.deferred is set (the truncation's rewrite, see truncate),
+// written with its fsync put on that list, to run without maintMu.
+func (l *Log) commitDelta(flushed, tail uint64) error {
+	if l.deferred == nil {
+		return l.delta.commit(flushed, tail, false)
+	}
+	sync, err := l.delta.write(flushed, tail, false)
+	if err == nil {
+		*l.deferred = append(*l.deferred, sync)
+	}
+	return err
 }
 
 // afterCaptureSwap, if set (tests only), runs in every delta sync after
@@ -499,9 +513,36 @@ func (l *Log) truncate() error {
 	owed = slices.Compact(owed)
 	l.truncStart, l.truncHand, l.owed, l.owedBytes = 0, 0, l.owed[:0], 0
 	l.setSyncTail(min(l.syncTail, end))
-	if err := l.syncForcedLocked(owed); err != nil {
+	// That sync's batches are written under maintMu, their fsync (most of
+	// its time: the owed records are up to the whole region) runs without
+	// it. Syncs that run meanwhile write into the new generation after
+	// them, as later batches of the same sync would; until the base batch
+	// below, recovery still starts from the older generations, and every
+	// batch of the new one redoes newer images over them.
+	var fsyncs []func() error
+	l.deferred = &fsyncs
+	tail, err := l.writeSyncLocked(owed)
+	l.deferred = nil
+	if err != nil {
 		return err
 	}
+	l.maintMu.Unlock()
+	for _, f := range fsyncs {
+		if err = f(); err != nil {
+			break
+		}
+	}
+	if err == nil && beforeRewriteBase != nil {
+		beforeRewriteBase()
+	}
+	l.maintMu.Lock()
+	if err != nil {
+		return l.fail(err)
+	}
+	if err := l.Err(); err != nil {
+		return err
+	}
+	l.durable.Store(max(l.durable.Load(), tail))
 	// Only now, in a batch of its own, does the new generation become the
 	// base. The sync above may have written several batches (it spills
 	// every deltaBatchBytes); had the first of them carried the new base,
@@ -607,6 +648,11 @@ func (l *Log) truncateChunkLocked(a, end, chunk uint64) (uint64, func() error, e
 		return nil
 	}, nil
 }
+
+// beforeRewriteBase, if set (by tests), runs in a truncation that rewrites
+// the owed images into a new generation, without maintMu, after their fsync
+// and before the batch that names the new generation the base.
+var beforeRewriteBase func()
 
 // beforeChunkWrite, if set (by tests), runs in every truncation chunk's
 // I/O, without maintMu, after its batch's fsync and before its write into

@@ -148,12 +148,14 @@ func testTruncationWithSyncsBetweenChunks(t *testing.T, g geometry, pending bool
 		// Only there: a change after the write would be imaged with the
 		// hand past the chunk whatever the code did.
 		beforeChunkWrite = changeAndSync
+		// And between the rewrite's fsync and the new base (rewrite cases).
+		beforeRewriteBase = changeAndSync
 	}
-	defer func() { afterTruncateChunk, beforeChunkWrite = nil, nil }()
+	defer func() { afterTruncateChunk, beforeChunkWrite, beforeRewriteBase = nil, nil, nil }()
 	armed = true
 	require.NoError(t, tl.l.truncate())
 	armed = false
-	afterTruncateChunk, beforeChunkWrite = nil, nil
+	afterTruncateChunk, beforeChunkWrite, beforeRewriteBase = nil, nil, nil
 	require.Greater(t, chunks, 2, "the truncation wrote several chunks")
 	st := tl.l.DeltaStats()
 	require.Equal(t, 1, st.Generations, "only the truncation's last generation is left")

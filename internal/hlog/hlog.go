@@ -172,6 +172,9 @@ type Log struct {
 	// paces SyncPeriodic writers to the syncs (pace.go).
 	captureAt time.Time
 	pace      pacer
+	// deferred, when set (maintMu), collects the fsyncs of the delta
+	// batches a sync writes instead of running them (commitDelta).
+	deferred *[]func() error
 }
 
 // groupCommit is the state of WaitDurable's group commit, under mu: done

@@ -259,6 +259,9 @@ func BenchmarkChurn(b *testing.B) {
 				r := runChurn(b, o, churnFor, idle)
 				b.ReportMetric(r.PutsPerSec, only+"-puts/s")
 				b.ReportMetric(r.PeakDisk/r.Live, only+"-peak/live")
+				if modes[m].mode == rskv.SyncPeriodic {
+					b.ReportMetric(float64(r.SyncLag.Milliseconds()), only+"-synclag-ms")
+				}
 				continue
 			}
 			o := &rskv.Options{SyncMode: modes[m].mode}
