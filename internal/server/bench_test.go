@@ -143,33 +143,49 @@ func BenchmarkCommandPath(b *testing.B) {
 }
 
 // BenchmarkParse is the reader's cost per short command (a redis-benchmark
-// SET, GET and INCR), out of one buffer of many.
+// SET, GET and INCR), out of one buffer of many: "next" as the server
+// parses (parseShort first), "general" the resumable parser alone, the
+// peer of the same run.
 func BenchmarkParse(b *testing.B) {
 	for _, tc := range []struct{ name, cmd string }{
 		{"SET", respCmd("SET", "key:000000012345", "xxx")},
 		{"GET", respCmd("GET", "key:000000012345")},
 		{"INCR", respCmd("INCR", "counter:000000012345")},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			const n = 1024
-			in := []byte(strings.Repeat(tc.cmd, n))
-			p := newReader(nil, DefaultMaxBulkLen, func() bool { return true })
-			p.buf = make([]byte, len(in))
-			copy(p.buf, in)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i += n {
-				p.r, p.w = 0, len(in)
-				for {
+		for _, path := range []string{"next", "general"} {
+			b.Run(tc.name+"/"+path, func(b *testing.B) {
+				const n = 1024
+				in := []byte(strings.Repeat(tc.cmd, n))
+				p := newReader(nil, DefaultMaxBulkLen, func() bool { return true })
+				p.buf = in
+				parse := func() bool {
 					args, err := p.next()
 					if err != nil {
 						b.Fatal(err)
 					}
-					if args == nil {
-						break
+					return args != nil
+				}
+				if path == "general" {
+					parse = func() bool {
+						if p.r == p.w {
+							return false
+						}
+						k, err := p.parseMultibulk()
+						if err != nil || k == 0 {
+							b.Fatal("general parse", err)
+						}
+						p.r += k
+						return true
 					}
 				}
-			}
-		})
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i += n {
+					p.r, p.w = 0, len(in)
+					for parse() {
+					}
+				}
+			})
+		}
 	}
 }
