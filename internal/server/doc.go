@@ -17,6 +17,10 @@
 // block, then hands it back; a connection has one owner at a time, so its
 // replies keep their order. While a blocking command runs, loops run no
 // command themselves (quiesce), so no loop waits on the stripes it holds.
+// After a pass that served something a loop does not block at once: it
+// polls for Config.IOHold (rskv serve --io-hold, default 200µs; negative:
+// off), yielding between polls, so an unpipelined client's next request
+// is found without waking a blocked thread (loop.go, "Holding the CPU").
 // With Config.IO IOGoroutine (rskv serve --io goroutine; the only mode
 // elsewhere) each connection has one goroutine, owned by Serve, that does
 // the same with blocking reads and writes.

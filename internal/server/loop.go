@@ -58,6 +58,9 @@ import (
 // blocking command, once the loops are quiesced.
 var testHookBlocking func(args [][]byte)
 
+// testHookWait, set by tests only, runs before each blocking epoll_wait.
+var testHookWait func()
+
 // errAgain is the fdReader's EAGAIN: nothing to read now.
 var errAgain = errors.New("rskv server: would block")
 
@@ -200,6 +203,9 @@ func (l *evloop) closeFDs() {
 // third pass): on this VM a CPU that goes idle is slow to wake, and the
 // runtime's activity around a blocking call keeps it awake.
 func (l *evloop) wait(timeout int) (int, error) {
+	if testHookWait != nil {
+		testHookWait()
+	}
 	return unix.EpollWait(l.epfd, l.events, timeout)
 }
 
