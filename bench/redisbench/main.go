@@ -25,11 +25,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -50,7 +53,7 @@ func run() error {
 		keyspace = flag.Int("r", 100000, "random keys")
 		pipes    = flag.String("P", "16,1", "pipeline depths to run")
 		reps     = flag.Int("reps", 3, "runs per row; the median is reported")
-		sync     = flag.String("sync", "periodic", "rskv serve --sync")
+		syncMode = flag.String("sync", "periodic", "rskv serve --sync")
 		out      = flag.String("out", "", "also write the table to this file")
 		ios      = flag.String("io", "epoll,goroutine", "rskv serve --io modes to run, each its own server (the first is the headline)")
 		pin      = flag.String("pin", "1:0", "SERVER_CPUS:BENCH_CPUS for taskset -c (each server on SERVER_CPUS, redis-benchmark on BENCH_CPUS); empty: no pinning")
@@ -107,14 +110,14 @@ func run() error {
 		addr := freeAddr()
 		names, addrs[name] = append(names, name), addr
 		cmds = append(cmds, pinned(serverCPUs, rskvBin, "serve", "--dir", filepath.Join(tmp, "store-"+mode), "--addr", addr,
-			"--sync", *sync, "--io", mode))
+			"--sync", *syncMode, "--io", mode))
 	}
 	firstIO := strings.TrimSpace(strings.Split(*ios, ",")[0])
 	extraBin := func(name, bin string, env []string) {
 		addr := freeAddr()
 		names, addrs[name] = append(names, name), addr
 		c := pinned(serverCPUs, bin, "serve", "--dir", filepath.Join(tmp, "store-"+name), "--addr", addr,
-			"--sync", *sync, "--io", firstIO)
+			"--sync", *syncMode, "--io", firstIO)
 		c.Env = append(os.Environ(), env...)
 		cmds = append(cmds, c)
 	}
@@ -161,9 +164,40 @@ func run() error {
 	_, redisPort, _ := net.SplitHostPort(redisAddr)
 	cmds = append(cmds, pinned(serverCPUs, redisBin, "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", tmp, "--daemonize", "no", "--loglevel", "warning"))
+	// The servers must not outlive the run: a broken stdout (the table
+	// piped into head) is not fatal, and an interrupt stops the servers
+	// before exiting (deferred kills do not run on a signal).
+	signal.Ignore(syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	var started []*exec.Cmd
+	var startedMu sync.Mutex
+	go func() {
+		select {
+		case sig := <-sigs:
+			startedMu.Lock()
+			for _, c := range started {
+				_ = c.Process.Kill()
+			}
+			startedMu.Unlock()
+			_ = os.RemoveAll(tmp)
+			fmt.Fprintf(os.Stderr, "redisbench: %v: servers stopped\n", sig)
+			os.Exit(1)
+		case <-stopped:
+		}
+	}()
 	for i, c := range cmds {
 		c.Stderr = os.Stderr
-		if err := c.Start(); err != nil {
+		startedMu.Lock()
+		err := c.Start()
+		if err == nil {
+			started = append(started, c)
+		}
+		startedMu.Unlock()
+		if err != nil {
 			return errors.Wrapf(err, "start %s", strings.Join(c.Args, " "))
 		}
 		procs[names[i]] = c.Process.Pid // taskset execs the server: same pid
@@ -199,7 +233,7 @@ func run() error {
 		fmt.Fprintf(&flagNote, "; %s: %s", nf.name, strings.Join(nf.flags, " "))
 	}
 	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence%s%s)\n\n",
-		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *sync, aofNote, flagNote.String())
+		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *syncMode, aofNote, flagNote.String())
 	b.WriteString("| test | pipeline |")
 	sep := "|---|---:|"
 	for _, n := range names {
