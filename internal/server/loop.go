@@ -125,6 +125,9 @@ type evloop struct {
 	// the loop waits for EPOLLOUT and reads nothing from them meanwhile.
 	pending map[*client]struct{}
 	working int // connections owned by a worker
+	// flushq are the connections this pass served, whose replies
+	// flushPass writes at its end.
+	flushq []*client
 
 	// sect is odd while the loop runs commands inline (see blockers).
 	sect atomic.Uint64
@@ -380,6 +383,7 @@ func (l *evloop) run() {
 			l.readable(c, inline)
 		}
 		l.sect.Add(1) // even: idle
+		l.flushPass()
 		if len(l.pending) > 0 {
 			l.checkTimeouts(closing)
 		}
@@ -481,12 +485,34 @@ func (l *evloop) process(c *client, inline bool) {
 		}
 	}
 	s.observeBatch(c)
-	if !l.write(c) {
-		return
+	// The replies are written at the end of the pass (flushPass), each
+	// connection's in one write, as Redis writes them before it sleeps.
+	if !c.queued {
+		c.queued = true
+		l.flushq = append(l.flushq, c)
 	}
-	if c.quit {
-		l.closeConn(c)
+}
+
+// flushPass writes the replies of the connections the pass served, one
+// write each, back to back: the client, woken by the first, finds the
+// others ready instead of going back to sleep between them (a sleeping
+// client's wake-up is an IPI on a VM, charged to the writer). A connection
+// closed or handed to a worker since is skipped.
+func (l *evloop) flushPass() {
+	for i, c := range l.flushq {
+		l.flushq[i] = nil
+		c.queued = false
+		if c.fd < 0 || l.conn(int32(c.fd)) != c {
+			continue
+		}
+		if !l.write(c) {
+			continue
+		}
+		if c.quit {
+			l.closeConn(c)
+		}
 	}
+	l.flushq = l.flushq[:0]
 }
 
 // write writes the pending replies without blocking. If the socket does not

@@ -576,6 +576,7 @@ type client struct {
 	wOff    int
 	blocked bool
 	next    [][]byte
+	queued  bool // in its loop's flushq
 }
 
 func newClient(s *Server, nc net.Conn) *client {
