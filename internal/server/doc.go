@@ -7,8 +7,8 @@
 // On Linux, connections are served by a few event loops (Config.IO
 // IOEpoll, the default; loop.go), each with its own epoll instance: one
 // epoll_wait returns the ready connections, each is read once, its
-// complete commands are run in order by exec and their replies written with
-// one write, so a request costs a read, a write and a share of an
+// complete commands are run in order by exec and, at the end of the pass,
+// their replies written with one write, so a request costs a read, a write and a share of an
 // epoll_wait (a goroutine per connection adds a read that fails with
 // EAGAIN, a park and a netpoll wake-up). A command that may block (SAVE,
 // FLUSHALL, EXEC, KEYS, SCAN, a write under --sync always: mayBlock) is not

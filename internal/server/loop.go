@@ -19,7 +19,8 @@ import (
 // goroutines, each with its own epoll instance, serve every connection.
 // One epoll_wait returns the ready connections; each is read once (up to
 // the free space of its buffer, as Redis reads 16 KiB), its complete
-// commands are run in order and their replies are written with one write.
+// commands are run in order, and once every ready connection has been
+// served their replies are written, one write per connection (flushPass).
 // A request costs a read and a write and a share of an epoll_wait, where a
 // goroutine per connection costs a read that fails with EAGAIN, a park, a
 // netpoll wake-up and a futex on top (see bench/redisbench/README.md).
