@@ -25,11 +25,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -50,14 +53,17 @@ func run() error {
 		keyspace = flag.Int("r", 100000, "random keys")
 		pipes    = flag.String("P", "16,1", "pipeline depths to run")
 		reps     = flag.Int("reps", 3, "runs per row; the median is reported")
-		sync     = flag.String("sync", "periodic", "rskv serve --sync")
+		syncMode = flag.String("sync", "periodic", "rskv serve --sync")
 		out      = flag.String("out", "", "also write the table to this file")
 		ios      = flag.String("io", "epoll,goroutine", "rskv serve --io modes to run, each its own server (the first is the headline)")
 		pin      = flag.String("pin", "1:0", "SERVER_CPUS:BENCH_CPUS for taskset -c (each server on SERVER_CPUS, redis-benchmark on BENCH_CPUS); empty: no pinning")
 		bins     = flag.String("bins", "", "more rskv servers from prebuilt binaries, NAME=PATH,... (each with the first -io mode): a before/after in one run")
 		aof      = flag.Bool("aof", false, "also run redis-server with --appendonly yes --appendfsync everysec (redis-aof: an information column with durability like rskv's --sync periodic)")
 		env      = flag.String("env", "", "more rskv servers from this build under an environment, NAME=VAR=VALUE,... (each with the first -io mode)")
+		extra    serverFlags
 	)
+	flag.Var(&extra, "flags", "NAME=FLAGS: more rskv serve flags (split at spaces) for the server NAME (rskv-MODE, a -bins or an -env name), "+
+		"or, for a new NAME, another server of this build with them (repeatable: -flags nohold=--io-hold=-1ns)")
 	flag.Parse()
 	bench, err := exec.LookPath("redis-benchmark")
 	if err != nil {
@@ -104,14 +110,14 @@ func run() error {
 		addr := freeAddr()
 		names, addrs[name] = append(names, name), addr
 		cmds = append(cmds, pinned(serverCPUs, rskvBin, "serve", "--dir", filepath.Join(tmp, "store-"+mode), "--addr", addr,
-			"--sync", *sync, "--io", mode))
+			"--sync", *syncMode, "--io", mode))
 	}
 	firstIO := strings.TrimSpace(strings.Split(*ios, ",")[0])
 	extraBin := func(name, bin string, env []string) {
 		addr := freeAddr()
 		names, addrs[name] = append(names, name), addr
 		c := pinned(serverCPUs, bin, "serve", "--dir", filepath.Join(tmp, "store-"+name), "--addr", addr,
-			"--sync", *sync, "--io", firstIO)
+			"--sync", *syncMode, "--io", firstIO)
 		c.Env = append(os.Environ(), env...)
 		cmds = append(cmds, c)
 	}
@@ -133,6 +139,15 @@ func run() error {
 			extraBin(name, rskvBin, []string{kv})
 		}
 	}
+	// -flags: extra arguments for a server already named, or a new one.
+	for _, nf := range extra {
+		i := indexOf(names, nf.name)
+		if i < 0 {
+			extraBin(nf.name, rskvBin, nil)
+			i = len(names) - 1
+		}
+		cmds[i].Args = append(cmds[i].Args, nf.flags...)
+	}
 	if *aof {
 		aofAddr := freeAddr()
 		names, addrs["redis-aof"] = append(names, "redis-aof"), aofAddr
@@ -149,9 +164,40 @@ func run() error {
 	_, redisPort, _ := net.SplitHostPort(redisAddr)
 	cmds = append(cmds, pinned(serverCPUs, redisBin, "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", tmp, "--daemonize", "no", "--loglevel", "warning"))
+	// The servers must not outlive the run: a broken stdout (the table
+	// piped into head) is not fatal, and an interrupt stops the servers
+	// before exiting (deferred kills do not run on a signal).
+	signal.Ignore(syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	var started []*exec.Cmd
+	var startedMu sync.Mutex
+	go func() {
+		select {
+		case sig := <-sigs:
+			startedMu.Lock()
+			for _, c := range started {
+				_ = c.Process.Kill()
+			}
+			startedMu.Unlock()
+			_ = os.RemoveAll(tmp)
+			fmt.Fprintf(os.Stderr, "redisbench: %v: servers stopped\n", sig)
+			os.Exit(1)
+		case <-stopped:
+		}
+	}()
 	for i, c := range cmds {
 		c.Stderr = os.Stderr
-		if err := c.Start(); err != nil {
+		startedMu.Lock()
+		err := c.Start()
+		if err == nil {
+			started = append(started, c)
+		}
+		startedMu.Unlock()
+		if err != nil {
 			return errors.Wrapf(err, "start %s", strings.Join(c.Args, " "))
 		}
 		procs[names[i]] = c.Process.Pid // taskset execs the server: same pid
@@ -171,55 +217,9 @@ func run() error {
 	cpus := map[row]map[string][]float64{} // server CPU seconds per request
 	csws := map[row]map[string][]float64{} // server context switches per request
 	var rows []row
-	for _, p := range strings.Split(*pipes, ",") {
-		pipe, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil {
-			return errors.Wrapf(err, "bad -P %q", p)
-		}
-		for rep := 0; rep < *reps*len(testList); rep++ {
-			test := testList[rep%len(testList)]
-			// Rotate the order so no server always runs first.
-			r := rep / len(testList)
-			order := append(append([]string(nil), names[r%len(names):]...), names[:r%len(names)]...)
-			for _, name := range order {
-				host, port, _ := net.SplitHostPort(addrs[name])
-				args := []string{"-h", host, "-p", port, "-t", test, "-c", strconv.Itoa(*clients), "-n", strconv.Itoa(*requests),
-					"-r", strconv.Itoa(*keyspace), "-P", strconv.Itoa(pipe), "--csv"}
-				cpu0, csw0 := cpuTime(procs[name]), ctxSwitches(procs[name])
-				outb, err := pinned(benchCPUs, bench, args...).Output()
-				cpu1, csw1 := cpuTime(procs[name]), ctxSwitches(procs[name])
-				if err != nil {
-					return errors.Wrapf(err, "redis-benchmark %s", strings.Join(args, " "))
-				}
-				recs, err := csv.NewReader(bytes.NewReader(outb)).ReadAll()
-				if err != nil {
-					return errors.Wrap(err, "parse redis-benchmark --csv")
-				}
-				for _, r := range recs {
-					if len(r) < 2 || r[0] == "test" {
-						continue
-					}
-					rps, err := strconv.ParseFloat(r[1], 64)
-					if err != nil {
-						continue
-					}
-					k := row{r[0], pipe}
-					if results[k] == nil {
-						results[k] = map[string][]float64{}
-						cpus[k] = map[string][]float64{}
-						csws[k] = map[string][]float64{}
-						rows = append(rows, k)
-					}
-					results[k][name] = append(results[k][name], rps)
-					if len(recs) == 2 { // one test per run: its CPU time is the run's
-						cpus[k][name] = append(cpus[k][name], (cpu1-cpu0).Seconds()/float64(*requests))
-						csws[k][name] = append(csws[k][name], float64(csw1-csw0)/float64(*requests))
-					}
-				}
-			}
-		}
-	}
-	var b strings.Builder
+
+	loadStart := loadavg()
+	var b strings.Builder // the whole report, for -out and the end
 	place := "unpinned"
 	if serverCPUs != "" {
 		place = fmt.Sprintf("each server on CPU %s, redis-benchmark on CPU %s (taskset)", serverCPUs, benchCPUs)
@@ -228,8 +228,12 @@ func run() error {
 	if *aof {
 		aofNote = "; redis-aof: redis-server --appendonly yes --appendfsync everysec, for information"
 	}
-	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence%s)\n\n",
-		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *sync, aofNote)
+	var flagNote strings.Builder
+	for _, nf := range extra {
+		fmt.Fprintf(&flagNote, "; %s: %s", nf.name, strings.Join(nf.flags, " "))
+	}
+	fmt.Fprintf(&b, "redis-benchmark -c %d -n %d -r %d, requests/s, median of %d (%s, %d CPUs, %s; rskv serve --sync %s vs redis-server without persistence%s%s)\n\n",
+		*clients, *requests, *keyspace, *reps, time.Now().UTC().Format("2006-01-02 15:04"), numCPU(), place, *syncMode, aofNote, flagNote.String())
 	b.WriteString("| test | pipeline |")
 	sep := "|---|---:|"
 	for _, n := range names {
@@ -245,7 +249,15 @@ func run() error {
 		sep += "---:|"
 	}
 	b.WriteString("\n" + sep + "\n")
-	for _, k := range rows {
+	// The table is printed as it fills: each row once its reps are done
+	// (a run takes minutes; a row read early tells whether to go on).
+	printed := 0
+	flushTable := func() {
+		fmt.Print(b.String()[printed:])
+		printed = b.Len()
+	}
+	flushTable()
+	tableRow := func(k row) {
 		fmt.Fprintf(&b, "| %s | %d |", k.test, k.pipe)
 		for _, n := range names {
 			fmt.Fprintf(&b, " %.0f |", median(results[k][n]))
@@ -261,6 +273,60 @@ func run() error {
 			fmt.Fprintf(&b, " %.2f |", medianRatio(results[k][names[0]], results[k]["redis-aof"]))
 		}
 		b.WriteString("\n")
+		flushTable()
+	}
+	for _, p := range strings.Split(*pipes, ",") {
+		pipe, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return errors.Wrapf(err, "bad -P %q", p)
+		}
+		for _, test := range testList {
+			var done []row // the rows this test's runs filled
+			for rep := 0; rep < *reps; rep++ {
+				// Rotate the order so no server always runs first.
+				order := append(append([]string(nil), names[rep%len(names):]...), names[:rep%len(names)]...)
+				for _, name := range order {
+					host, port, _ := net.SplitHostPort(addrs[name])
+					args := []string{"-h", host, "-p", port, "-t", test, "-c", strconv.Itoa(*clients), "-n", strconv.Itoa(*requests),
+						"-r", strconv.Itoa(*keyspace), "-P", strconv.Itoa(pipe), "--csv"}
+					cpu0, csw0 := cpuTime(procs[name]), ctxSwitches(procs[name])
+					outb, err := pinned(benchCPUs, bench, args...).Output()
+					cpu1, csw1 := cpuTime(procs[name]), ctxSwitches(procs[name])
+					if err != nil {
+						return errors.Wrapf(err, "redis-benchmark %s", strings.Join(args, " "))
+					}
+					recs, err := csv.NewReader(bytes.NewReader(outb)).ReadAll()
+					if err != nil {
+						return errors.Wrap(err, "parse redis-benchmark --csv")
+					}
+					for _, r := range recs {
+						if len(r) < 2 || r[0] == "test" {
+							continue
+						}
+						rps, err := strconv.ParseFloat(r[1], 64)
+						if err != nil {
+							continue
+						}
+						k := row{r[0], pipe}
+						if results[k] == nil {
+							results[k] = map[string][]float64{}
+							cpus[k] = map[string][]float64{}
+							csws[k] = map[string][]float64{}
+							rows = append(rows, k)
+							done = append(done, k)
+						}
+						results[k][name] = append(results[k][name], rps)
+						if len(recs) == 2 { // one test per run: its CPU time is the run's
+							cpus[k][name] = append(cpus[k][name], (cpu1-cpu0).Seconds()/float64(*requests))
+							csws[k][name] = append(csws[k][name], float64(csw1-csw0)/float64(*requests))
+						}
+					}
+				}
+			}
+			for _, k := range done {
+				tableRow(k)
+			}
+		}
 	}
 	// perRequest writes one table of a per-request median for every server.
 	perRequest := func(title, format string, of map[row]map[string][]float64, scale float64) {
@@ -281,11 +347,8 @@ func run() error {
 	}
 	perRequest("Server CPU time per request (user+sys of the server process over the run / requests), µs, median:", " %.2f |", cpus, 1e6)
 	perRequest("Server context switches per request (voluntary+involuntary of every server thread over the run / requests), median:", " %.3f |", csws, 1)
-	if out, err := exec.Command("uptime").Output(); err == nil {
-		fmt.Fprintf(&b, "\nload at the end: %s", strings.TrimSpace(string(out)))
-		b.WriteString("\n")
-	}
-	fmt.Print(b.String())
+	fmt.Fprintf(&b, "\nload (/proc/loadavg) at the start: %s; at the end: %s\n", loadStart, loadavg())
+	flushTable()
 	if *out != "" {
 		return os.WriteFile(*out, []byte(b.String()), 0o644)
 	}
@@ -392,3 +455,56 @@ func waitPort(addr string) error {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// serverFlag is one -flags NAME=FLAGS.
+type serverFlag struct {
+	name  string
+	flags []string
+}
+
+// serverFlags are the -flags given, in order.
+type serverFlags []serverFlag
+
+func (f *serverFlags) String() string {
+	var parts []string
+	for _, nf := range *f {
+		parts = append(parts, nf.name+"="+strings.Join(nf.flags, " "))
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set parses one NAME=FLAGS; FLAGS is split at spaces.
+func (f *serverFlags) Set(v string) error {
+	name, flags, ok := strings.Cut(v, "=")
+	if !ok || name == "" || strings.TrimSpace(flags) == "" {
+		return errors.Newf("-flags %q: want NAME=FLAGS", v)
+	}
+	if name == "redis" || name == "redis-aof" {
+		return errors.Newf("-flags %q: %s is redis-server, not an rskv server", v, name)
+	}
+	*f = append(*f, serverFlag{name: name, flags: strings.Fields(flags)})
+	return nil
+}
+
+// indexOf is the index of name in names, -1 if absent.
+func indexOf(names []string, name string) int {
+	for i, n := range names {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// loadavg is the first three fields of /proc/loadavg ("?" elsewhere).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

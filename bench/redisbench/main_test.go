@@ -21,3 +21,29 @@ func TestMedianRatio(t *testing.T) {
 		t.Fatalf("medianRatio with no usable pair = %v, want 0", got)
 	}
 }
+
+// TestServerFlags checks -flags parsing: FLAGS split at spaces, a name
+// and flags required, redis-server's names refused.
+func TestServerFlags(t *testing.T) {
+	var f serverFlags
+	if err := f.Set("nohold=--io-hold=-1ns --io-loops 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Set("main=--io-hold=50us"); err != nil {
+		t.Fatal(err)
+	}
+	if len(f) != 2 || f[0].name != "nohold" || len(f[0].flags) != 3 || f[0].flags[2] != "1" || f[1].name != "main" {
+		t.Fatalf("parsed %#v", f)
+	}
+	if got := f.String(); got != "nohold=--io-hold=-1ns --io-loops 1,main=--io-hold=50us" {
+		t.Fatalf("String() = %q", got)
+	}
+	for _, bad := range []string{"", "nohold", "=--x", "x=", "x=  ", "redis=--x", "redis-aof=--x"} {
+		if err := f.Set(bad); err == nil {
+			t.Errorf("Set(%q) = nil, want an error", bad)
+		}
+	}
+	if len(f) != 2 {
+		t.Fatalf("a refused -flags was kept: %#v", f)
+	}
+}

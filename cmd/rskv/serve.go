@@ -33,6 +33,7 @@ type serveFlags struct {
 	raft         raftFlags // replicated mode (serve_raft.go)
 	io           string
 	ioLoops      int
+	ioHold       time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -56,6 +57,8 @@ func newServeCmd() *cobra.Command {
 	f.raft.register(fl)
 	fl.StringVar(&f.io, "io", server.IOEpoll, "how connections are served: epoll (event loops; Linux) or goroutine (one per connection)")
 	fl.IntVar(&f.ioLoops, "io-loops", 0, "event loops with --io epoll (0: 1 up to 2 CPUs, else half the CPUs)")
+	fl.DurationVar(&f.ioHold, "io-hold", server.DefaultIOHold, "with --io epoll, how long a loop keeps polling after serving before it blocks "+
+		"(saves the wake-up of unpipelined clients; costs at most this much CPU after the last request; 0 or negative, as -1ns: block at once)")
 	return cmd
 }
 
@@ -88,6 +91,15 @@ func openServeStore(f *serveFlags) (*rskv.Store, error) {
 	return f.store.open(opts)
 }
 
+// ioHold is --io-hold as Config.IOHold, whose 0 means the default: a
+// --io-hold=0 blocks at once, as a negative one does.
+func ioHold(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error) {
 	if f.io != server.IOEpoll && f.io != server.IOGoroutine {
 		return errors.Newf("--io %q: want %s or %s", f.io, server.IOEpoll, server.IOGoroutine)
@@ -110,6 +122,7 @@ func runServe(ctx context.Context, f *serveFlags, cmd *cobra.Command) (err error
 	scfg := server.Config{
 		Password: f.password, MaxClients: f.maxClients, WriteTimeout: f.writeTimeout,
 		Logger: logger, Dir: f.store.dir, SyncMode: f.sync, IO: f.io, Loops: f.ioLoops,
+		IOHold: ioHold(f.ioHold),
 	}
 	if repl != nil {
 		scfg.Clock = repl.clock.Now

@@ -7,8 +7,8 @@
 // On Linux, connections are served by a few event loops (Config.IO
 // IOEpoll, the default; loop.go), each with its own epoll instance: one
 // epoll_wait returns the ready connections, each is read once, its
-// complete commands are run in order by exec and their replies written with
-// one write, so a request costs a read, a write and a share of an
+// complete commands are run in order by exec and, at the end of the pass,
+// their replies written with one write, so a request costs a read, a write and a share of an
 // epoll_wait (a goroutine per connection adds a read that fails with
 // EAGAIN, a park and a netpoll wake-up). A command that may block (SAVE,
 // FLUSHALL, EXEC, KEYS, SCAN, a write under --sync always: mayBlock) is not
@@ -17,6 +17,10 @@
 // block, then hands it back; a connection has one owner at a time, so its
 // replies keep their order. While a blocking command runs, loops run no
 // command themselves (quiesce), so no loop waits on the stripes it holds.
+// After a pass that served something a loop does not block at once: it
+// polls for Config.IOHold (rskv serve --io-hold, default 200µs; negative:
+// off), yielding between polls, so an unpipelined client's next request
+// is found without waking a blocked thread (loop.go, "Holding the CPU").
 // With Config.IO IOGoroutine (rskv serve --io goroutine; the only mode
 // elsewhere) each connection has one goroutine, owned by Serve, that does
 // the same with blocking reads and writes.

@@ -19,7 +19,8 @@ import (
 // goroutines, each with its own epoll instance, serve every connection.
 // One epoll_wait returns the ready connections; each is read once (up to
 // the free space of its buffer, as Redis reads 16 KiB), its complete
-// commands are run in order and their replies are written with one write.
+// commands are run in order, and once every ready connection has been
+// served their replies are written, one write per connection (flushPass).
 // A request costs a read and a write and a share of an epoll_wait, where a
 // goroutine per connection costs a read that fails with EAGAIN, a park, a
 // netpoll wake-up and a futex on top (see bench/redisbench/README.md).
@@ -41,9 +42,25 @@ import (
 // blocker is announced runs nothing inline and hands every command to
 // workers. Loops thus never wait on a blocking command's locks.
 
+// Holding the CPU (Config.IOHold). Unpipelined, a request is a short
+// burst of work between two waits: the loop blocks in epoll_wait, the
+// client's next request wakes it. Each wake-up of a blocked thread costs
+// more than the request itself on a VM (the idle CPU is woken by an IPI,
+// the Go runtime hands the loop's P back and forth around the blocking
+// call). So after a pass that served something the loop keeps polling
+// (epoll_wait with a zero timeout, a raw call) for Config.IOHold, yielding
+// to other goroutines between polls, and blocks only once nothing came for
+// that long: under load the next request is found by a poll, and an idle
+// server spends at most IOHold of CPU after its last request. Redis has no
+// such hold but needs none: it is a single-threaded C process, and its
+// blocked epoll_wait is woken without a runtime in between.
+
 // testHookBlocking, set by tests only, runs in a worker before each
 // blocking command, once the loops are quiesced.
 var testHookBlocking func(args [][]byte)
+
+// testHookWait, set by tests only, runs before each blocking epoll_wait.
+var testHookWait func()
 
 // errAgain is the fdReader's EAGAIN: nothing to read now.
 var errAgain = errors.New("rskv server: would block")
@@ -109,6 +126,9 @@ type evloop struct {
 	// the loop waits for EPOLLOUT and reads nothing from them meanwhile.
 	pending map[*client]struct{}
 	working int // connections owned by a worker
+	// flushq are the connections this pass served, whose replies
+	// flushPass writes at its end.
+	flushq []*client
 
 	// sect is odd while the loop runs commands inline (see blockers).
 	sect atomic.Uint64
@@ -187,7 +207,36 @@ func (l *evloop) closeFDs() {
 // third pass): on this VM a CPU that goes idle is slow to wake, and the
 // runtime's activity around a blocking call keeps it awake.
 func (l *evloop) wait(timeout int) (int, error) {
+	if testHookWait != nil {
+		testHookWait()
+	}
 	return unix.EpollWait(l.epfd, l.events, timeout)
+}
+
+// poll returns the ready events without blocking, polling until some are
+// ready or until Config.IOHold has passed since its first empty poll (then
+// it returns 0, and the caller blocks in wait). Between polls it yields,
+// so the store's background goroutines and the accepting one run.
+func (l *evloop) poll() (int, error) {
+	var until int64
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(l.epfd),
+			uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+		switch {
+		case errno == unix.EINTR:
+		case errno != 0:
+			return 0, errno
+		case n > 0:
+			return int(n), nil
+		}
+		now := monoNow()
+		if until == 0 {
+			until = now + int64(l.s.cfg.IOHold)
+		} else if now >= until {
+			return 0, nil
+		}
+		runtime.Gosched()
+	}
 }
 
 // conn returns the connection on descriptor fd, nil if none.
@@ -287,12 +336,22 @@ func (l *evloop) run() {
 	defer l.s.loopWG.Done()
 	defer l.closeFDs()
 	var closing, abort bool
+	hold := l.s.cfg.IOHold > 0
+	busy := false // the last pass served something: poll before blocking
 	for {
 		timeout := -1
 		if len(l.pending) > 0 || closing {
 			timeout = 10 // ms: write timeouts and the shutdown grace are checked this often
 		}
-		n, err := l.wait(timeout)
+		var n int
+		var err error
+		if busy {
+			n, err = l.poll()
+		}
+		if n == 0 && err == nil {
+			n, err = l.wait(timeout)
+		}
+		busy = hold && n > 0
 		if err != nil && err != unix.EINTR {
 			l.s.cfg.Logger.Error("epoll_wait failed", "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -325,6 +384,7 @@ func (l *evloop) run() {
 			l.readable(c, inline)
 		}
 		l.sect.Add(1) // even: idle
+		l.flushPass()
 		if len(l.pending) > 0 {
 			l.checkTimeouts(closing)
 		}
@@ -426,12 +486,34 @@ func (l *evloop) process(c *client, inline bool) {
 		}
 	}
 	s.observeBatch(c)
-	if !l.write(c) {
-		return
+	// The replies are written at the end of the pass (flushPass), each
+	// connection's in one write, as Redis writes them before it sleeps.
+	if !c.queued {
+		c.queued = true
+		l.flushq = append(l.flushq, c)
 	}
-	if c.quit {
-		l.closeConn(c)
+}
+
+// flushPass writes the replies of the connections the pass served, one
+// write each, back to back: the client, woken by the first, finds the
+// others ready instead of going back to sleep between them (a sleeping
+// client's wake-up is an IPI on a VM, charged to the writer). A connection
+// closed or handed to a worker since is skipped.
+func (l *evloop) flushPass() {
+	for i, c := range l.flushq {
+		l.flushq[i] = nil
+		c.queued = false
+		if c.fd < 0 || l.conn(int32(c.fd)) != c {
+			continue
+		}
+		if !l.write(c) {
+			continue
+		}
+		if c.quit {
+			l.closeConn(c)
+		}
 	}
+	l.flushq = l.flushq[:0]
 }
 
 // write writes the pending replies without blocking. If the socket does not

@@ -111,3 +111,49 @@ func runUnder(t *testing.T, cfg func(*Config), tests map[string]func(*testing.T)
 		t.Run(name, fn)
 	}
 }
+
+// TestNoIOHold runs the connection tests with the loops blocking at once
+// after every pass (Config.IOHold negative, rskv serve --io-hold=-1ns);
+// the other tests run with the default hold.
+func TestNoIOHold(t *testing.T) {
+	runUnder(t, func(c *Config) { c.IOHold = -1 }, map[string]func(*testing.T){
+		"Pipeline": TestPipeline, "SlowConsumer": TestSlowConsumer, "Shutdown": TestShutdownFinishesReceivedCommands,
+		"ShutdownSlow": TestShutdownDoesNotWaitForSlowConsumer, "BlockingCommand": TestBlockingCommandDoesNotStallLoop,
+		"MixedPipeline": TestMixedPipelineOrder, "ConcurrentWriters": TestConcurrentWriters,
+	})
+}
+
+// TestIOHoldEndsInABlockingWait: after serving, a loop polls for IOHold
+// and then blocks in epoll_wait (an idle server does not keep its CPU),
+// and a request sent while it polls or after it blocked is answered.
+func TestIOHoldEndsInABlockingWait(t *testing.T) {
+	require.Equal(t, DefaultIOHold, (&Config{}).withDefaults().IOHold)
+	require.Equal(t, time.Duration(-1), (&Config{IOHold: -1}).withDefaults().IOHold)
+	blocked := make(chan struct{}, 1)
+	testHookWait = func() {
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+	}
+	t.Cleanup(func() { testHookWait = nil })
+	ts := startServer(t, Config{IO: IOEpoll, Loops: 1, IOHold: 20 * time.Millisecond})
+	r := ts.raw()
+	for i := 0; i < 3; i++ {
+		// Drain the blocking waits so far: the next one comes after this
+		// round's request was served and its hold ran out.
+		select {
+		case <-blocked:
+		default:
+		}
+		r.cmd("SET", "k", itoa(i))
+		require.Equal(t, "+OK\r\n", r.reply())
+		r.cmd("GET", "k") // within the hold, most likely: found by a poll
+		require.Equal(t, "$1\r\n"+itoa(i)+"\r\n", r.reply())
+		select {
+		case <-blocked:
+		case <-time.After(30 * time.Second): // a hang guard, not a timing
+			t.Fatal("the loop never blocked after its hold")
+		}
+	}
+}

@@ -71,7 +71,12 @@ func (p *reader) next() ([][]byte, error) {
 		var n int
 		var err error
 		if p.buf[p.r] == '*' {
-			n, err = p.parseMultibulk()
+			if p.mbCount == 0 {
+				n = p.parseShort(p.buf[p.r:p.w])
+			}
+			if n == 0 {
+				n, err = p.parseMultibulk()
+			}
 		} else {
 			n, err = p.parseInline()
 		}
@@ -225,6 +230,54 @@ func (p *reader) parseMultibulk() (int, error) {
 	}
 	p.mbCount = 0
 	return p.mbPos, nil
+}
+
+// parseShort parses the array at the start of b if it is a short command
+// that has fully arrived and is well formed: at most 9 arguments, each with
+// a bulk length of at most 4 digits (every SET, GET and INCR of a
+// benchmark, most commands of any client). It returns the bytes it took, or
+// 0 for anything else (incomplete, longer or malformed), which
+// parseMultibulk then parses (and rejects) the general way: so it accepts
+// exactly what that does, only without the bookkeeping of resumable
+// parsing (line scans, parseInt, offsets kept in marks).
+func (p *reader) parseShort(b []byte) int {
+	if len(b) < 4 || b[2] != '\r' || b[3] != '\n' || b[1] < '1' || b[1] > '9' {
+		return 0
+	}
+	count := int(b[1] - '0')
+	args := p.args[:0]
+	pos := 4
+	for i := 0; i < count; i++ {
+		if pos >= len(b) || b[pos] != '$' {
+			return 0
+		}
+		pos++
+		// The length: 1 to 4 digits, no leading zero but "0", then CRLF.
+		size, d := 0, 0
+		for ; d < 5 && pos+d < len(b); d++ {
+			c := b[pos+d]
+			if c < '0' || c > '9' {
+				break
+			}
+			size = size*10 + int(c-'0')
+		}
+		if d == 0 || d > 4 || (d > 1 && b[pos] == '0') || int64(size) > p.maxBulk {
+			return 0
+		}
+		pos += d
+		if pos+1 >= len(b) || b[pos] != '\r' || b[pos+1] != '\n' {
+			return 0
+		}
+		pos += 2
+		end := pos + size
+		if end+2 > len(b) || b[end] != '\r' || b[end+1] != '\n' {
+			return 0
+		}
+		args = append(args, b[pos:end:end])
+		pos = end + 2
+	}
+	p.args = args
+	return pos
 }
 
 func printable(c byte) string {

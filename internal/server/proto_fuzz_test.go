@@ -88,3 +88,70 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// shortAgrees checks parseShort against parseMultibulk on b: where the
+// short path takes a command, the general one takes the same bytes and
+// the same arguments. It returns what parseShort took.
+func shortAgrees(t *testing.T, b []byte, maxBulk int64) int {
+	t.Helper()
+	p := newReader(nil, maxBulk, func() bool { return true })
+	p.buf, p.w = b, len(b)
+	n := p.parseShort(b)
+	if n == 0 {
+		return 0
+	}
+	short := make([][]byte, len(p.args))
+	for i, a := range p.args {
+		short[i] = bytes.Clone(a)
+	}
+	g := newReader(nil, maxBulk, func() bool { return true })
+	g.buf, g.w = b, len(b)
+	gn, err := g.parseMultibulk()
+	require.NoError(t, err, "short path took %q, the general one refuses it", b[:n])
+	require.Equal(t, gn, n, "%q", b)
+	require.Equal(t, len(short), len(g.args))
+	for i := range short {
+		require.Equal(t, short[i], g.args[i])
+	}
+	return n
+}
+
+// TestParseShort: the short path takes the common commands and leaves
+// everything else (incomplete, long, malformed, beyond proto-max-bulk-len)
+// to the general parser, which gives the errors.
+func TestParseShort(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		take bool
+	}{
+		{"*1\r\n$4\r\nPING\r\n", true},
+		{"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$3\r\nxxx\r\n*1\r\n", true},
+		{"*2\r\n$1\r\na\r\n$0\r\n\r\n", true},
+		{"*2\r\n$3\r\nGET\r\n$9999\r\n", false},    // the payload has not arrived
+		{"*2\r\n$3\r\nGET\r\n$10000\r\n", false},   // 5 digits: the general path
+		{"*2\r\n$3\r\nGET\r\n$01\r\na\r\n", false}, // leading zero: an error there
+		{"*1\r\n$-1\r\n", false},                   // negative length
+		{"*1\r\n$3\r\nGETX\r\n", false},            // no CRLF after the payload
+		{"*1\r\n$3\nGET\r\n", false},               // LF only after the length
+		{"*1\r\n:3\r\n", false},                    // not a bulk
+		{"*10\r\n", false},                         // 10 arguments
+		{"*0\r\n", false},                          // empty: skipped there
+		{"*1\n$3\r\nGET\r\n", false},               // LF only after the count
+		{"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n" + string(make([]byte, 100)) + "\r\n", false}, // beyond maxBulk 64
+	} {
+		n := shortAgrees(t, []byte(tc.in), 64)
+		if (n > 0) != tc.take {
+			t.Errorf("parseShort(%q) took %d bytes, want taken: %v", tc.in, n, tc.take)
+		}
+	}
+}
+
+// FuzzParseShort: whatever the input, the short path agrees with the
+// general parser on what it takes.
+func FuzzParseShort(f *testing.F) {
+	for _, s := range []string{"*1\r\n$4\r\nPING\r\n", "*2\r\n$1\r\na\r\n$0\r\n\r\n", "*2\r\n$3\r\nGET\r\n$01\r\na\r\n",
+		"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nxxx\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { shortAgrees(t, b, 64) })
+}

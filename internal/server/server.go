@@ -58,12 +58,23 @@ type Config struct {
 	// GOMAXPROCS is at most 2, else GOMAXPROCS/2 (the commands' store work
 	// and the client's own processes want the other cores).
 	Loops int
+	// IOHold is how long an event loop keeps polling its connections
+	// (without blocking, yielding to other goroutines between polls) after
+	// a pass that served something, before it blocks in epoll_wait again;
+	// default DefaultIOHold, negative: never (block at once). A client that
+	// sends its next request within the hold is served without the
+	// wake-up of a blocked thread (see loop.go, "Holding the CPU").
+	IOHold time.Duration
 	// BlockingWrites makes every write command a blocking one for the
 	// event loops (run by a worker, never by a loop): a write that waits
 	// for an fsync (SyncMode "always", the default for it) or for a
 	// replication round trip must not stall the loop's other connections.
 	BlockingWrites bool
 }
+
+// DefaultIOHold is Config.IOHold's default: a few round trips of an
+// unpipelined client on the same machine.
+const DefaultIOHold = 200 * time.Microsecond
 
 // Config.IO values.
 const (
@@ -102,6 +113,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if o.Loops <= 0 {
 		o.Loops = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if o.IOHold == 0 {
+		o.IOHold = DefaultIOHold
 	}
 	if o.SyncMode == "always" {
 		o.BlockingWrites = true
@@ -562,6 +576,7 @@ type client struct {
 	wOff    int
 	blocked bool
 	next    [][]byte
+	queued  bool // in its loop's flushq
 }
 
 func newClient(s *Server, nc net.Conn) *client {
