@@ -1,6 +1,7 @@
 package hlog
 
 import (
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -94,5 +95,45 @@ func TestTruncationDropsInMemoryImages(t *testing.T) {
 	tl.close()
 	tl = mustOpenTestLog(t, dir, g)
 	defer tl.close()
+	tl.requireReadable(addrs, 0)
+}
+
+// TestDeltaSyncsDropTheirPages: the delta log's synced pages leave the
+// page cache (only recovery reads them), a MiB at a time and never the
+// last partial block, which the next batch writes into; recovery still
+// redoes the delta log.
+func TestDeltaSyncsDropTheirPages(t *testing.T) {
+	fs := &adviceFS{FS: vfs.Default}
+	dir := t.TempDir()
+	g := geometry{pageBits: 16, segmentBits: 22, frames: 32, mutable: 28}
+	tl, err := openTestLogFS(t, fs, dir, g)
+	require.NoError(t, err)
+	var addrs []uint64
+	for i := 0; i < 12_000; i += 500 {
+		addrs = append(addrs, tl.writeRecords(i, 500)...)
+		require.NoError(t, tl.l.SyncTo(0))
+	}
+	name := filepath.Join(dir, DeltaName(tl.l.delta.gen))
+	size := tl.l.delta.size
+	require.Greater(t, size, int64(2*deltaDropBytes), "the test needs a delta log of a few MiB")
+	fs.mu.Lock()
+	var end int64
+	for _, d := range fs.drops {
+		if d.name != name {
+			continue
+		}
+		require.Equal(t, end, d.off, "each drop starts where the last ended: %+v", d)
+		require.Zero(t, (d.off+d.len)%fileBlock, "a drop ends at a block: %+v", d)
+		require.GreaterOrEqual(t, d.len, int64(deltaDropBytes)-fileBlock, "drops are batched: %+v", d)
+		end = d.off + d.len
+	}
+	fs.mu.Unlock()
+	require.LessOrEqual(t, end, size)
+	require.Greater(t, end, size-deltaDropBytes-fileBlock, "all but the last MiB is dropped (%d of %d)", end, size)
+
+	tl.crash() // the records above flushed survive only in the delta log
+	tl = mustOpenTestLog(t, dir, g)
+	defer tl.close()
+	require.NotZero(t, tl.rep.Delta.Images, "recovery redid the delta log: %+v", tl.rep)
 	tl.requireReadable(addrs, 0)
 }
