@@ -90,7 +90,7 @@ type deltaLog struct {
 	// dropped is the offset below which the current file's pages were
 	// dropped from the page cache (see dropSynced).
 	dropped int64
-	gens []uint64 // generations on disk, ascending (the current one last, once created)
+	gens    []uint64 // generations on disk, ascending (the current one last, once created)
 	// sizes has each generation's file size.
 	sizes map[uint64]int64
 	// base is the oldest generation recovery must apply, written in every
