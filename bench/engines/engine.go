@@ -70,7 +70,7 @@ func All() []Engine {
 
 // Extras returns the engines that run only when named: variants for
 // investigation whose settings are not comparable with the peers'.
-func Extras() []Engine { return []Engine{RSKVNoBackground()} }
+func Extras() []Engine { return []Engine{RSKVNoBackground(), RSKVGrow()} }
 
 // IsRSKV reports whether the engine named name is rskv or a variant of it;
 // variants are never counted as rskv's peers.

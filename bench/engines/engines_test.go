@@ -8,6 +8,7 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/rskv-go/rskv/bench/engines"
 	"github.com/rskv-go/rskv/internal/ycsb"
+	"github.com/rskv-go/rskv/internal/ycsb/rskvdb"
 )
 
 // TestEveryEngine runs every adapter through load and the four workloads on
@@ -116,7 +117,47 @@ func TestLookup(t *testing.T) {
 	if es, err := engines.Lookup("rskv-nobg"); err != nil || len(es) != 1 || !engines.IsRSKV(es[0].Name) {
 		t.Errorf("Lookup(rskv-nobg) = %v, %v", es, err)
 	}
+	if es, err := engines.Lookup("rskv-grow"); err != nil || len(es) != 1 || !engines.IsRSKV(es[0].Name) {
+		t.Errorf("Lookup(rskv-grow) = %v, %v", es, err)
+	}
 	if _, err := engines.Lookup("leveldb"); err == nil {
 		t.Error("Lookup of an unknown engine succeeded")
+	}
+}
+
+// TestRSKVGrowStartsSmallAndGrows: rskv-grow opens with the smallest index
+// and ends a load with one grown for its keys (doubling runs online, a step
+// behind the load), where rskv opens with one bucket per four keys at once.
+func TestRSKVGrowStartsSmallAndGrows(t *testing.T) {
+	const records = 60_000
+	for _, c := range []struct {
+		name       string
+		start, end int
+	}{
+		{"rskv-grow", 1 << 10, 1 << 13}, // growth runs behind the load: at least 8 keys a bucket
+		{"rskv", 1 << 14, 1 << 14},
+	} {
+		es, err := engines.Lookup(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := es[0].Open(engines.Setup{Dir: t.TempDir(), Budget: 16 << 20, Records: records, ValueSize: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := db.(*rskvdb.DB).Store()
+		if got := s.Stats().IndexBuckets; got != c.start {
+			t.Errorf("%s: opened with %d buckets, want %d", c.name, got, c.start)
+		}
+		res, err := ycsb.Load(context.Background(), db, ycsb.LoadConfig{Records: records, ValueSize: 8, Threads: 2, BatchSize: 300})
+		if err != nil || res.Ops != records {
+			t.Fatalf("%s load: %v, %d ops", c.name, err, res.Ops)
+		}
+		if got := s.Stats().IndexBuckets; got < c.end {
+			t.Errorf("%s: %d buckets after %d keys, want at least %d", c.name, got, records, c.end)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

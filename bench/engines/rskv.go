@@ -79,3 +79,19 @@ func RSKVMmap() Engine {
 	}
 	return e
 }
+
+// RSKVGrow returns rskv opened without an index size: the index starts at
+// the default 1 Ki buckets (64 KiB) and doubles online while the load runs,
+// the way a store that was not told its key count grows. Same durability
+// and budget as rskv; it exists to show what online index growth costs
+// against an index sized up front (run it with -engines rskv,rskv-grow,...).
+func RSKVGrow() Engine {
+	e := RSKV()
+	e.Name = "rskv-grow"
+	e.Memory = "MemorySize = budget (the in-memory hybrid log); the hash index starts at the default 1 Ki " +
+		"buckets (64 KiB) and doubles online as keys arrive (about one bucket per four keys at the end), on top"
+	e.Open = func(s Setup) (ycsb.DB, error) {
+		return rskvdb.Open(s.Dir, &rskv.Options{MemorySize: s.Budget})
+	}
+	return e
+}

@@ -87,7 +87,10 @@ type deltaLog struct {
 	gen  uint64   // current generation
 	file vfs.File // current file; nil until its first batch
 	size int64    // current file's size
-	gens []uint64 // generations on disk, ascending (the current one last, once created)
+	// dropped is the offset below which the current file's pages were
+	// dropped from the page cache (see dropSynced).
+	dropped int64
+	gens    []uint64 // generations on disk, ascending (the current one last, once created)
 	// sizes has each generation's file size.
 	sizes map[uint64]int64
 	// base is the oldest generation recovery must apply, written in every
@@ -254,6 +257,7 @@ func (d *deltaLog) write(flushed, tail uint64, chunk bool) (func() error, error)
 		}
 	}
 	d.size += int64(n)
+	d.dropSynced()
 	d.sizes[d.gen] = d.size
 	d.total += int64(n)
 	d.published.Store(d.total)
@@ -273,6 +277,29 @@ func (d *deltaLog) write(flushed, tail uint64, chunk bool) (func() error, error)
 		}
 		return nil
 	}, nil
+}
+
+// deltaDropBytes is how much a delta file grows between two drops of its
+// synced pages from the page cache: a drop is two system calls, and a
+// group commit under SyncAlways commits a small batch per few writers.
+const deltaDropBytes = 1 << 20
+
+// dropSynced drops the current file's synced pages from the OS page cache,
+// all but the last partial one, which the next batch writes into (were it
+// dropped, that write would first read it back from the device). Only
+// recovery reads a delta file, so its pages in the cache are dead weight,
+// and a bulk load writes every record into it: in a memory limit that the
+// page cache shares with the process, they pushed out the segment pages
+// that reads below the head need. The caller has just synced the file.
+func (d *deltaLog) dropSynced() {
+	if d.size-d.dropped < deltaDropBytes {
+		return
+	}
+	end := d.size &^ (fileBlock - 1)
+	if a, ok := d.file.(vfs.Advisor); ok {
+		_ = a.Advise(d.dropped, end-d.dropped, vfs.AdviseDontNeed)
+	}
+	d.dropped = end
 }
 
 // settle gives the batch buffer's memory past scratchKeep back to the OS
@@ -315,7 +342,7 @@ func (d *deltaLog) create() error {
 		_ = f.Close()
 		return errors.Wrapf(err, "sync directory %s", d.dir)
 	}
-	d.file, d.size = f, deltaHeaderSize
+	d.file, d.size, d.dropped = f, deltaHeaderSize, 0
 	if d.sizes == nil {
 		d.sizes = map[uint64]int64{}
 	}

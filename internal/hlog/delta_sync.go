@@ -459,6 +459,13 @@ func (l *Log) truncate() error {
 			}
 		}
 		l.segDurable = max(l.segDurable, end)
+		// The images above flushed are of records still in memory, and
+		// clean now: drop them from the page cache (see dropCache). The
+		// part a flush has passed since holds final images of pages that
+		// are evicted soon, which reads below the head will want: those
+		// stay. The final flush writes the pages again, whole but for where
+		// it starts, so dropping costs it at most a read of one block.
+		l.dev.dropCache(max(start, l.flushed.Load()), end)
 	}
 	// The segments now hold synced images of [start, end) at least as new
 	// as every batch written before each chunk was copied, so the older

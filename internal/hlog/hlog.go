@@ -97,6 +97,9 @@ type Log struct {
 	// rc caches records read from disk (nil: none). It is set by Start,
 	// after recovery, and never changes after.
 	rc *readCache
+	// sizer guesses the first read of a record below the head from the
+	// records read lately (readsize.go).
+	sizer readSizer
 	// spareChunk is a scanner's read-ahead buffer kept for the next
 	// scanner (scan.go).
 	spareChunk atomic.Pointer[[]byte]
@@ -487,7 +490,7 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 		}
 	}
 	room := l.pageSize - addr&l.pageMask
-	want := firstReadSize(l.dev.fileOffset(addr), room, cap(buf))
+	want := l.sizer.firstRead(l.dev.fileOffset(addr), room, cap(buf))
 	for {
 		if uint64(cap(buf)) < want {
 			buf = make([]byte, want)
@@ -501,6 +504,7 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 		switch st {
 		case parsedOK:
 			rec.Address = addr
+			l.sizer.observe(addr, rec.Size)
 			if l.rc != nil {
 				l.rc.put(addr, buf[:rec.Size])
 			}
@@ -525,7 +529,8 @@ func (l *Log) ReadRecord(addr uint64, buf []byte) (DiskRecord, []byte, error) {
 }
 
 // The first read of a record below the head, whose size is not known
-// yet: at least firstReadMin bytes (most records fit), at most
+// yet, before the log has a guess from the records read lately
+// (readsize.go): at least firstReadMin bytes (most records fit), at most
 // firstReadMax (the caller's buffer may be larger), and never across a
 // block of the file (fileBlock) unless fewer than firstReadEdge bytes are
 // left before it: a read that crosses one touches two pages of the page

@@ -341,6 +341,25 @@ func (d *device) prefetch(addr, n uint64) {
 	}
 }
 
+// dropCache drops [from, to) of the log from the OS page cache, after
+// writing back whatever of it is dirty (see vfs.AdviseDontNeed). Only
+// whole file pages inside the range go. It is for images of records that
+// are still in memory: reads find them there, so their file pages only
+// take room that, in a memory limit the page cache shares with the
+// process, the records below the head need. A file system that takes no
+// advice is left alone; advice that fails only leaves the pages cached.
+func (d *device) dropCache(from, to uint64) {
+	t := d.table.Load()
+	for a := from; a < to; {
+		i := d.segmentOf(a)
+		end := min(to, (i+1)<<d.segmentBits)
+		if adv, ok := t.get(i).(vfs.Advisor); ok {
+			_ = adv.Advise(d.fileOffset(a), int64(end-a), vfs.AdviseDontNeed)
+		}
+		a = end
+	}
+}
+
 // enableMmap maps every segment for reading and maps new ones as they are
 // created. It runs after recovery, which may still truncate segments.
 func (d *device) enableMmap() {

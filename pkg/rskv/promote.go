@@ -30,8 +30,22 @@ type promoter struct {
 	bits uint
 }
 
+// The filter's window is its slot count: a record read from disk is
+// promoted when it is read again before another read overwrites its slot,
+// that is within about that many disk reads. Under uniform reads over R
+// records on disk a one-off record comes back within the window with
+// probability about slots/R, and each such return copies a record to the
+// tail for nothing: a dead copy that takes log space, page cache and a
+// flush. With 64Ki slots and 4M records that was ~2% of disk reads; 4Ki
+// slots make it ~0.1%. A hot record (zipfian's head) is read far more often
+// than once per 4Ki disk reads, so it still moves on its second read.
+const (
+	promoteMinSlots = 1 << 10
+	promoteMaxSlots = 1 << 12
+)
+
 func newPromoter(memorySize int64) *promoter {
-	n := clamp(floorPow2(memorySize/1024), 1<<10, 1<<16)
+	n := clamp(floorPow2(memorySize/1024), promoteMinSlots, promoteMaxSlots)
 	p := &promoter{seen: make([]atomic.Uint64, n)}
 	for 1<<p.bits < n {
 		p.bits++
