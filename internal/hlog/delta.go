@@ -211,6 +211,10 @@ func (d *deltaLog) write(flushed, tail uint64, chunk bool) (func() error, error)
 			return nil, err
 		}
 	}
+	// The earlier batches are synced by now (but a truncation chunk's,
+	// whose fsync may still be running: dirty pages are not dropped, only
+	// written back sooner).
+	d.dropSynced()
 	d.seq++
 	b := d.buf
 	n := len(b) + d.partsLen // the frame's size
@@ -257,7 +261,6 @@ func (d *deltaLog) write(flushed, tail uint64, chunk bool) (func() error, error)
 		}
 	}
 	d.size += int64(n)
-	d.dropSynced()
 	d.sizes[d.gen] = d.size
 	d.total += int64(n)
 	d.published.Store(d.total)
@@ -290,7 +293,8 @@ const deltaDropBytes = 1 << 20
 // recovery reads a delta file, so its pages in the cache are dead weight,
 // and a bulk load writes every record into it: in a memory limit that the
 // page cache shares with the process, they pushed out the segment pages
-// that reads below the head need. The caller has just synced the file.
+// that reads below the head need. It runs before a batch is written, when
+// the batches before it have been synced.
 func (d *deltaLog) dropSynced() {
 	if d.size-d.dropped < deltaDropBytes {
 		return

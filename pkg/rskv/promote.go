@@ -36,12 +36,15 @@ type promoter struct {
 // records on disk a one-off record comes back within the window with
 // probability about slots/R, and each such return copies a record to the
 // tail for nothing: a dead copy that takes log space, page cache and a
-// flush. With 64Ki slots and 4M records that was ~2% of disk reads; 4Ki
-// slots make it ~0.1%. A hot record (zipfian's head) is read far more often
-// than once per 4Ki disk reads, so it still moves on its second read.
+// flush. With 64Ki slots and 4M records that was ~2% of disk reads; 16Ki
+// slots make it ~0.4%. A hot record (zipfian's head) is read far more often
+// than once per 16Ki disk reads, so it still moves on its second read. (4Ki
+// slots, ~0.1%, could not be told from 16Ki in a 640 MiB cgroup, but cost
+// zipfian reads a third with the page cache unlimited: the warm part of the
+// zipfian tail fell out of the window before its second read.)
 const (
 	promoteMinSlots = 1 << 10
-	promoteMaxSlots = 1 << 12
+	promoteMaxSlots = 1 << 14
 )
 
 func newPromoter(memorySize int64) *promoter {
