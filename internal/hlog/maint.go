@@ -225,7 +225,7 @@ func (l *Log) syncForcedLocked(forced []uint64) error {
 		return err
 	}
 	l.durable.Store(max(l.durable.Load(), tail))
-	l.pace.syncCompleted(l.captureAt)
+	l.pace.syncCompleted(l.captureAt, l.captureSeq.Load())
 	return nil
 }
 

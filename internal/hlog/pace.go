@@ -17,8 +17,9 @@ import (
 //     paceSlack × the interval: by then the next sync should have completed;
 //   - if the deadline passes first, the log is behind: SyncPeriodic writers
 //     (WaitCaughtUp) wait until a sync completes before they return; one that
-//     has waited an interval runs a sync itself (WaitDurable), so a stalled
-//     syncer cannot hold writers up for long;
+//     has waited an interval with no sync running (captured, not completed)
+//     runs a sync itself (WaitDurable), so a stalled syncer cannot hold
+//     writers up for long;
 //   - when syncs keep up the cost to a writer is one atomic load.
 //
 // The pacer also measures the sync lag: from one sync's capture point to the
@@ -31,6 +32,9 @@ type pacer struct {
 	// the writes that waited.
 	lagMax atomic.Int64
 	paced  atomic.Uint64
+	// completed is the capture number (Log.captureSeq) of the last
+	// completed sync: a larger captureSeq means one is running (or failed).
+	completed atomic.Uint64
 
 	mu sync.Mutex
 	// interval is the sync interval the deadlines are armed with; 0 means
@@ -71,8 +75,9 @@ func (l *Log) SetSyncDeadline(interval time.Duration) {
 }
 
 // syncCompleted is called (with maintMu held) by every sync that completed,
-// with the time its capture began.
-func (p *pacer) syncCompleted(capture time.Time) {
+// with the time its capture began and its capture number.
+func (p *pacer) syncCompleted(capture time.Time, seq uint64) {
+	p.completed.Store(seq)
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -123,9 +128,10 @@ func (p *pacer) catchUpLocked() {
 func (l *Log) Behind() bool { return l.pace.behind.Load() }
 
 // WaitCaughtUp is called by a SyncPeriodic writer after its write when
-// Behind says the syncs are late: it returns once a sync completes, or
-// after one sync interval, having then run a sync itself. The caller must
-// not be epoch-protected.
+// Behind says the syncs are late: it returns once a sync completes, or,
+// when a sync interval passed with no sync running, after running one
+// itself.
+// The caller must not be epoch-protected.
 func (l *Log) WaitCaughtUp() error {
 	p := &l.pace
 	p.mu.Lock()
@@ -137,13 +143,26 @@ func (l *Log) WaitCaughtUp() error {
 	p.paced.Add(1)
 	t := time.NewTimer(interval)
 	defer t.Stop()
-	select {
-	case <-ch:
-		return nil
-	case <-t.C:
-		// The syncer has not completed a sync for more than two intervals
-		// (stalled behind a long truncation chunk, or failing): join a
-		// group commit, which also makes this write durable.
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-t.C:
+		}
+		if err := l.Err(); err != nil {
+			return err // the late sync failed: it will never catch up
+		}
+		if l.captureSeq.Load() != p.completed.Load() {
+			// A sync has captured and not completed: it is running, late
+			// rather than stalled. Wait for it rather than queue a sync
+			// of our own behind it, which would hold this writer for a
+			// second long sync.
+			t.Reset(interval)
+			continue
+		}
+		// No sync is running (the syncer is stalled before its capture,
+		// or stopped without turning pacing off yet): join a group
+		// commit, which also makes this write durable.
 		return l.WaitDurable(l.Tail())
 	}
 }
