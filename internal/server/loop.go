@@ -281,7 +281,11 @@ func (s *Server) adopt(c *client) bool {
 		return false
 	}
 	_ = c.nc.Close()
+	// Under s.mu: Shutdown reads c.nc of every registered client (wake),
+	// and this one was registered before it was adopted.
+	s.mu.Lock()
 	c.nc = nil
+	s.mu.Unlock()
 	c.fd = fd
 	c.rd.rd = fdReader(fd)
 	l := s.loops[int(c.id)%len(s.loops)]
