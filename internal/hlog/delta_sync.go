@@ -526,9 +526,18 @@ func (l *Log) truncate() error {
 	// them, as later batches of the same sync would; until the base batch
 	// below, recovery still starts from the older generations, and every
 	// batch of the new one redoes newer images over them.
+	// The flush's own delta batch (if it overwrites images) must be
+	// durable before the flush writes, so only the delta sync proper is
+	// deferred.
+	if err := l.flushLocked(l.safeReadOnly.Load()); err != nil {
+		return err
+	}
+	if err := l.syncSegmentsLocked(); err != nil {
+		return err
+	}
 	var fsyncs []func() error
 	l.deferred = &fsyncs
-	tail, err := l.writeSyncLocked(owed)
+	tail, err := l.deltaSyncForcedLocked(owed)
 	l.deferred = nil
 	if err != nil {
 		return err

@@ -111,13 +111,7 @@ func (l *Log) flushLocked(to uint64) error {
 		if err := l.syncSegmentsLocked(); err != nil {
 			return err
 		}
-		// This batch must be durable before the flush writes: never
-		// deferred (commitDelta).
-		deferred := l.deferred
-		l.deferred = nil
-		_, err := l.deltaSyncLocked()
-		l.deferred = deferred
-		if err != nil {
+		if _, err := l.deltaSyncLocked(); err != nil {
 			return err
 		}
 	}
@@ -220,26 +214,19 @@ func (l *Log) syncLocked() error { return l.syncForcedLocked(nil) }
 // syncForcedLocked is syncLocked whose delta batch also holds images of the
 // records at forced (see deltaSyncForcedLocked).
 func (l *Log) syncForcedLocked(forced []uint64) error {
-	tail, err := l.writeSyncLocked(forced)
+	if err := l.flushLocked(l.safeReadOnly.Load()); err != nil {
+		return err
+	}
+	if err := l.syncSegmentsLocked(); err != nil {
+		return err
+	}
+	tail, err := l.deltaSyncForcedLocked(forced)
 	if err != nil {
 		return err
 	}
 	l.durable.Store(max(l.durable.Load(), tail))
 	l.pace.syncCompleted(l.captureAt, l.captureSeq.Load())
 	return nil
-}
-
-// writeSyncLocked is the work of syncForcedLocked, which publishes the
-// durable tail it returns; with l.deferred set, the delta batches' fsyncs
-// are left on that list (see commitDelta) and nothing is durable yet.
-func (l *Log) writeSyncLocked(forced []uint64) (uint64, error) {
-	if err := l.flushLocked(l.safeReadOnly.Load()); err != nil {
-		return 0, err
-	}
-	if err := l.syncSegmentsLocked(); err != nil {
-		return 0, err
-	}
-	return l.deltaSyncForcedLocked(forced)
 }
 
 // syncSegmentsLocked makes the flushed part of the segment files durable.
