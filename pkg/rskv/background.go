@@ -200,14 +200,15 @@ func (s *Store) StopBackground() error {
 
 func (s *Store) stopBackground() error {
 	err := s.bg.tree.Stop()
-	// No syncer runs now: nothing should wait for its syncs.
-	s.log.SetSyncDeadline(0)
 	if errors.Is(err, supervisor.ErrStopTimeout) {
 		// A step outlived its stop timeout: it will finish; wait for it so
 		// that nothing runs once we return.
 		s.opts.Logger.Warn("rskv: background service slow to stop", "err", err)
 		err = s.bg.tree.Wait(context.Background())
 	}
+	// No syncer runs now (a late step of it could have turned pacing on
+	// again, hence after the wait): nothing should wait for its syncs.
+	s.log.SetSyncDeadline(0)
 	return errors.Wrap(err, "rskv: stop background services")
 }
 
