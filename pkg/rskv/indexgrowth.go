@@ -44,8 +44,18 @@ func (s *Store) maybeGrowIndex() {
 	}
 	go func() {
 		defer s.life.exit()
-		defer s.growing.Store(false)
-		s.growIndex()
+		for {
+			s.growIndex()
+			s.growing.Store(false)
+			// A write that saw the index want growth after growIndex's
+			// last check but before the flag cleared found a grower running
+			// and left; look once more so its wish is not lost until the
+			// next insert (a load that ends there would keep the small
+			// index).
+			if !s.index.WantsGrowth() || s.closed.Load() || !s.growing.CompareAndSwap(false, true) {
+				return
+			}
+		}
 	}()
 }
 
