@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		budget     = fs.String("budget", "", "every engine's memory budget (e.g. 128MiB) instead of the mode's")
 		cgroup     = fs.String("cgroup", "", "run each engine in a child process in its own memory cgroup of this size "+
 			"(process + page cache, e.g. 640MiB), or 'unlimited' (a cgroup without a limit, to measure memory use); needs root")
-		ringSize = fs.Int("ring-size", 0, "length of the pre-drawn key sequences (0: 4 per record in [1M, 16M]; in cgroup mode 1 per record)")
+		ringSize   = fs.Int("ring-size", 0, "length of the pre-drawn key sequences (0: 4 per record in [1M, 16M]; in cgroup mode 1 per record)")
+		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the whole matrix (loads included) to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,6 +124,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !*quiet {
 		cfg.Log = stderr
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return errors.Wrap(err, "-cpuprofile")
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return errors.Wrap(err, "-cpuprofile")
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep, runErr := harness.Run(ctx, cfg)
 	if rep == nil {

@@ -236,7 +236,7 @@ func (l *Log) drainImages(entries []byte, lo, hi, flushed, from uint64) {
 		d.addPart(entries)
 		for owes && len(entries) > 0 {
 			a := binary.LittleEndian.Uint64(entries)
-			n := entryHeaderSize + int(binary.LittleEndian.Uint64(entries[8:]))
+			n := entrySize(binary.LittleEndian.Uint64(entries[8:]))
 			if a >= l.truncStart && a < l.truncHand {
 				l.owed = append(l.owed, a)
 				l.owedBytes += int64(n)
@@ -250,7 +250,7 @@ func (l *Log) drainImages(entries []byte, lo, hi, flushed, from uint64) {
 	// the dirty list's copies (newer) are added after these.
 	for len(entries) > 0 {
 		a := binary.LittleEndian.Uint64(entries)
-		n := entryHeaderSize + int(binary.LittleEndian.Uint64(entries[8:]))
+		n := entrySize(binary.LittleEndian.Uint64(entries[8:]))
 		e := entries[:n]
 		entries = entries[n:]
 		if a < flushed || a >= from {

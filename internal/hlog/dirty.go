@@ -21,8 +21,8 @@ const dirtyStripes = 64
 //
 //   - writer-side capture (Config.CaptureImages): the writer, holding the
 //     record's lock with the record hot in its cache, appends the record's
-//     image (lock word zeroed, checksum stamped: the delta entry as the
-//     syncer would write it) to its stripe's capture buffer. The sync
+//     image (lock word zeroed, the checksum left for redo to stamp:
+//     entryUnstamped, delta.go) to its stripe's capture buffer. The sync
 //     writes the buffers as they are: sequential bytes, no cache misses.
 //   - the dirty list (the fallback, when the stripe's buffer is full or
 //     capture is off): the writer sets the record's dirty bit and, on the
@@ -108,7 +108,7 @@ func (d *dirtyList) capture(addr uint64, r memRecord, size int) bool {
 	b := s.imgs[off : off+entryHeaderSize+size]
 	s.imgs = s.imgs[:off+entryHeaderSize+size]
 	binary.LittleEndian.PutUint64(b, addr)
-	binary.LittleEndian.PutUint64(b[8:], uint64(size))
+	binary.LittleEndian.PutUint64(b[8:], uint64(size)|entryUnstamped)
 	img := b[entryHeaderSize:]
 	// Word loads, as copyImage: readers and failed lockers touch the
 	// record concurrently (loads and CASes), and the race detector must
@@ -116,7 +116,9 @@ func (d *dirtyList) capture(addr uint64, r memRecord, size int) bool {
 	for i := 0; i+8 <= size; i += 8 {
 		binary.LittleEndian.PutUint64(img[i:], (*atomic.Uint64)(unsafe.Add(r.p, i)).Load())
 	}
-	stampImage(img)
+	// The lock word is in-memory state; the checksum is left to redo
+	// (entryUnstamped, delta.go): the frame's checksum covers the bytes.
+	clear(img[8:16])
 	s.mu.Unlock()
 	return true
 }
