@@ -181,6 +181,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	// Draw each distribution's key sequence once; every engine replays it.
 	rings := newRings(cfg, false)
+	// Draw every distribution's sequence before the first engine runs, and
+	// collect the garbage of drawing them, so that no engine's runs share
+	// their time with the draw's page faults or the GC cycles it sets off.
+	// (In cgroup mode each child draws its own before its runs.)
+	if cfg.CgroupLimit == 0 {
+		for _, d := range cfg.Distributions {
+			if _, err := rings.get(d); err != nil {
+				return nil, err
+			}
+		}
+		runtime.GC()
+	}
 
 	total := 0
 	for _, m := range cfg.Modes {
