@@ -3,6 +3,7 @@ package hlog
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/crc32"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
@@ -276,11 +277,24 @@ func (r memRecord) clearDirty() {
 }
 
 // stampImage zeroes the lock word of the record image in b and stamps its
-// checksum.
+// checksum (the one checksum computes). b is the caller's copy, so its lock
+// and checksum word can hold a copy of the info word meanwhile: then info,
+// lengths and key are one run of bytes, and with a key of a multiple of 8
+// bytes the value follows at once, so the checksum takes one or two
+// crc32.Update calls instead of three (each call costs about 15 ns of
+// set-up; truncations stamp every record of the mutable region).
 func stampImage(b []byte) {
-	clear(b[8:12])
 	k, v, _ := splitLengths(binary.LittleEndian.Uint64(b[16:]))
-	binary.LittleEndian.PutUint32(b[12:], checksum(b, k, v))
+	copy(b[8:16], b[0:8])
+	vo := RecordHeaderSize + int(align8(uint64(k)))
+	var c uint32
+	if vo == RecordHeaderSize+k {
+		c = crc32.Update(0, castagnoli, b[8:vo+v])
+	} else {
+		c = crc32.Update(crc32.Update(0, castagnoli, b[8:RecordHeaderSize+k]), castagnoli, b[vo:vo+v])
+	}
+	clear(b[8:12])
+	binary.LittleEndian.PutUint32(b[12:], c)
 }
 
 // Prefetch starts fetching the record's first three cache lines. A reader

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -278,4 +279,41 @@ func TestSeqlockReadsAreNeverTorn(t *testing.T) {
 		t.Error(e)
 	}
 	require.Positive(t, reads.Load())
+}
+
+// TestStampImageMatchesChecksum: stampImage's one- or two-call checksum is
+// the record checksum (info, lengths, key, value), with the lock word
+// zeroed, for every key and value length; the rest of the image is kept.
+func TestStampImageMatchesChecksum(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		key := rapid.SliceOfN(rapid.Byte(), 1, 40).Draw(t, "key")
+		value := rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, "value")
+		slack := rapid.IntRange(0, 24).Draw(t, "slack")
+		page, size := encodeRecord(4096, MakeInfo(rapid.Uint64Range(0, 1<<48-1).Draw(t, "prev"), FlagNewKey), key, value, slack)
+		img := slices.Clone(page[:size])
+		binary.LittleEndian.PutUint32(img[8:], rapid.Uint32().Draw(t, "lock"))
+		binary.LittleEndian.PutUint32(img[12:], rapid.Uint32().Draw(t, "stale crc"))
+		stampImage(img)
+		want := slices.Clone(page[:size])
+		clear(want[8:12])
+		binary.LittleEndian.PutUint32(want[12:], checksum(want, len(key), len(value)))
+		if !slices.Equal(img, want) {
+			t.Fatalf("stamped image\n%x\nwant\n%x", img, want)
+		}
+	})
+}
+
+func BenchmarkStampImage(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		k, v int
+	}{{"k8v8", 8, 8}, {"k12v100", 12, 100}} {
+		b.Run(c.name, func(b *testing.B) {
+			page, size := encodeRecord(4096, MakeInfo(0, 0), make([]byte, c.k), make([]byte, c.v), 0)
+			img := page[:size]
+			for b.Loop() {
+				stampImage(img)
+			}
+		})
+	}
 }
