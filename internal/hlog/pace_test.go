@@ -12,8 +12,8 @@ import (
 )
 
 // TestPacedWriterWaitsForTheLateSync: a paced writer whose wait outlasts an
-// interval while a sync is running (it began during the wait, and is slow)
-// returns when that sync completes. It must not queue a sync of its own
+// interval while a sync is running (late, and slow) returns when that sync
+// completes. It must not queue a sync of its own
 // behind it (a group commit would), which would hold it for a second long
 // sync: the capture count after it returned is the running sync's.
 func TestPacedWriterWaitsForTheLateSync(t *testing.T) {
@@ -41,9 +41,10 @@ func TestPacedWriterWaitsForTheLateSync(t *testing.T) {
 	require.NoError(t, l.SyncTo(0)) // arms the deadline
 	require.Eventually(t, l.Behind, 5*time.Second, time.Millisecond, "no sync came: the log is late")
 
-	waited := make(chan error, 1)
-	go func() { waited <- l.WaitCaughtUp() }()
-	// A sync begins while the writer waits, and stalls in its fsync.
+	// A sync begins and stalls in its fsync; then the writer waits. (Had
+	// the writer started waiting first, on a loaded machine its interval
+	// could run out before the sync captured, and it would rightly run a
+	// sync of its own.)
 	tl.append(testKey(2), testValue(2), 0)
 	block.Store(true)
 	synced := make(chan error, 1)
@@ -51,6 +52,9 @@ func TestPacedWriterWaitsForTheLateSync(t *testing.T) {
 	<-blocked
 	block.Store(false)
 	running := l.captureSeq.Load()
+	require.True(t, l.Behind(), "the running sync has not completed: the log is still late")
+	waited := make(chan error, 1)
+	go func() { waited <- l.WaitCaughtUp() }()
 	time.Sleep(10 * interval) // the writer's interval runs out meanwhile
 	select {
 	case err := <-waited:
