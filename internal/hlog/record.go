@@ -187,8 +187,13 @@ func storeWords(p unsafe.Pointer, value []byte) {
 // b holds the record from its first byte.
 func checksum(b []byte, keyLen, valueLen int) uint32 {
 	c := crc32.Update(0, castagnoli, b[0:8])
-	c = crc32.Update(c, castagnoli, b[16:RecordHeaderSize+keyLen])
 	vo := RecordHeaderSize + int(align8(uint64(keyLen)))
+	if vo == RecordHeaderSize+keyLen {
+		// A key of a multiple of 8 bytes: the value follows it at once,
+		// so one call covers both (each call costs about 15 ns of set-up).
+		return crc32.Update(c, castagnoli, b[16:vo+valueLen])
+	}
+	c = crc32.Update(c, castagnoli, b[16:RecordHeaderSize+keyLen])
 	return crc32.Update(c, castagnoli, b[vo:vo+valueLen])
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -281,9 +282,10 @@ func TestSeqlockReadsAreNeverTorn(t *testing.T) {
 	require.Positive(t, reads.Load())
 }
 
-// TestStampImageMatchesChecksum: stampImage's one- or two-call checksum is
-// the record checksum (info, lengths, key, value), with the lock word
-// zeroed, for every key and value length; the rest of the image is kept.
+// TestStampImageMatchesChecksum: checksum's and stampImage's shortcuts
+// (fewer crc32 calls) give the record checksum as defined (CRC-32C of info,
+// lengths, key, value), and stampImage zeroes the lock word and keeps the
+// rest of the image, for every key and value length.
 func TestStampImageMatchesChecksum(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		key := rapid.SliceOfN(rapid.Byte(), 1, 40).Draw(t, "key")
@@ -296,7 +298,14 @@ func TestStampImageMatchesChecksum(t *testing.T) {
 		stampImage(img)
 		want := slices.Clone(page[:size])
 		clear(want[8:12])
-		binary.LittleEndian.PutUint32(want[12:], checksum(want, len(key), len(value)))
+		// The definition: CRC-32C of info, then lengths and key, then value.
+		vo := RecordHeaderSize + int(align8(uint64(len(key))))
+		def := slices.Concat(want[0:8], want[16:RecordHeaderSize+len(key)], want[vo:vo+len(value)])
+		crc := crc32.Checksum(def, castagnoli)
+		if got := checksum(want, len(key), len(value)); got != crc {
+			t.Fatalf("checksum %#x, want %#x", got, crc)
+		}
+		binary.LittleEndian.PutUint32(want[12:], crc)
 		if !slices.Equal(img, want) {
 			t.Fatalf("stamped image\n%x\nwant\n%x", img, want)
 		}
