@@ -1,7 +1,6 @@
 package hlog
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 
@@ -41,11 +40,6 @@ func TestCaptureOncePerWindow(t *testing.T) {
 	tl.crash()
 	tl = mustOpenTestLog(t, dir, g)
 	defer tl.close()
-	var got []byte
-	for _, r := range tl.recs {
-		if bytes.Equal(r.Key, testKey(1)) {
-			got = r.Value
-		}
-	}
+	got := tl.recoveredValue(testKey(1))
 	require.Equal(t, "value-09", string(got), "the last synced update survives the crash")
 }

@@ -53,12 +53,7 @@ func TestCapturedImagesAreStampedByRedo(t *testing.T) {
 
 	tl = mustOpenTestLog(t, dir, g)
 	defer tl.close()
-	var got []byte
-	for _, r := range tl.recs {
-		if bytes.Equal(r.Key, testKey(1)) {
-			got = r.Value
-		}
-	}
+	got := tl.recoveredValue(testKey(1))
 	require.Equal(t, "value-01", string(got), "the redone record verifies and holds the synced value")
 }
 

@@ -122,6 +122,18 @@ func (tl *testLog) close() {
 	require.NoError(tl.t, tl.l.Close())
 }
 
+// recoveredValue returns the value of key's last record replayed by the
+// recovery that opened tl (nil if none).
+func (tl *testLog) recoveredValue(key []byte) []byte {
+	var got []byte
+	for _, r := range tl.recs {
+		if bytes.Equal(r.Key, key) {
+			got = r.Value
+		}
+	}
+	return got
+}
+
 func testKey(i int) []byte { return fmt.Appendf(nil, "key-%05d", i) }
 
 // testValue is a deterministic value whose length varies with i.
